@@ -1,0 +1,247 @@
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
+import { Redis } from 'ioredis'
+import { createAuditLog } from './audit/audit.repository.js'
+import { auditRoutes } from './audit/audit.routes.js'
+import { createApiKeysRepository } from './auth/api-keys.repository.js'
+import { authPlugin } from './auth/auth.plugin.js'
+import { authRoutes } from './auth/auth.routes.js'
+import { createAuthService } from './auth/auth.service.js'
+import { createIdentityCache } from './auth/identity-cache.js'
+import { loadSigningKeys, publicJwks } from './auth/keys.js'
+import { profileRoutes } from './auth/profile.routes.js'
+import { createRevocations } from './auth/revocations.js'
+import { createSessionsRepository } from './auth/sessions.repository.js'
+import { createAccessTokenIssuer } from './auth/tokens.js'
+import type { Config } from './core/config.js'
+import { migrateToLatest, openDatabase } from './core/db.js'
+import { AppError, errorHandler } from './core/errors.js'
+import { installHttpBasics } from './core/http.js'
+import { createIdempotency } from './core/idempotency.js'
+import { createCursorCodec } from './core/pagination.js'
+import { ProblemSchema } from './core/schemas.js'
+import { validatorCompiler } from './core/validation.js'
+import type { Database } from './database.js'
+import { migrations } from './migrations/index.js'
+import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
+import { createUsersRepository } from './users/users.repository.js'
+import { usersRoutes } from './users/users.routes.js'
+import { createUsersService } from './users/users.service.js'
+
+export interface BuildOptions {
+  /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
+  logger?: boolean
+}
+
+// Secrets never reach a log line, wherever they appear in a logged object.
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.new_password',
+  '*.current_password',
+  '*.refresh_token',
+  '*.access_token',
+  '*.token',
+  '*.key',
+]
+
+/** Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from logged URLs. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:access_token|token|refresh_token)=)[^&#]*/gi, '$1[REDACTED]')
+}
+
+/** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
+export async function buildApp(
+  config: Config,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const keys = loadSigningKeys(config)
+  const database = openDatabase<Database>(config.database)
+  await migrateToLatest(database, migrations)
+  const db = database.kysely
+
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : { level: config.logLevel, redact: { paths: REDACT, censor: '[REDACTED]' } },
+    // Our own onResponse hook writes the one line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustedProxies === undefined ? false : [...config.trustedProxies],
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { ignoreTrailingSlash: true },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.decorateRequest('idempotencyKey', null)
+  app.setErrorHandler(errorHandler)
+  app.addSchema(ProblemSchema)
+
+  // One line per request, after it is answered; no bodies, no credentials.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        user: request.caller?.principal.id,
+        ip: request.ip,
+      },
+      'request',
+    )
+  })
+
+  // Services, each with its dependencies spelled out.
+  const cursors = createCursorCodec(
+    keys.algorithm === 'HS256'
+      ? keys.secret
+      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' })),
+  )
+  const users = createUsersRepository(db)
+  const sessions = createSessionsRepository(db)
+  const audit = createAuditLog(db)
+  const identities = createIdentityCache(users)
+  const revocations = createRevocations(sessions, config.accessTokenTtl)
+  await revocations.load()
+  const accessTokens = createAccessTokenIssuer(keys, config.accessTokenTtl)
+  const auth = createAuthService({
+    users,
+    sessions,
+    apiKeys: createApiKeysRepository(db),
+    audit,
+    identities,
+    revocations,
+    accessTokens,
+    accessTokenTtl: config.accessTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+    passwordMinLength: config.passwordMinLength,
+  })
+  const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
+  const idempotency = createIdempotency(db, (request: FastifyRequest) =>
+    request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+  )
+  if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Gatehouse',
+        version: '1.0.0',
+        description:
+          'A secured REST API: accounts, JWT, Basic and API-key authentication, todos and a double opt-in mailing list. Every error is application/problem+json (RFC 9457).',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'Access token or API key (gh_…); `JWT <token>` works too',
+          },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
+  })
+
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...config.corsOrigins],
+      credentials: true,
+      exposedHeaders: ['Location', 'ETag', 'Link', 'Retry-After'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'If-Match',
+        'If-None-Match',
+        'Idempotency-Key',
+        'X-CSRF-Token',
+      ],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      maxAge: 600,
+    })
+  }
+
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+  if (config.rateLimit) {
+    await app.register(rateLimit, {
+      global: true,
+      max: 600,
+      timeWindow: '1 minute',
+      // After authentication, so a signed-in user is counted as themselves.
+      hook: 'preHandler',
+      keyGenerator: (request) =>
+        request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+      errorResponseBuilder: (_request, context) =>
+        new AppError(
+          429,
+          'RATE_LIMITED',
+          'Too many requests',
+          `Rate limit exceeded; retry in ${context.after}`,
+        ),
+      ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
+    })
+  }
+
+  await app.register(authPlugin, {
+    auth,
+    identities,
+    revocations,
+    accessTokens,
+    allowQueryToken: config.allowQueryToken,
+  })
+  // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
+  installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
+
+  await app.register(opsRoutes, { ping: () => database.ping(), jwks: () => publicJwks(keys) })
+  await app.register(apiIndexRoutes, { prefix: '/api/v1' })
+  await app.register(authRoutes, { prefix: '/api/v1/auth', auth, idempotency })
+  await app.register(profileRoutes, {
+    prefix: '/api/v1/profile',
+    auth,
+    users: usersService,
+    idempotency,
+  })
+  await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
+  await app.register(auditRoutes, { prefix: '/api/v1/audit', audit, cursors })
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => `${header}; frame-ancestors 'none'`,
+    uiConfig: { url: '/openapi.json', deepLinking: true },
+  })
+
+  const maintenance = setInterval(() => {
+    Promise.all([auth.pruneExpired(), idempotency.purgeExpired()]).catch((error: unknown) =>
+      app.log.error({ err: error }, 'maintenance failed'),
+    )
+  }, 10 * 60_000)
+  maintenance.unref()
+
+  app.addHook('onClose', async () => {
+    clearInterval(maintenance)
+    await redis?.quit()
+    await database.close()
+  })
+  return app
+}

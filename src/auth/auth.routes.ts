@@ -1,0 +1,106 @@
+import formBody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { IdempotencyHooks } from '../core/idempotency.js'
+import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { User } from '../users/users.schemas.js'
+import { callerOf, clientInfo } from './auth.plugin.js'
+import { LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenPair } from './auth.schemas.js'
+import type { AuthService } from './auth.service.js'
+
+export interface AuthRoutesOptions {
+  auth: AuthService
+  idempotency: IdempotencyHooks
+}
+
+const loginKey = (request: FastifyRequest) => {
+  const username = (request.body as { username?: unknown } | undefined)?.username
+  return `login:${request.ip}:${typeof username === 'string' ? username : ''}`
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
+  app,
+  { auth, idempotency },
+) => {
+  app.post(
+    '/register',
+    {
+      config: {
+        rateLimit: {
+          max: 20,
+          timeWindow: '1 hour',
+          keyGenerator: (r: FastifyRequest) => `register:${r.ip}`,
+        },
+      },
+      preHandler: idempotency.preHandler,
+      onSend: idempotency.onSend,
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account (role user)',
+        body: RegisterBody,
+        response: { 201: User, 400: problems[400], 409: problems[409], 429: problems[429] },
+      },
+    },
+    async (request, reply) => {
+      const user = await auth.register(request.body)
+      reply.header('location', `/api/v1/users/${user.id}`).header('cache-control', 'no-store')
+      return reply.code(201).send(user)
+    },
+  )
+
+  // Login also takes HTML-form bodies, as the tutorials' login forms post them; only here.
+  await app.register(async (plugin) => {
+    const login = plugin.withTypeProvider<TypeBoxTypeProvider>()
+    await login.register(formBody, { bodyLimit: 4096 })
+    login.post(
+      '/login',
+      {
+        config: { rateLimit: { max: 10, timeWindow: '1 minute', keyGenerator: loginKey } },
+        schema: {
+          tags: ['auth'],
+          summary: 'Exchange username and password for tokens (JSON or form body)',
+          body: LoginBody,
+          response: { 200: TokenPair, 400: problems[400], 401: problems[401], 429: problems[429] },
+        },
+      },
+      async (request, reply) => {
+        reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+        return auth.login(request.body, clientInfo(request))
+      },
+    )
+  })
+
+  app.post(
+    '/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Rotate a refresh token: a new pair; the old token is spent',
+        body: RefreshBody,
+        response: { 200: TokenPair, 400: problems[400], 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+      return auth.refresh(request.body.refresh_token, clientInfo(request))
+    },
+  )
+
+  app.post(
+    '/logout',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'End this session: the access token and its refresh family stop working',
+        security: userSecurity,
+        body: LogoutBody,
+        response: { 204: NoContent, 400: problems[400], 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      await auth.logout(callerOf(request), request.body?.refresh_token)
+      return reply.code(204).send(null)
+    },
+  )
+}

@@ -1,0 +1,431 @@
+import { uuidv7 } from 'uuidv7'
+import type { AuditLog } from '../audit/audit.repository.js'
+import { isUniqueViolation } from '../core/db.js'
+import { AppError } from '../core/errors.js'
+import { isoAfterSeconds, nowIso } from '../core/time.js'
+import type { UsersRepository } from '../users/users.repository.js'
+import { toUser, type User } from '../users/users.schemas.js'
+import type { Role } from '../users/users.table.js'
+import type { ApiKeysRepository } from './api-keys.repository.js'
+import type { IdentityCache, Principal } from './identity-cache.js'
+import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js'
+import type { Revocations } from './revocations.js'
+import type { SessionsRepository } from './sessions.repository.js'
+import { type AccessClaims, type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
+
+export interface TokenPair {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+}
+
+export interface SessionView {
+  id: string
+  created_at: string
+  last_used_at: string
+  user_agent: string | null
+  current: boolean
+}
+
+export interface ApiKeyView {
+  id: string
+  name: string
+  prefix: string
+  created_at: string
+  expires_at: string | null
+  last_used_at: string | null
+}
+
+/** How the caller proved who they are; the auth plugin fills it in. */
+export interface Caller {
+  readonly principal: Principal
+  readonly scheme: 'bearer' | 'basic' | 'api_key' | 'cookie' | 'query'
+  /** Present for access tokens. */
+  readonly claims?: AccessClaims
+}
+
+export interface ClientInfo {
+  readonly ip: string
+  readonly userAgent: string | undefined
+}
+
+const invalidCredentials = () =>
+  new AppError(
+    401,
+    'INVALID_CREDENTIALS',
+    'Invalid username or password',
+    'Invalid username or password',
+    {
+      headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
+    },
+  )
+
+const invalidRefreshToken = (detail: string) =>
+  new AppError(401, 'INVALID_REFRESH_TOKEN', 'Invalid refresh token', detail, {
+    headers: {
+      'www-authenticate': `Bearer realm="gatehouse", error="invalid_token", error_description="${detail}"`,
+    },
+  })
+
+const API_KEY_PREFIX = 'gh_'
+// Record an API key's use (last_used_at and an audit event) at most this often per key.
+const API_KEY_TOUCH_INTERVAL_MS = 60_000
+
+export type AuthService = ReturnType<typeof createAuthService>
+
+export function createAuthService(deps: {
+  users: UsersRepository
+  sessions: SessionsRepository
+  apiKeys: ApiKeysRepository
+  audit: AuditLog
+  identities: IdentityCache
+  revocations: Revocations
+  accessTokens: AccessTokenIssuer
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  passwordMinLength: number
+}) {
+  const { users, sessions, apiKeys, audit, identities, revocations, accessTokens } = deps
+  const apiKeyCache = new Map<
+    string,
+    { id: string; userId: string; expiresAt: number | null; touchedAt: number }
+  >()
+
+  function issuePair(
+    userId: string,
+    role: Role,
+    sessionId: string,
+    refreshToken: string,
+  ): TokenPair {
+    const { token } = accessTokens.issue({ userId, sessionId, role })
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: deps.accessTokenTtl,
+      refresh_token: refreshToken,
+    }
+  }
+
+  async function endSessions(
+    userId: string,
+    options: { ids?: readonly string[]; keep?: string },
+  ): Promise<string[]> {
+    const ended = await sessions.revoke(userId, nowIso(), options)
+    revocations.sessionsRevoked(ended)
+    return ended
+  }
+
+  return {
+    async register(input: { username: string; password: string; name: string }): Promise<User> {
+      checkPasswordPolicy(input.password, deps.passwordMinLength, 'password')
+      const now = nowIso()
+      const row = {
+        id: uuidv7(),
+        username: input.username,
+        name: input.name,
+        password_hash: await hashPassword(input.password),
+        role: 'user' as const,
+        disabled: 0,
+        created_at: now,
+        updated_at: now,
+        password_changed_at: now,
+      }
+      try {
+        await users.insert(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new AppError(
+            409,
+            'USERNAME_TAKEN',
+            'Username taken',
+            'That username is already taken',
+          )
+        }
+        throw error
+      }
+      return toUser(row)
+    },
+
+    /** Creates the configured admin once; an existing user of that name is left as it is. */
+    async ensureAdmin(admin: { username: string; password: string }): Promise<void> {
+      if ((await users.findByUsername(admin.username)) !== undefined) return
+      const now = nowIso()
+      try {
+        await users.insert({
+          id: uuidv7(),
+          username: admin.username,
+          name: admin.username,
+          password_hash: await hashPassword(admin.password),
+          role: 'admin',
+          disabled: 0,
+          created_at: now,
+          updated_at: now,
+          password_changed_at: now,
+        })
+      } catch (error) {
+        // Another instance starting at the same moment created it first.
+        if (!isUniqueViolation(error)) throw error
+      }
+    },
+
+    /** Same answer, and the same argon2 work, for an unknown user and a wrong password. */
+    async login(
+      input: { username: string; password: string },
+      client: ClientInfo,
+    ): Promise<TokenPair> {
+      const row = await users.findByUsername(input.username)
+      const ok = await verifyPassword(row?.password_hash, input.password)
+      if (row === undefined || !ok || row.disabled === 1) {
+        await audit.record('login.failure', row?.id ?? null, {
+          username: input.username,
+          ip: client.ip,
+          reason: row === undefined ? 'unknown_user' : ok ? 'disabled' : 'wrong_password',
+        })
+        throw invalidCredentials()
+      }
+      const now = nowIso()
+      const refreshToken = randomToken()
+      const sessionId = uuidv7()
+      await sessions.create(
+        {
+          id: sessionId,
+          user_id: row.id,
+          created_at: now,
+          last_used_at: now,
+          // The family's absolute end: rotation never extends it.
+          expires_at: isoAfterSeconds(deps.refreshTokenTtl),
+          user_agent: client.userAgent?.slice(0, 512) ?? null,
+          revoked_at: null,
+        },
+        { id: uuidv7(), token_hash: hashToken(refreshToken) },
+      )
+      await audit.record('login.success', row.id, { ip: client.ip, session_id: sessionId })
+      return issuePair(row.id, row.role, sessionId, refreshToken)
+    },
+
+    async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+      const tokenHash = hashToken(refreshToken)
+      const now = nowIso()
+      const consumed = await sessions.consumeRefreshToken(tokenHash, now)
+      if (consumed === 'unknown') throw invalidRefreshToken('The refresh token is invalid')
+      if (consumed === 'used') {
+        // A used token presented again means it leaked: end the whole family (RFC 9700 §4.14.2).
+        const session = await sessions.sessionOfRefreshToken(tokenHash)
+        if (session !== undefined) {
+          const ended = await endSessions(session.user_id, { ids: [session.id] })
+          if (ended.length > 0) {
+            await audit.record('refresh.reuse', session.user_id, {
+              session_id: session.id,
+              ip: client.ip,
+            })
+          }
+        }
+        throw invalidRefreshToken('The refresh token was already used; the session has ended')
+      }
+      const session = await sessions.findById(consumed.sessionId)
+      if (session === undefined || session.revoked_at !== null) {
+        throw invalidRefreshToken('The session has ended')
+      }
+      if (session.expires_at <= now) throw invalidRefreshToken('The session has expired')
+      const principal = await identities.principal(session.user_id)
+      if (principal === undefined || principal.disabled)
+        throw invalidRefreshToken('The session has ended')
+      const next = randomToken()
+      await sessions.addRefreshToken(session.id, { id: uuidv7(), token_hash: hashToken(next) }, now)
+      return issuePair(principal.id, principal.role, session.id, next)
+    },
+
+    /** Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the access token. */
+    async logout(caller: Caller, refreshToken: string | undefined): Promise<void> {
+      const ids: string[] = []
+      if (caller.claims !== undefined) {
+        await revocations.revokeAccessToken(caller.claims)
+        ids.push(caller.claims.sid)
+      }
+      if (refreshToken !== undefined) {
+        const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
+        if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
+      }
+      await endSessions(caller.principal.id, { ids })
+      await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
+    },
+
+    async changePassword(
+      caller: Caller,
+      currentPassword: string,
+      newPassword: string,
+    ): Promise<void> {
+      const row = await users.findById(caller.principal.id)
+      if (row === undefined || !(await verifyPassword(row.password_hash, currentPassword))) {
+        throw new AppError(
+          401,
+          'WRONG_PASSWORD',
+          'Invalid password',
+          'current_password is not correct',
+          {
+            headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
+          },
+        )
+      }
+      checkPasswordPolicy(newPassword, deps.passwordMinLength, 'new_password')
+      const now = nowIso()
+      await users.update(row.id, {
+        password_hash: await hashPassword(newPassword),
+        password_changed_at: now,
+        updated_at: now,
+      })
+      identities.forget(row.id)
+      await endSessions(row.id, caller.claims === undefined ? {} : { keep: caller.claims.sid })
+      await audit.record('password.change', row.id, {})
+    },
+
+    async listSessions(caller: Caller): Promise<SessionView[]> {
+      const rows = await sessions.listLive(caller.principal.id, nowIso())
+      return rows.map((row) => ({
+        id: row.id,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        user_agent: row.user_agent,
+        current: row.id === caller.claims?.sid,
+      }))
+    },
+
+    async endSession(caller: Caller, sessionId: string): Promise<void> {
+      const ended = await endSessions(caller.principal.id, { ids: [sessionId] })
+      if (ended.length === 0) {
+        throw new AppError(404, 'SESSION_NOT_FOUND', 'Not found', 'No such live session')
+      }
+      await audit.record('session.revoke', caller.principal.id, { session_id: sessionId })
+    },
+
+    async endOtherSessions(caller: Caller): Promise<void> {
+      const ended = await endSessions(
+        caller.principal.id,
+        caller.claims === undefined ? {} : { keep: caller.claims.sid },
+      )
+      if (ended.length > 0) {
+        await audit.record('session.revoke', caller.principal.id, { count: String(ended.length) })
+      }
+    },
+
+    async createApiKey(
+      caller: Caller,
+      input: { name: string; expires_at?: string | undefined },
+    ): Promise<ApiKeyView & { key: string }> {
+      if (input.expires_at !== undefined && Date.parse(input.expires_at) <= Date.now()) {
+        throw new AppError(
+          400,
+          'VALIDATION_FAILED',
+          'Validation failed',
+          'body/expires_at: must be in the future',
+          {
+            errors: [{ path: 'body/expires_at', message: 'must be in the future' }],
+          },
+        )
+      }
+      const key = API_KEY_PREFIX + randomToken()
+      const row = {
+        id: uuidv7(),
+        user_id: caller.principal.id,
+        name: input.name,
+        prefix: key.slice(0, 11),
+        key_hash: hashToken(key),
+        created_at: nowIso(),
+        expires_at:
+          input.expires_at === undefined ? null : new Date(input.expires_at).toISOString(),
+        last_used_at: null,
+      }
+      await apiKeys.insert(row)
+      await audit.record('api_key.create', caller.principal.id, {
+        api_key_id: row.id,
+        prefix: row.prefix,
+      })
+      return {
+        id: row.id,
+        name: row.name,
+        key,
+        prefix: row.prefix,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        last_used_at: null,
+      }
+    },
+
+    async listApiKeys(caller: Caller): Promise<ApiKeyView[]> {
+      const rows = await apiKeys.listForUser(caller.principal.id)
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        prefix: row.prefix,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        last_used_at: row.last_used_at,
+      }))
+    },
+
+    async deleteApiKey(caller: Caller, id: string): Promise<void> {
+      const keyHash = await apiKeys.delete(caller.principal.id, id)
+      if (keyHash === undefined)
+        throw new AppError(404, 'API_KEY_NOT_FOUND', 'Not found', 'No such API key')
+      apiKeyCache.delete(keyHash)
+      await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
+    },
+
+    /** The user behind an API key, or undefined when it is unknown or expired. */
+    async principalOfApiKey(key: string, client: ClientInfo): Promise<Principal | undefined> {
+      if (!key.startsWith(API_KEY_PREFIX)) return undefined
+      const keyHash = hashToken(key)
+      let entry = apiKeyCache.get(keyHash)
+      if (entry === undefined) {
+        const row = await apiKeys.findByHash(keyHash)
+        if (row === undefined) return undefined
+        entry = {
+          id: row.id,
+          userId: row.user_id,
+          expiresAt: row.expires_at === null ? null : Date.parse(row.expires_at),
+          touchedAt: 0,
+        }
+        if (apiKeyCache.size >= 10_000) apiKeyCache.clear()
+        apiKeyCache.set(keyHash, entry)
+      }
+      const now = Date.now()
+      if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined
+      if (now - entry.touchedAt >= API_KEY_TOUCH_INTERVAL_MS) {
+        entry.touchedAt = now
+        await apiKeys.touch(entry.id, new Date(now).toISOString())
+        await audit.record('api_key.use', entry.userId, { api_key_id: entry.id, ip: client.ip })
+      }
+      return identities.principal(entry.userId)
+    },
+
+    /** Basic credentials: from the cache of recent successes, else one argon2 verification. */
+    async principalOfBasic(username: string, password: string): Promise<Principal | undefined> {
+      const remembered = identities.verifiedCredential(username, password)
+      if (remembered !== undefined) {
+        const principal = await identities.principal(remembered.userId)
+        if (
+          principal !== undefined &&
+          principal.passwordChangedAt === remembered.passwordChangedAt
+        ) {
+          return principal
+        }
+      }
+      const row = await users.findByUsername(username)
+      if (!(await verifyPassword(row?.password_hash, password)) || row === undefined)
+        return undefined
+      const principal = await identities.principal(row.id)
+      if (principal !== undefined) identities.rememberCredential(username, password, principal)
+      return principal
+    },
+
+    async pruneExpired(): Promise<void> {
+      const now = Date.now()
+      await sessions.purgeExpired(
+        new Date(now).toISOString(),
+        new Date(now - 7 * 86_400_000).toISOString(),
+      )
+      revocations.prune()
+    },
+  }
+}

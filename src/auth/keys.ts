@@ -1,0 +1,73 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import type { Config } from '../core/config.js'
+
+export type SigningKeys =
+  | { readonly algorithm: 'HS256'; readonly secret: Buffer }
+  | {
+      readonly algorithm: 'EdDSA'
+      readonly privateKey: KeyObject
+      readonly publicKey: KeyObject
+      readonly kid: string
+      readonly jwk: JsonWebKey
+    }
+
+/** Reads a key file, or creates it once with mode 0600 (exclusive create, so two starts agree). */
+function readOrCreate(file: string, create: () => string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  try {
+    writeFileSync(file, create(), { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+  return readFileSync(file, 'utf8')
+}
+
+/** RFC 7638 thumbprint of an OKP key: the kid published in the JWKS. */
+function thumbprint(jwk: JsonWebKey): string {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })
+  return createHash('sha256').update(canonical).digest('base64url')
+}
+
+export function loadSigningKeys(config: Config): SigningKeys {
+  if (config.jwtAlgorithm === 'HS256') {
+    const secret =
+      config.jwtSecret ??
+      readOrCreate(path.join(config.dataDir, 'jwt-secret'), () =>
+        randomBytes(48).toString('base64url'),
+      ).trim()
+    return { algorithm: 'HS256', secret: Buffer.from(secret, 'utf8') }
+  }
+  const pem = readOrCreate(path.join(config.dataDir, 'jwt-ed25519.pem'), () =>
+    generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  )
+  const privateKey = createPrivateKey(pem)
+  const publicKey = createPublicKey(privateKey)
+  const exported = publicKey.export({ format: 'jwk' })
+  const kid = thumbprint(exported)
+  return {
+    algorithm: 'EdDSA',
+    privateKey,
+    publicKey,
+    kid,
+    jwk: { ...exported, kid, alg: 'EdDSA', use: 'sig' },
+  }
+}
+
+export function publicJwks(keys: SigningKeys): { keys: Record<string, unknown>[] } {
+  return { keys: keys.algorithm === 'EdDSA' ? [{ ...keys.jwk }] : [] }
+}

@@ -1,0 +1,187 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { assertIfMatch, notModified, withEtag } from '../core/conditional.js'
+import type { IdempotencyHooks } from '../core/idempotency.js'
+import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { User } from '../users/users.schemas.js'
+import type { UsersService } from '../users/users.service.js'
+import { callerOf } from './auth.plugin.js'
+import {
+  ApiKey,
+  ApiKeyBody,
+  IdParams,
+  NewApiKey,
+  PasswordChangeBody,
+  ProfilePatch,
+  Session,
+} from './auth.schemas.js'
+import type { AuthService } from './auth.service.js'
+
+export interface ProfileRoutesOptions {
+  auth: AuthService
+  users: UsersService
+  idempotency: IdempotencyHooks
+}
+
+/** The caller's own account: profile, password, sessions and API keys. */
+export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (
+  app,
+  { auth, users, idempotency },
+) => {
+  app.addHook('onRequest', app.authenticate)
+  const security = userSecurity
+  const tags = ['profile']
+
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'The caller',
+        response: { 200: User, 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      const user = await users.get(callerOf(request).principal.id)
+      if (notModified(request, reply, user)) return reply
+      return user
+    },
+  )
+
+  app.patch(
+    '/',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Change the caller's name",
+        body: ProfilePatch,
+        response: { 200: User, 400: problems[400], 401: problems[401], 412: problems[412] },
+      },
+    },
+    async (request, reply) => {
+      const user = await users.update(callerOf(request).principal.id, request.body, (current) =>
+        assertIfMatch(request, current),
+      )
+      return withEtag(reply, user)
+    },
+  )
+
+  app.post(
+    '/password',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Change password; every other session ends',
+        body: PasswordChangeBody,
+        response: { 204: NoContent, 400: problems[400], 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      await auth.changePassword(
+        callerOf(request),
+        request.body.current_password,
+        request.body.new_password,
+      )
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/sessions',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "The caller's live sessions (refresh families)",
+        response: { 200: Type.Object({ items: Type.Array(Session) }), 401: problems[401] },
+      },
+    },
+    async (request) => ({ items: await auth.listSessions(callerOf(request)) }),
+  )
+
+  app.delete(
+    '/sessions',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'End every session but the current one',
+        response: { 204: NoContent, 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      await auth.endOtherSessions(callerOf(request))
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'End one session, its access tokens included',
+        params: IdParams,
+        response: { 204: NoContent, 401: problems[401], 404: problems[404] },
+      },
+    },
+    async (request, reply) => {
+      await auth.endSession(callerOf(request), request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/api-keys',
+    {
+      preHandler: idempotency.preHandler,
+      onSend: idempotency.onSend,
+      schema: {
+        tags,
+        security,
+        summary: 'Create an API key; `key` is shown only in this answer',
+        body: ApiKeyBody,
+        response: { 201: NewApiKey, 400: problems[400], 401: problems[401] },
+      },
+    },
+    async (request, reply) => {
+      const created = await auth.createApiKey(callerOf(request), request.body)
+      reply.header('location', `/api/v1/profile/api-keys/${created.id}`)
+      return reply.code(201).send(created)
+    },
+  )
+
+  app.get(
+    '/api-keys',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "The caller's API keys, without the keys",
+        response: { 200: Type.Object({ items: Type.Array(ApiKey) }), 401: problems[401] },
+      },
+    },
+    async (request) => ({ items: await auth.listApiKeys(callerOf(request)) }),
+  )
+
+  app.delete(
+    '/api-keys/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Revoke an API key at once',
+        params: IdParams,
+        response: { 204: NoContent, 401: problems[401], 404: problems[404] },
+      },
+    },
+    async (request, reply) => {
+      await auth.deleteApiKey(callerOf(request), request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+}

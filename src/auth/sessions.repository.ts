@@ -1,0 +1,131 @@
+import type { Kysely } from 'kysely'
+import type { Database } from '../database.js'
+import type { SessionRow } from './auth.table.js'
+
+export type SessionsRepository = ReturnType<typeof createSessionsRepository>
+
+export function createSessionsRepository(db: Kysely<Database>) {
+  return {
+    async create(
+      session: SessionRow,
+      refreshToken: { id: string; token_hash: string },
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('sessions').values(session).execute()
+        await trx
+          .insertInto('refresh_tokens')
+          .values({
+            ...refreshToken,
+            session_id: session.id,
+            created_at: session.created_at,
+            used_at: null,
+          })
+          .execute()
+      })
+    },
+    /**
+     * Marks an unused refresh token used, atomically: of concurrent callers with one token,
+     * exactly one gets the session id back.
+     */
+    async consumeRefreshToken(
+      tokenHash: string,
+      at: string,
+    ): Promise<{ sessionId: string } | 'used' | 'unknown'> {
+      const consumed = await db
+        .updateTable('refresh_tokens')
+        .set({ used_at: at })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .returning('session_id')
+        .executeTakeFirst()
+      if (consumed !== undefined) return { sessionId: consumed.session_id }
+      const existing = await db
+        .selectFrom('refresh_tokens')
+        .select('session_id')
+        .where('token_hash', '=', tokenHash)
+        .executeTakeFirst()
+      return existing === undefined ? 'unknown' : 'used'
+    },
+    sessionOfRefreshToken(tokenHash: string): Promise<SessionRow | undefined> {
+      return db
+        .selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .selectAll('sessions')
+        .where('refresh_tokens.token_hash', '=', tokenHash)
+        .executeTakeFirst()
+    },
+    async addRefreshToken(
+      sessionId: string,
+      refreshToken: { id: string; token_hash: string },
+      at: string,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('refresh_tokens')
+          .values({ ...refreshToken, session_id: sessionId, created_at: at, used_at: null })
+          .execute()
+        await trx
+          .updateTable('sessions')
+          .set({ last_used_at: at })
+          .where('id', '=', sessionId)
+          .execute()
+      })
+    },
+    findById(id: string): Promise<SessionRow | undefined> {
+      return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    listLive(userId: string, now: string): Promise<SessionRow[]> {
+      return db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .execute()
+    },
+    /** Revokes the given live sessions of a user (all when `ids` is omitted) but `keep`; returns their ids. */
+    async revoke(
+      userId: string,
+      at: string,
+      options: { ids?: readonly string[]; keep?: string } = {},
+    ): Promise<string[]> {
+      let query = db
+        .updateTable('sessions')
+        .set({ revoked_at: at })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+      if (options.ids !== undefined) {
+        if (options.ids.length === 0) return []
+        query = query.where('id', 'in', options.ids)
+      }
+      if (options.keep !== undefined) query = query.where('id', '!=', options.keep)
+      const rows = await query.returning('id').execute()
+      return rows.map((row) => row.id)
+    },
+    /** Sessions revoked recently enough that access tokens minted for them may still be unexpired. */
+    revokedSince(since: string): Promise<{ id: string; revoked_at: string | null }[]> {
+      return db
+        .selectFrom('sessions')
+        .select(['id', 'revoked_at'])
+        .where('revoked_at', '>=', since)
+        .execute()
+    },
+    async revokeAccessToken(jti: string, expiresAt: string): Promise<void> {
+      await db
+        .insertInto('revoked_tokens')
+        .values({ jti, expires_at: expiresAt })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .execute()
+    },
+    liveRevokedAccessTokens(now: string): Promise<{ jti: string; expires_at: string }[]> {
+      return db.selectFrom('revoked_tokens').selectAll().where('expires_at', '>', now).execute()
+    },
+    async purgeExpired(now: string, sessionRetention: string): Promise<void> {
+      await db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).execute()
+      // A session's rows stay until well after it ended, so reuse of an old token is still seen.
+      await db.deleteFrom('sessions').where('expires_at', '<=', sessionRetention).execute()
+    },
+  }
+}

@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import { uuidv7 } from 'uuidv7'
+import { AppError } from '../core/errors.js'
+import type { Role } from '../users/users.table.js'
+import type { SigningKeys } from './keys.js'
+
+export const TOKEN_ISSUER = 'gatehouse'
+export const TOKEN_AUDIENCE = 'gatehouse'
+const CLOCK_TOLERANCE_MS = 30_000
+
+export interface AccessClaims {
+  sub: string
+  sid: string
+  jti: string
+  role: Role
+  iat: number
+  nbf: number
+  exp: number
+}
+
+export interface AccessTokenIssuer {
+  issue(subject: { userId: string; sessionId: string; role: Role }): {
+    token: string
+    claims: AccessClaims
+  }
+  /** Throws 401 `Invalid token` / `Token has expired`; never trusts keys named by the token. */
+  verify(token: string): AccessClaims
+}
+
+export function invalidToken(description: string): AppError {
+  return new AppError(401, 'INVALID_TOKEN', 'Invalid token', description, {
+    headers: {
+      'www-authenticate': `Bearer realm="gatehouse", error="invalid_token", error_description="${description}"`,
+    },
+  })
+}
+
+export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): AccessTokenIssuer {
+  const signingKey =
+    keys.algorithm === 'HS256'
+      ? keys.secret
+      : keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  const verifyingKey =
+    keys.algorithm === 'HS256'
+      ? keys.secret
+      : keys.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+  const sign = createSigner({
+    key: signingKey,
+    algorithm: keys.algorithm,
+    header:
+      keys.algorithm === 'EdDSA'
+        ? { alg: 'EdDSA', typ: 'at+jwt', kid: keys.kid }
+        : { alg: 'HS256', typ: 'at+jwt' },
+  })
+  // The algorithm is pinned and the key is ours: alg "none", another algorithm, and jwk/jku/x5u
+  // or kid headers can never choose the key. Verified tokens are cached (bounded, until exp).
+  const verifier = createVerifier({
+    key: verifyingKey,
+    algorithms: [keys.algorithm],
+    allowedIss: TOKEN_ISSUER,
+    allowedAud: TOKEN_AUDIENCE,
+    checkTyp: 'at+jwt',
+    requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti', 'iss', 'aud'],
+    clockTolerance: CLOCK_TOLERANCE_MS,
+    cache: 10_000,
+  })
+
+  return {
+    issue({ userId, sessionId, role }) {
+      const now = Math.floor(Date.now() / 1000)
+      const claims: AccessClaims = {
+        sub: userId,
+        sid: sessionId,
+        jti: uuidv7(),
+        role,
+        iat: now,
+        nbf: now,
+        exp: now + ttlSeconds,
+      }
+      return { token: sign({ ...claims, iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE }), claims }
+    },
+    verify(token) {
+      let payload: Record<string, unknown>
+      try {
+        payload = verifier(token) as Record<string, unknown>
+      } catch (error) {
+        if (error instanceof TokenError && error.code === TokenError.codes.expired) {
+          throw new AppError(
+            401,
+            'TOKEN_EXPIRED',
+            'Token has expired',
+            'The access token has expired',
+            {
+              headers: {
+                'www-authenticate':
+                  'Bearer realm="gatehouse", error="invalid_token", error_description="The access token has expired"',
+              },
+            },
+          )
+        }
+        throw invalidToken('The access token is invalid')
+      }
+      const { sub, sid, jti, role, iat, nbf, exp } = payload
+      if (
+        typeof sub !== 'string' ||
+        typeof sid !== 'string' ||
+        typeof jti !== 'string' ||
+        (role !== 'admin' && role !== 'user') ||
+        typeof iat !== 'number' ||
+        typeof exp !== 'number'
+      ) {
+        throw invalidToken('The access token is invalid')
+      }
+      return { sub, sid, jti, role, iat, nbf: typeof nbf === 'number' ? nbf : iat, exp }
+    },
+  }
+}
+
+/** An opaque secret of 256 random bits, URL-safe. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+/** High-entropy secrets need no slow hash: SHA-256 keeps lookups by hash exact and fast. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}

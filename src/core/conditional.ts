@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { AppError } from './errors.js'
+
+/** A strong ETag over the resource's JSON: any visible change changes it. */
+export function etagOf(resource: unknown): string {
+  return `"${createHash('sha256').update(JSON.stringify(resource)).digest('base64url').slice(0, 27)}"`
+}
+
+function listMatches(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true
+  const bare = etag.replace(/^W\//, '')
+  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === bare)
+}
+
+/**
+ * For GET of a single resource: sets `ETag`, and answers 304 when `If-None-Match` matches.
+ * Returns true when the 304 was sent and the handler must not send a body.
+ */
+export function notModified(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  resource: unknown,
+): boolean {
+  const etag = etagOf(resource)
+  reply.header('etag', etag)
+  const ifNoneMatch = request.headers['if-none-match']
+  if (ifNoneMatch !== undefined && listMatches(ifNoneMatch, etag)) {
+    reply.code(304).send()
+    return true
+  }
+  return false
+}
+
+/** For PUT/PATCH/DELETE: refuses the write (412) when `If-Match` names another version. */
+export function assertIfMatch(request: FastifyRequest, current: unknown): void {
+  const ifMatch = request.headers['if-match']
+  if (ifMatch === undefined) return
+  if (!listMatches(ifMatch, etagOf(current))) {
+    throw new AppError(
+      412,
+      'PRECONDITION_FAILED',
+      'Precondition failed',
+      'The resource has changed since you read it (If-Match does not match its ETag)',
+    )
+  }
+}
+
+/** Sets the ETag of a resource sent after a write. */
+export function withEtag<T>(reply: FastifyReply, resource: T): T {
+  reply.header('etag', etagOf(resource))
+  return resource
+}

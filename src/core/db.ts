@@ -1,0 +1,106 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import SQLite from 'better-sqlite3'
+import {
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely'
+import pg from 'pg'
+import type { DatabaseConfig } from './config.js'
+
+export type DialectName = 'sqlite' | 'postgres'
+
+export interface Db<DB> {
+  readonly kysely: Kysely<DB>
+  readonly dialect: DialectName
+  /** Cheap liveness query for /readyz. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Database {
+  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  // Wait for another process's write lock instead of failing at once (two instances, migrations).
+  const database = new SQLite(file, { timeout: 10_000 })
+  if (file !== ':memory:') database.pragma('journal_mode = WAL')
+  // NORMAL in WAL mode keeps every committed transaction across a process crash; FULL also
+  // across power loss, at several times the commit cost. See README "Durability".
+  database.pragma(`synchronous = ${synchronous}`)
+  database.pragma('foreign_keys = ON')
+  database.pragma('busy_timeout = 10000')
+  return database
+}
+
+export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
+  if (config.kind === 'sqlite') {
+    const database = openSqlite(config.path, config.synchronous)
+    const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
+    return {
+      kysely,
+      dialect: 'sqlite',
+      async ping() {
+        await sql`select 1`.execute(kysely)
+      },
+      async close() {
+        await kysely.destroy()
+      },
+    }
+  }
+  // Timestamps are stored as ISO-8601 text on both dialects; keep bigint counts as numbers.
+  pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10))
+  const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize })
+  const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  return {
+    kysely,
+    dialect: 'postgres',
+    async ping() {
+      await sql`select 1`.execute(kysely)
+    },
+    async close() {
+      await kysely.destroy()
+    },
+  }
+}
+
+class StaticMigrations implements MigrationProvider {
+  constructor(private readonly migrations: Record<string, Migration>) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.migrations
+  }
+}
+
+/**
+ * Runs every pending migration. Safe to run twice and from two processes at once: Kysely
+ * takes a lock on PostgreSQL; on SQLite the loser of a race sees a busy database or an
+ * already-applied migration, waits, and retries against the new state.
+ */
+export async function migrateToLatest<DB>(
+  db: Db<DB>,
+  migrations: Record<string, Migration>,
+): Promise<void> {
+  const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations(migrations) })
+  let lastError: unknown
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { error } = await migrator.migrateToLatest()
+    if (error === undefined) return
+    lastError = error
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200))
+  }
+  throw lastError
+}
+
+/** True when a write failed on a unique constraint, on either dialect. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const code = (error as { code?: unknown }).code
+  return (
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === '23505'
+  )
+}

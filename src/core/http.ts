@@ -1,0 +1,49 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
+import { AppError, notFound } from './errors.js'
+
+const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+/**
+ * Headers every response carries, a problem+json 404, and 405 with `Allow` for a known path
+ * asked with a method it does not have (Fastify itself would answer 404).
+ */
+export function installHttpBasics(
+  app: FastifyInstance,
+  options: { notFoundPreHandler?: preHandlerAsyncHookHandler | undefined },
+): void {
+  const knownPaths = FindMyWay({ ignoreTrailingSlash: true })
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    for (const method of methods) {
+      if (!METHODS.includes(method as HTTPMethod)) continue
+      try {
+        knownPaths.on(method as HTTPMethod, route.url, () => {})
+      } catch {
+        // Already known: HEAD is added beside GET, and prefixed plugins can repeat a path.
+      }
+    }
+  })
+
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff')
+    reply.header('referrer-policy', 'no-referrer')
+  })
+
+  app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {
+    const path = request.url.split('?')[0] ?? '/'
+    const allowed = METHODS.filter((method) => knownPaths.find(method, path) !== null)
+    if (allowed.length > 0) {
+      throw new AppError(
+        405,
+        'METHOD_NOT_ALLOWED',
+        'Method not allowed',
+        `${request.method} is not allowed here`,
+        {
+          headers: { allow: allowed.join(', ') },
+        },
+      )
+    }
+    throw notFound(`No route for ${request.method} ${path}`)
+  })
+}

@@ -1,0 +1,10 @@
+export interface IdempotencyKeysTable {
+  caller: string
+  key: string
+  request_hash: string
+  /** 0 while the first request is in flight. */
+  status_code: number
+  headers: string
+  body: string
+  created_at: string
+}

@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto'
+import type {
+  FastifyReply,
+  FastifyRequest,
+  onSendHookHandler,
+  preHandlerAsyncHookHandler,
+} from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Database } from '../database.js'
+import { isUniqueViolation } from './db.js'
+import { AppError } from './errors.js'
+import type { IdempotencyKeysTable } from './idempotency.table.js'
+
+const WINDOW_MS = 24 * 60 * 60 * 1000
+const REPLAYED_HEADERS = ['content-type', 'location', 'etag'] as const
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotencyKey: { caller: string; key: string } | null
+  }
+}
+
+export interface IdempotencyHooks {
+  preHandler: preHandlerAsyncHookHandler
+  onSend: onSendHookHandler
+}
+
+/**
+ * `Idempotency-Key` for POSTs that create: the same key from the same caller within 24 hours
+ * gets the first response again. The key is claimed with an insert before the handler runs, so
+ * two concurrent retries cannot both create.
+ */
+export function createIdempotency(
+  db: Kysely<Database>,
+  callerOf: (request: FastifyRequest) => string,
+): IdempotencyHooks & { purgeExpired(): Promise<void> } {
+  const requestHash = (request: FastifyRequest) =>
+    createHash('sha256')
+      .update(`${request.method} ${request.url.split('?')[0]}\n`)
+      .update(JSON.stringify(request.body ?? null))
+      .digest('base64url')
+
+  async function claim(
+    caller: string,
+    key: string,
+    hash: string,
+    retry: boolean,
+  ): Promise<IdempotencyKeysTable | null> {
+    try {
+      await db
+        .insertInto('idempotency_keys')
+        .values({
+          caller,
+          key,
+          request_hash: hash,
+          status_code: 0,
+          headers: '{}',
+          body: '',
+          created_at: new Date().toISOString(),
+        })
+        .execute()
+      return null
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error
+    }
+    const existing = await db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('caller', '=', caller)
+      .where('key', '=', key)
+      .executeTakeFirst()
+    if (existing === undefined || Date.parse(existing.created_at) < Date.now() - WINDOW_MS) {
+      if (!retry)
+        throw new AppError(409, 'IDEMPOTENCY_KEY_IN_FLIGHT', 'Conflict', 'Retry the request')
+      await db
+        .deleteFrom('idempotency_keys')
+        .where('caller', '=', caller)
+        .where('key', '=', key)
+        .execute()
+      return claim(caller, key, hash, false)
+    }
+    return existing
+  }
+
+  const preHandler: preHandlerAsyncHookHandler = async (request, reply): Promise<void> => {
+    const key = request.headers['idempotency-key']
+    if (key === undefined) return
+    if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new AppError(
+        400,
+        'VALIDATION_FAILED',
+        'Validation failed',
+        'Idempotency-Key must be 1–255 visible ASCII characters',
+        {
+          errors: [
+            { path: 'headers/idempotency-key', message: 'must be 1–255 visible ASCII characters' },
+          ],
+        },
+      )
+    }
+    const caller = callerOf(request)
+    const hash = requestHash(request)
+    const existing = await claim(caller, key, hash, true)
+    if (existing === null) {
+      request.idempotencyKey = { caller, key }
+      return
+    }
+    if (existing.request_hash !== hash) {
+      throw new AppError(
+        422,
+        'IDEMPOTENCY_KEY_REUSED',
+        'Idempotency key reused',
+        'This Idempotency-Key was used for a different request',
+      )
+    }
+    if (existing.status_code === 0) {
+      throw new AppError(
+        409,
+        'IDEMPOTENCY_KEY_IN_FLIGHT',
+        'Conflict',
+        'The first request with this Idempotency-Key is still in progress',
+      )
+    }
+    replay(reply, existing)
+  }
+
+  function replay(reply: FastifyReply, stored: IdempotencyKeysTable): void {
+    const headers = JSON.parse(stored.headers) as Record<string, string>
+    for (const [name, value] of Object.entries(headers)) reply.header(name, value)
+    reply.header('idempotent-replayed', 'true')
+    reply.code(stored.status_code).send(stored.body)
+  }
+
+  const onSend: onSendHookHandler = async (request, reply, payload) => {
+    const claimed = request.idempotencyKey
+    if (!claimed) return payload
+    request.idempotencyKey = null
+    const where = db
+      .deleteFrom('idempotency_keys')
+      .where('caller', '=', claimed.caller)
+      .where('key', '=', claimed.key)
+    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+      await where.execute()
+      return payload
+    }
+    const headers: Record<string, string> = {}
+    for (const name of REPLAYED_HEADERS) {
+      const value = reply.getHeader(name)
+      if (typeof value === 'string') headers[name] = value
+    }
+    await db
+      .updateTable('idempotency_keys')
+      .set({ status_code: reply.statusCode, headers: JSON.stringify(headers), body: payload })
+      .where('caller', '=', claimed.caller)
+      .where('key', '=', claimed.key)
+      .execute()
+    return payload
+  }
+
+  return {
+    preHandler,
+    onSend,
+    async purgeExpired() {
+      await db
+        .deleteFrom('idempotency_keys')
+        .where('created_at', '<', new Date(Date.now() - WINDOW_MS).toISOString())
+        .execute()
+    },
+  }
+}

@@ -1,0 +1,104 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { AppError } from './errors.js'
+
+export const PageQuery = {
+  limit: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 20,
+    description: 'Items per page, 1–100',
+  }),
+  cursor: Type.Optional(
+    Type.String({ maxLength: 1024, description: 'Opaque cursor from `next_cursor`' }),
+  ),
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+export type CursorValue = string | number | null
+
+/**
+ * Keyset cursors: the last row's sort key and id, signed so that a cursor the server did
+ * not issue is refused (400) instead of turning into an arbitrary query.
+ */
+export interface CursorCodec {
+  encode(values: readonly CursorValue[]): string
+  decode(cursor: string, arity: number): CursorValue[]
+}
+
+export function createCursorCodec(secret: Buffer): CursorCodec {
+  const sign = (payload: string) =>
+    createHmac('sha256', secret).update('cursor:').update(payload).digest().subarray(0, 16)
+  const invalid = () =>
+    new AppError(
+      400,
+      'VALIDATION_FAILED',
+      'Validation failed',
+      'query/cursor: was not issued by this server',
+      {
+        errors: [{ path: 'query/cursor', message: 'was not issued by this server' }],
+      },
+    )
+  return {
+    encode(values) {
+      const payload = Buffer.from(JSON.stringify(values)).toString('base64url')
+      return `${payload}.${sign(payload).toString('base64url')}`
+    },
+    decode(cursor, arity) {
+      const [payload, signature, ...rest] = cursor.split('.')
+      if (payload === undefined || signature === undefined || rest.length > 0) throw invalid()
+      const given = Buffer.from(signature, 'base64url')
+      const expected = sign(payload)
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid()
+      let values: unknown
+      try {
+        values = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+      } catch {
+        throw invalid()
+      }
+      if (
+        !Array.isArray(values) ||
+        values.length !== arity ||
+        !values.every((v) => v === null || typeof v === 'string' || typeof v === 'number')
+      ) {
+        throw invalid()
+      }
+      return values as CursorValue[]
+    },
+  }
+}
+
+/** Fetch `limit + 1` rows; this trims the extra one and makes the cursor from the last kept row. */
+export function toPage<Row, Item>(
+  rows: readonly Row[],
+  limit: number,
+  toItem: (row: Row) => Item,
+  cursorOf: (row: Row) => readonly CursorValue[],
+  codec: CursorCodec,
+): Page<Item> {
+  const hasMore = rows.length > limit
+  const kept = hasMore ? rows.slice(0, limit) : rows
+  const last = kept[kept.length - 1]
+  return {
+    items: kept.map(toItem),
+    next_cursor: hasMore && last !== undefined ? codec.encode(cursorOf(last)) : null,
+  }
+}
+
+/** RFC 8288 `Link: <…>; rel="next"` built from the request's own path and query. */
+export function setNextLink(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  nextCursor: string | null,
+): void {
+  if (nextCursor === null) return
+  const url = new URL(request.url, 'http://placeholder')
+  url.searchParams.set('cursor', nextCursor)
+  url.searchParams.delete('access_token')
+  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`)
+}

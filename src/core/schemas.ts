@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox'
+
+/** RFC 9457 problem details, as every error is sent. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.Optional(Type.String()),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' },
+)
+
+const problem = (description: string) => Type.Ref('Problem', { description })
+
+/** Response entries for the errors a route can answer with, for the OpenAPI document. */
+export const problems = {
+  400: problem('Invalid input (problem+json with `errors`)'),
+  401: problem('Missing or invalid credentials'),
+  403: problem('Not allowed'),
+  404: problem('Not found'),
+  409: problem('Conflict'),
+  412: problem('If-Match does not match the current ETag'),
+  429: problem('Rate limited; see Retry-After'),
+} as const
+
+export const NoContent = Type.Null({ description: 'No content' })
+
+/** Security requirement for routes any authenticated user may call. */
+export const userSecurity: { [scheme: string]: string[] }[] = [{ bearer: [] }, { basic: [] }]

@@ -1,0 +1,20 @@
+import type { AuditEventsTable } from './audit/audit.table.js'
+import type {
+  ApiKeysTable,
+  RefreshTokensTable,
+  RevokedTokensTable,
+  SessionsTable,
+} from './auth/auth.table.js'
+import type { IdempotencyKeysTable } from './core/idempotency.table.js'
+import type { UsersTable } from './users/users.table.js'
+
+/** Every table, for Kysely's types. Each feature owns its table file. */
+export interface Database {
+  users: UsersTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
+  revoked_tokens: RevokedTokensTable
+  api_keys: ApiKeysTable
+  audit_events: AuditEventsTable
+  idempotency_keys: IdempotencyKeysTable
+}

@@ -1,0 +1,39 @@
+import { buildApp } from './app.js'
+import { type Config, ConfigError, loadConfig } from './core/config.js'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (error) {
+  if (error instanceof ConfigError) {
+    // One line naming the variable; nothing has been written yet.
+    process.stderr.write(`gatehouse: ${error.message}\n`)
+    process.exit(2)
+  }
+  throw error
+}
+
+const app = await buildApp(config)
+
+let closing = false
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return
+  closing = true
+  app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests')
+  const force = setTimeout(() => {
+    app.log.error('in-flight requests did not finish within 10 s; exiting')
+    process.exit(1)
+  }, 10_000)
+  force.unref()
+  await app.close()
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (error) {
+  app.log.error({ err: error }, 'could not listen')
+  process.exit(1)
+}

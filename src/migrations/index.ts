@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely'
+import * as core from './001_core.js'
+
+/** Every migration in order; names sort in the order they must run. Append, never edit. */
+export const migrations: Record<string, Migration> = {
+  '001_core': core,
+}

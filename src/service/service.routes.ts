@@ -1,0 +1,138 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { problems, userSecurity } from '../core/schemas.js'
+
+/** `GET /api/v1`: where everything is, so a client needs only this one URL. */
+const LINKS = {
+  self: '/api/v1',
+  register: '/api/v1/auth/register',
+  login: '/api/v1/auth/login',
+  refresh: '/api/v1/auth/refresh',
+  logout: '/api/v1/auth/logout',
+  profile: '/api/v1/profile',
+  password: '/api/v1/profile/password',
+  sessions: '/api/v1/profile/sessions',
+  api_keys: '/api/v1/profile/api-keys',
+  users: '/api/v1/users',
+  audit: '/api/v1/audit',
+  todos: '/api/v1/todos',
+  subscribers: '/api/v1/subscribers',
+  campaigns: '/api/v1/campaigns',
+  public: '/api/v1/public',
+  private: '/api/v1/private',
+  openapi: '/openapi.json',
+  docs: '/docs',
+  jwks: '/.well-known/jwks.json',
+  health: '/healthz',
+  ready: '/readyz',
+}
+
+/** The versioned API's own endpoints: its index and the tutorials' public/private pair. */
+export const apiIndexRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/',
+    {
+      schema: {
+        tags: ['service'],
+        summary: 'Links to every collection, the docs and the auth endpoints',
+        response: { 200: Type.Object({ links: Type.Record(Type.String(), Type.String()) }) },
+      },
+    },
+    async () => ({ links: LINKS }),
+  )
+
+  app.get(
+    '/public',
+    {
+      schema: {
+        tags: ['service'],
+        summary: 'Anyone may read this',
+        response: { 200: Type.Object({ message: Type.String() }) },
+      },
+    },
+    async () => ({ message: 'This is a public page' }),
+  )
+
+  app.get(
+    '/private',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['service'],
+        summary: 'Any authenticated user may read this',
+        security: userSecurity,
+        response: { 200: Type.Object({ meaning_of_life: Type.Integer() }), 401: problems[401] },
+      },
+    },
+    async () => ({ meaning_of_life: 42 }),
+  )
+}
+
+export interface OpsRoutesOptions {
+  ping(): Promise<void>
+  jwks(): { keys: Record<string, unknown>[] }
+}
+
+/** Probes and key publication, outside the versioned API. */
+export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (
+  app,
+  { ping, jwks },
+) => {
+  const Status = Type.Object({ status: Type.String() })
+
+  app.get(
+    '/healthz',
+    {
+      config: { rateLimit: false },
+      schema: { tags: ['service'], summary: 'The process runs', response: { 200: Status } },
+    },
+    async () => ({ status: 'ok' }),
+  )
+
+  app.get(
+    '/readyz',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['service'],
+        summary: 'The database answers (503 otherwise)',
+        response: { 200: Status, 503: problems[400] },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await ping()
+        return { status: 'ready' }
+      } catch {
+        return reply
+          .code(503)
+          .type('application/problem+json')
+          .send(
+            JSON.stringify({
+              type: 'https://gatehouse.invalid/problems/service-unavailable',
+              title: 'Service unavailable',
+              status: 503,
+              detail: 'The database does not answer',
+            }),
+          )
+      }
+    },
+  )
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        tags: ['service'],
+        summary: 'Public keys for access tokens (empty under HS256)',
+        response: {
+          200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return jwks()
+    },
+  )
+}

@@ -1,0 +1,60 @@
+import { type Kysely, sql } from 'kysely'
+import type { Database } from '../database.js'
+import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>
+
+export function createUsersRepository(db: Kysely<Database>) {
+  return {
+    findById(id: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    findByUsername(username: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+    },
+    async insert(row: NewUserRow): Promise<void> {
+      await db.insertInto('users').values(row).execute()
+    },
+    update(id: string, changes: UserRowUpdate): Promise<UserRow | undefined> {
+      return db
+        .updateTable('users')
+        .set(changes)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst()
+    },
+    async delete(id: string): Promise<boolean> {
+      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+      return result.numDeletedRows > 0n
+    },
+    async countActiveAdmins(): Promise<number> {
+      const row = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .where('role', '=', 'admin')
+        .where('disabled', '=', 0)
+        .executeTakeFirstOrThrow()
+      return Number(row.count)
+    },
+    /** Keyset page in id order (UUIDv7: creation order); `q` matches username or name. */
+    list(options: {
+      limit: number
+      after: string | null
+      q: string | undefined
+    }): Promise<UserRow[]> {
+      let query = db
+        .selectFrom('users')
+        .selectAll()
+        .orderBy('id')
+        .limit(options.limit + 1)
+      if (options.after !== null) query = query.where('id', '>', options.after)
+      if (options.q !== undefined) {
+        const pattern = `%${options.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+        query = query.where(
+          sql<boolean>`(lower(username) like ${pattern} escape '\\' or lower(name) like ${pattern} escape '\\')`,
+        )
+      }
+      return query.execute()
+    },
+  }
+}

@@ -1,0 +1,61 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { PageQuery } from '../core/pagination.js'
+import type { UserRow } from './users.table.js'
+
+export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$'
+
+export const Username = Type.String({
+  pattern: USERNAME_PATTERN,
+  description: '3–32 of a-z 0-9 _ . -',
+})
+export const DisplayName = Type.String({ minLength: 1, maxLength: 100 })
+export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')])
+export const UserId = Type.String({ minLength: 1, maxLength: 64 })
+
+export const User = Type.Object(
+  {
+    id: Type.String(),
+    username: Type.String(),
+    name: Type.String(),
+    role: Role,
+    disabled: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { description: 'A user account' },
+)
+export type User = Static<typeof User>
+
+export const UserPage = Type.Object({
+  items: Type.Array(User),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+})
+
+export const UserParams = Type.Object({ id: UserId })
+
+export const UserListQuery = Type.Object({
+  ...PageQuery,
+  q: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 100, description: 'Matches username or name' }),
+  ),
+})
+
+export const UserPatch = Type.Object(
+  {
+    name: Type.Optional(DisplayName),
+    role: Type.Optional(Role),
+    disabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type UserPatch = Static<typeof UserPatch>
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    name: row.name,
+    role: row.role,
+    disabled: row.disabled === 1,
+    created_at: row.created_at,
+  }
+}

@@ -1,0 +1,140 @@
+import type { Kysely } from 'kysely'
+import type { AuditLog } from '../audit/audit.repository.js'
+import type { IdentityCache } from '../auth/identity-cache.js'
+import type { Revocations } from '../auth/revocations.js'
+import type { SessionsRepository } from '../auth/sessions.repository.js'
+import { AppError } from '../core/errors.js'
+import { type CursorCodec, type Page, toPage } from '../core/pagination.js'
+import { nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { createUsersRepository } from './users.repository.js'
+import { toUser, type User, type UserPatch } from './users.schemas.js'
+import type { UserRowUpdate } from './users.table.js'
+
+const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'Not found', 'No such user')
+const lastAdmin = () =>
+  new AppError(
+    409,
+    'LAST_ADMIN',
+    'Conflict',
+    'The last active admin cannot be demoted, disabled or deleted',
+  )
+
+export type UsersService = ReturnType<typeof createUsersService>
+
+export function createUsersService(deps: {
+  db: Kysely<Database>
+  identities: IdentityCache
+  sessions: SessionsRepository
+  revocations: Revocations
+  audit: AuditLog
+  cursors: CursorCodec
+}) {
+  const { db, identities, audit } = deps
+  const users = createUsersRepository(db)
+
+  /**
+   * Applies a change inside one transaction; the last-admin rule is checked against the
+   * committed state, so two admins demoting each other at once cannot both succeed.
+   */
+  async function change(
+    id: string,
+    patch: UserPatch,
+    precondition: ((current: User) => void) | undefined,
+  ): Promise<{ before: User; after: User }> {
+    const result = await db.transaction().execute(async (trx) => {
+      const repo = createUsersRepository(trx)
+      const row = await repo.findById(id)
+      if (row === undefined) throw userNotFound()
+      const before = toUser(row)
+      precondition?.(before)
+      const losesAdmin =
+        before.role === 'admin' &&
+        !before.disabled &&
+        (patch.role === 'user' || patch.disabled === true)
+      if (losesAdmin && (await repo.countActiveAdmins()) <= 1) throw lastAdmin()
+      const changes: UserRowUpdate = { updated_at: nowIso() }
+      if (patch.name !== undefined) changes.name = patch.name
+      if (patch.role !== undefined) changes.role = patch.role
+      if (patch.disabled !== undefined) changes.disabled = patch.disabled ? 1 : 0
+      const updated = await repo.update(id, changes)
+      if (updated === undefined) throw userNotFound()
+      return { before, after: toUser(updated) }
+    })
+    identities.forget(id)
+    return result
+  }
+
+  return {
+    async get(id: string): Promise<User> {
+      const row = await users.findById(id)
+      if (row === undefined) throw userNotFound()
+      return toUser(row)
+    },
+
+    async list(query: {
+      limit: number
+      cursor?: string | undefined
+      q?: string | undefined
+    }): Promise<Page<User>> {
+      const after =
+        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
+      const rows = await users.list({ limit: query.limit, after, q: query.q })
+      return toPage(rows, query.limit, toUser, (row) => [row.id], deps.cursors)
+    },
+
+    /** A user's own change (name only); `precondition` sees the current version (If-Match). */
+    async update(
+      id: string,
+      patch: { name: string },
+      precondition?: (current: User) => void,
+    ): Promise<User> {
+      return (await change(id, patch, precondition)).after
+    },
+
+    async adminUpdate(
+      actorId: string,
+      id: string,
+      patch: UserPatch,
+      precondition?: (current: User) => void,
+    ): Promise<User> {
+      const { before, after } = await change(id, patch, precondition)
+      if (before.role !== after.role) {
+        await audit.record('role.change', actorId, {
+          user_id: id,
+          from: before.role,
+          to: after.role,
+        })
+      }
+      if (before.disabled !== after.disabled) {
+        await audit.record(after.disabled ? 'user.disable' : 'user.enable', actorId, {
+          user_id: id,
+        })
+        if (after.disabled) {
+          // Also end the sessions, so re-enabling later does not revive old tokens.
+          deps.revocations.sessionsRevoked(await deps.sessions.revoke(id, nowIso()))
+        }
+      }
+      return after
+    },
+
+    async delete(
+      actorId: string,
+      id: string,
+      precondition?: (current: User) => void,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const repo = createUsersRepository(trx)
+        const row = await repo.findById(id)
+        if (row === undefined) throw userNotFound()
+        precondition?.(toUser(row))
+        if (row.role === 'admin' && row.disabled === 0 && (await repo.countActiveAdmins()) <= 1)
+          throw lastAdmin()
+        // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
+        await repo.delete(id)
+      })
+      identities.forget(id)
+      await audit.record('user.delete', actorId, { user_id: id })
+    },
+  }
+}

@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { afterAll } from 'vitest'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/core/config.js'
+
+export const ADMIN = { username: 'root', password: 'admin-password-for-tests' }
+export const PASSWORD = 'a perfectly fine test password'
+
+export interface TestApp {
+  app: FastifyInstance
+  dataDir: string
+}
+
+/**
+ * A fresh Gatehouse on its own SQLite file in a temporary directory, with a bootstrap admin.
+ * Rate limits are off unless a test turns them on.
+ */
+export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'))
+  const config = loadConfig({
+    DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
+    RATE_LIMIT: 'false',
+    ADMIN_USERNAME: ADMIN.username,
+    ADMIN_PASSWORD: ADMIN.password,
+    LOG_LEVEL: 'silent',
+    ...env,
+  })
+  const app = await buildApp(config, { logger: false })
+  await app.ready()
+  afterAll(async () => {
+    await app.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  return { app, dataDir }
+}
+
+export function json<T = Record<string, unknown>>(response: LightMyRequestResponse): T {
+  return response.json() as T
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` }
+}
+
+export function basic(username: string, password: string): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }
+}
+
+export interface Session {
+  id: string
+  username: string
+  accessToken: string
+  refreshToken: string
+  headers: Record<string, string>
+}
+
+export async function login(app: FastifyInstance, username: string, password: string): Promise<Session> {
+  const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } })
+  if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.statusCode} ${response.body}`)
+  const tokens = json<{ access_token: string; refresh_token: string }>(response)
+  const profile = await app.inject({ url: '/api/v1/profile', headers: bearer(tokens.access_token) })
+  return {
+    id: json<{ id: string }>(profile).id,
+    username,
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token,
+    headers: bearer(tokens.access_token),
+  }
+}
+
+let counter = 0
+/** Registers a new user with a unique name and logs in. */
+export async function newUser(app: FastifyInstance, prefix = 'user'): Promise<Session> {
+  counter += 1
+  const username = `${prefix}${process.pid}x${counter}`.slice(0, 32)
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/register',
+    payload: { username, password: PASSWORD, name: `Test ${username}` },
+  })
+  if (response.statusCode !== 201) throw new Error(`register: ${response.statusCode} ${response.body}`)
+  return login(app, username, PASSWORD)
+}
+
+export function loginAdmin(app: FastifyInstance): Promise<Session> {
+  return login(app, ADMIN.username, ADMIN.password)
+}
