@@ -57,9 +57,18 @@ export interface Session {
   headers: Record<string, string>
 }
 
-export async function login(app: FastifyInstance, username: string, password: string): Promise<Session> {
-  const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } })
-  if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.statusCode} ${response.body}`)
+export async function login(
+  app: FastifyInstance,
+  username: string,
+  password: string,
+): Promise<Session> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password },
+  })
+  if (response.statusCode !== 200)
+    throw new Error(`login ${username}: ${response.statusCode} ${response.body}`)
   const tokens = json<{ access_token: string; refresh_token: string }>(response)
   const profile = await app.inject({ url: '/api/v1/profile', headers: bearer(tokens.access_token) })
   return {
@@ -81,7 +90,8 @@ export async function newUser(app: FastifyInstance, prefix = 'user'): Promise<Se
     url: '/api/v1/auth/register',
     payload: { username, password: PASSWORD, name: `Test ${username}` },
   })
-  if (response.statusCode !== 201) throw new Error(`register: ${response.statusCode} ${response.body}`)
+  if (response.statusCode !== 201)
+    throw new Error(`register: ${response.statusCode} ${response.body}`)
   return login(app, username, PASSWORD)
 }
 

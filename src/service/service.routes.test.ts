@@ -29,7 +29,11 @@ describe('service endpoints', async () => {
 
   it('GET /api/v1 links to collections, docs and auth', async () => {
     const body = json<{ links: Record<string, string> }>(await app.inject({ url: '/api/v1' }))
-    expect(body.links).toMatchObject({ login: '/api/v1/auth/login', docs: '/docs', openapi: '/openapi.json' })
+    expect(body.links).toMatchObject({
+      login: '/api/v1/auth/login',
+      docs: '/docs',
+      openapi: '/openapi.json',
+    })
   })
 
   it('GET /openapi.json is OpenAPI 3.1 and lists the auth endpoints', async () => {
@@ -38,7 +42,12 @@ describe('service endpoints', async () => {
     const document = json<{ openapi: string; paths: Record<string, unknown> }>(response)
     expect(document.openapi).toBe('3.1.0')
     expect(Object.keys(document.paths)).toEqual(
-      expect.arrayContaining(['/api/v1/auth/login', '/api/v1/auth/register', '/api/v1/private', '/api/v1/users/{id}']),
+      expect.arrayContaining([
+        '/api/v1/auth/login',
+        '/api/v1/auth/register',
+        '/api/v1/private',
+        '/api/v1/users/{id}',
+      ]),
     )
   })
 
