@@ -85,6 +85,9 @@ export async function buildApp(
   app.setValidatorCompiler(validatorCompiler)
   app.decorateRequest('idempotencyKey', null)
   app.setErrorHandler(errorHandler)
+  // JSON in and out: Fastify's built-in text/plain parser would let a text body reach a route
+  // (400 at best); another content type is 415 (API.md §2).
+  app.removeContentTypeParser('text/plain')
   app.addSchema(ProblemSchema)
 
   // One line per request, after it is answered; no bodies, no credentials.
