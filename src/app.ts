@@ -106,11 +106,11 @@ export async function buildApp(
   })
 
   // Services, each with its dependencies spelled out.
-  const cursors = createCursorCodec(
+  const serverSecret =
     keys.algorithm === 'HS256'
       ? keys.secret
-      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' })),
-  )
+      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' }))
+  const cursors = createCursorCodec(serverSecret)
   const users = createUsersRepository(db)
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
@@ -131,8 +131,11 @@ export async function buildApp(
     passwordMinLength: config.passwordMinLength,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
-  const idempotency = createIdempotency(db, (request: FastifyRequest) =>
-    request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+  const idempotency = createIdempotency(
+    db,
+    (request: FastifyRequest) =>
+      request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+    serverSecret,
   )
   if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
 
