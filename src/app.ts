@@ -114,8 +114,14 @@ export async function buildApp(
   const users = createUsersRepository(db)
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
-  const identities = createIdentityCache(users)
-  const revocations = createRevocations(sessions, config.accessTokenTtl)
+  // Several instances share state through Redis; caches of this process alone cannot be trusted.
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+  const shared = redis !== undefined
+  const identities = createIdentityCache(users, { shared })
+  const revocations = createRevocations(sessions, config.accessTokenTtl, redis)
   await revocations.load()
   const accessTokens = createAccessTokenIssuer(keys, config.accessTokenTtl)
   const auth = createAuthService({
@@ -129,6 +135,7 @@ export async function buildApp(
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     passwordMinLength: config.passwordMinLength,
+    shared,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
   const idempotency = createIdempotency(
@@ -183,10 +190,6 @@ export async function buildApp(
     })
   }
 
-  const redis =
-    config.redisUrl === undefined
-      ? undefined
-      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
   if (config.rateLimit) {
     await app.register(rateLimit, {
       global: true,

@@ -85,6 +85,8 @@ export function createAuthService(deps: {
   accessTokenTtl: number
   refreshTokenTtl: number
   passwordMinLength: number
+  /** Other instances share the database: cached API keys are checked against it on each use. */
+  shared: boolean
 }) {
   const { users, sessions, apiKeys, audit, identities, revocations, accessTokens } = deps
   const apiKeyCache = new Map<
@@ -112,7 +114,7 @@ export function createAuthService(deps: {
     options: { ids?: readonly string[]; keep?: string },
   ): Promise<string[]> {
     const ended = await sessions.revoke(userId, nowIso(), options)
-    revocations.sessionsRevoked(ended)
+    await revocations.sessionsRevoked(ended)
     return ended
   }
 
@@ -377,10 +379,14 @@ export function createAuthService(deps: {
       if (!key.startsWith(API_KEY_PREFIX)) return undefined
       const keyHash = hashToken(key)
       let entry = apiKeyCache.get(keyHash)
-      if (entry === undefined) {
+      // Another instance may have deleted the key: with others around, the database decides.
+      if (entry === undefined || deps.shared) {
         const row = await apiKeys.findByHash(keyHash)
-        if (row === undefined) return undefined
-        entry = {
+        if (row === undefined) {
+          apiKeyCache.delete(keyHash)
+          return undefined
+        }
+        entry ??= {
           id: row.id,
           userId: row.user_id,
           expiresAt: row.expires_at === null ? null : Date.parse(row.expires_at),

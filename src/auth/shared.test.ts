@@ -1,0 +1,129 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  buildAppAt,
+  expectBasicChallenge,
+  expectInvalidToken,
+  expectProblem,
+} from '../../test/auth.js'
+import { basic, bearer, json, login, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
+import { decodeJwt } from '../../test/jwt.js'
+
+/**
+ * Two instances over one database with REDIS_URL (API.md §1: "shared rate limits and
+ * revocations across instances"): a change made through one takes effect at once on the other.
+ */
+describe('two instances sharing a database and Redis', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-shared-'))
+  const env = { REDIS_URL: 'redis://127.0.0.1:6379' }
+  const a = await buildAppAt(dataDir, env)
+  const b = await buildAppAt(dataDir, env)
+  afterAll(async () => {
+    await a.close()
+    await b.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const admin = await loginAdmin(a)
+
+  const private_ = (app: FastifyInstance, headers: Record<string, string>) =>
+    app.inject({ url: '/api/v1/private', headers })
+
+  it('a token logged out on A is refused on B', async () => {
+    const user = await newUser(a)
+    expect((await private_(b, user.headers)).statusCode).toBe(200)
+    expect(
+      (await a.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: user.headers }))
+        .statusCode,
+    ).toBe(204)
+    expectInvalidToken(await private_(b, user.headers))
+  })
+
+  it('a session ended on A (DELETE, password change) is refused on B', async () => {
+    const user = await newUser(a)
+    const other = await login(a, user.username, PASSWORD)
+    const third = await login(a, user.username, PASSWORD)
+    expect((await private_(b, other.headers)).statusCode).toBe(200)
+    const sid = String(decodeJwt(other.accessToken).payload.sid)
+    expect(
+      (
+        await a.inject({
+          method: 'DELETE',
+          url: `/api/v1/profile/sessions/${sid}`,
+          headers: user.headers,
+        })
+      ).statusCode,
+    ).toBe(204)
+    expectInvalidToken(await private_(b, other.headers))
+
+    expect((await private_(b, third.headers)).statusCode).toBe(200)
+    const change = await a.inject({
+      method: 'POST',
+      url: '/api/v1/profile/password',
+      headers: user.headers,
+      payload: { current_password: PASSWORD, new_password: 'another fine password' },
+    })
+    expect(change.statusCode).toBe(204)
+    expectInvalidToken(await private_(b, third.headers))
+    expect((await private_(b, user.headers)).statusCode).toBe(200)
+  })
+
+  it('disabling on A stops the token and Basic credentials on B', async () => {
+    const user = await newUser(a)
+    expect((await private_(b, user.headers)).statusCode).toBe(200)
+    expect((await private_(b, basic(user.username, PASSWORD))).statusCode).toBe(200)
+    const patch = await a.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${user.id}`,
+      headers: admin.headers,
+      payload: { disabled: true },
+    })
+    expect(patch.statusCode).toBe(200)
+    expectInvalidToken(await private_(b, user.headers))
+    expectBasicChallenge(await private_(b, basic(user.username, PASSWORD)))
+  })
+
+  it('demotion on A takes admin away on B', async () => {
+    const user = await newUser(a)
+    const promote = (role: string) =>
+      a.inject({
+        method: 'PATCH',
+        url: `/api/v1/users/${user.id}`,
+        headers: admin.headers,
+        payload: { role },
+      })
+    expect((await promote('admin')).statusCode).toBe(200)
+    expect((await b.inject({ url: '/api/v1/users', headers: user.headers })).statusCode).toBe(200)
+    expect((await promote('user')).statusCode).toBe(200)
+    expectProblem(
+      await b.inject({ url: '/api/v1/users', headers: user.headers }),
+      403,
+      'Admins only',
+    )
+  })
+
+  it('an API key deleted on A stops on B', async () => {
+    const user = await newUser(a)
+    const created = json<{ id: string; key: string }>(
+      await a.inject({
+        method: 'POST',
+        url: '/api/v1/profile/api-keys',
+        headers: user.headers,
+        payload: { name: 'shared' },
+      }),
+    )
+    expect((await private_(b, bearer(created.key))).statusCode).toBe(200)
+    expect(
+      (
+        await a.inject({
+          method: 'DELETE',
+          url: `/api/v1/profile/api-keys/${created.id}`,
+          headers: user.headers,
+        })
+      ).statusCode,
+    ).toBe(204)
+    expectInvalidToken(await private_(b, bearer(created.key)))
+  })
+})
