@@ -301,6 +301,19 @@ describe('POST /api/v1/auth/login', async () => {
     )
   })
 
+  it('takes a form body with a 1024-character non-ASCII password (the longest allowed)', async () => {
+    const name = username()
+    const password = '鍵'.repeat(1024)
+    expect((await register(app, { username: name, password, name: 'K' })).statusCode).toBe(201)
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ username: name, password }).toString(),
+    })
+    expect(response.statusCode, response.body).toBe(200)
+  })
+
   it('a form body with a wrong password is 401, an extra field 400', async () => {
     const wrong = await app.inject({
       method: 'POST',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
@@ -19,10 +20,12 @@ describe('secrets never leave', async () => {
   const NEW_PASSWORD = 'the secret new password 42'
   const admin = await loginAdmin(app)
 
+  const registration = { username, password: PASSWORD, name: 'Secretive' }
   await call({
     method: 'POST',
     url: '/api/v1/auth/register',
-    payload: { username, password: PASSWORD, name: 'Secretive' },
+    headers: { 'idempotency-key': 'register-1' },
+    payload: registration,
   })
   const loginResponse = await call({
     method: 'POST',
@@ -139,6 +142,16 @@ describe('secrets never leave', async () => {
     const files = readdirSync(dataDir).filter((f) => f.startsWith('test.db'))
     expect(files.length).toBeGreaterThan(0)
     const bytes = Buffer.concat(files.map((f) => readFileSync(path.join(dataDir, f))))
+    // Nor a fast unsalted hash of a body holding the password (offline guessing would be cheap).
+    for (const digest of ['base64url', 'hex', 'base64'] as const) {
+      for (const input of [
+        `POST /api/v1/auth/register\n${JSON.stringify(registration)}`,
+        JSON.stringify(registration),
+      ]) {
+        const hash = createHash('sha256').update(input).digest(digest)
+        expect(bytes.includes(Buffer.from(hash)), `sha256 ${digest} of the body`).toBe(false)
+      }
+    }
     for (const secret of [
       PASSWORD,
       NEW_PASSWORD,

@@ -2,12 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   buildAppAt,
   expectBasicChallenge,
   expectInvalidToken,
   expectProblem,
+  listen,
+  refreshRaw,
 } from '../../test/auth.js'
 import { basic, bearer, json, login, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
 import { decodeJwt } from '../../test/jwt.js'
@@ -125,5 +128,60 @@ describe('two instances sharing a database and Redis', async () => {
       ).statusCode,
     ).toBe(204)
     expectInvalidToken(await private_(b, bearer(created.key)))
+  })
+})
+
+describe('two instances on PostgreSQL and Redis', async () => {
+  const name = `gatehouse_auth_${process.pid}_${Date.now()}`
+  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-pg-'))
+  const env = {
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${name}`,
+    DATA_DIR: dataDir,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+  }
+  const a = await buildAppAt(dataDir, env)
+  const b = await buildAppAt(dataDir, env)
+  const baseA = await listen(a)
+  const baseB = await listen(b)
+  afterAll(async () => {
+    await a.close()
+    await b.close()
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await admin.end()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('of 10 parallel refreshes with one token over both instances, at most one succeeds', async () => {
+    const user = await newUser(a)
+    for (let round = 0; round < 3; round++) {
+      const session = await login(a, user.username, PASSWORD)
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fetch(`${i % 2 === 0 ? baseA : baseB}/api/v1/auth/refresh`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ refresh_token: session.refreshToken }),
+          }),
+        ),
+      )
+      const statuses = responses.map((r) => r.status)
+      expect(statuses.filter((s) => s === 200).length, String(statuses)).toBeLessThanOrEqual(1)
+      expect(
+        statuses.every((s) => s === 200 || s === 401),
+        String(statuses),
+      ).toBe(true)
+    }
+  })
+
+  it('a logout on A counts on B; the user logs in on B', async () => {
+    const user = await newUser(a)
+    expect((await b.inject({ url: '/api/v1/private', headers: user.headers })).statusCode).toBe(200)
+    await a.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: user.headers })
+    expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: user.headers }))
+    expectProblem(await refreshRaw(b, user.refreshToken), 401)
+    expect((await login(b, user.username, PASSWORD)).accessToken).toBeTruthy()
   })
 })

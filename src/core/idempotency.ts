@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import type {
   FastifyReply,
   FastifyRequest,
@@ -65,8 +65,11 @@ export function createIdempotency(
     }
   }
 
+  // Keyed: a body can hold a password (register), and a plain SHA-256 of it at rest would make
+  // guessing that password offline cheap.
   const requestHash = (request: FastifyRequest) =>
-    createHash('sha256')
+    createHmac('sha256', secret)
+      .update('idempotency-request:')
       .update(`${request.method} ${request.url.split('?')[0]}\n`)
       .update(JSON.stringify(request.body ?? null))
       .digest('base64url')
