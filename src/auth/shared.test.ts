@@ -11,6 +11,7 @@ import {
   expectProblem,
   listen,
   refreshRaw,
+  sleep,
 } from '../../test/auth.js'
 import { basic, bearer, json, login, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
 import { decodeJwt } from '../../test/jwt.js'
@@ -149,7 +150,9 @@ describe('two instances on PostgreSQL and Redis', async () => {
   afterAll(async () => {
     await a.close()
     await b.close()
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    // The pools have ended; give their sockets a moment to close before dropping the database.
+    await sleep(200)
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined)
     await admin.end()
     rmSync(dataDir, { recursive: true, force: true })
   })
