@@ -114,14 +114,19 @@ export async function buildApp(
   const users = createUsersRepository(db)
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
-  // Several instances share state through Redis; caches of this process alone cannot be trusted.
+  // Several instances share state through Redis or the database; this process's caches alone
+  // cannot be trusted then.
   const redis =
     config.redisUrl === undefined
       ? undefined
       : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
-  const shared = redis !== undefined
+  // On PostgreSQL other instances may share the database even without Redis.
+  const shared = redis !== undefined || config.database.kind === 'postgres'
   const identities = createIdentityCache(users, { shared })
-  const revocations = createRevocations(sessions, config.accessTokenTtl, redis)
+  const revocations = createRevocations(sessions, config.accessTokenTtl, {
+    redis,
+    checkDatabase: config.database.kind === 'postgres',
+  })
   await revocations.load()
   const accessTokens = createAccessTokenIssuer(keys, config.accessTokenTtl)
   const auth = createAuthService({

@@ -13,13 +13,15 @@ export type Revocations = ReturnType<typeof createRevocations>
  * record, loaded at start so revocations survive a restart. With Redis (several instances),
  * each revocation is also a Redis key that lives as long as the tokens it refuses, and a token
  * this instance does not know as revoked is looked up there, so a logout on one instance
- * counts on every other at once.
+ * counts on every other at once. Without Redis but on a database other instances may share
+ * (PostgreSQL, `checkDatabase`), the database is asked instead.
  */
 export function createRevocations(
   sessions: SessionsRepository,
   accessTokenTtl: number,
-  redis?: Redis,
+  shared: { redis?: Redis | undefined; checkDatabase?: boolean } = {},
 ) {
+  const { redis } = shared
   const revokedJtis = new Map<string, number>()
   const revokedSessions = new Map<string, number>()
   const nowSeconds = () => Math.floor(Date.now() / 1000)
@@ -42,9 +44,11 @@ export function createRevocations(
     },
     async isRevoked(claims: AccessClaims): Promise<boolean> {
       if (revokedJtis.has(claims.jti) || revokedSessions.has(claims.sid)) return true
-      if (redis === undefined) return false
-      const [jti, sid] = await redis.mget(jtiKey(claims.jti), sidKey(claims.sid))
-      return jti !== null || sid !== null
+      if (redis !== undefined) {
+        const [jti, sid] = await redis.mget(jtiKey(claims.jti), sidKey(claims.sid))
+        return jti !== null || sid !== null
+      }
+      return shared.checkDatabase === true && sessions.isRevoked(claims.jti, claims.sid)
     },
     async revokeAccessToken(claims: AccessClaims): Promise<void> {
       await sessions.revokeAccessToken(claims.jti, new Date(claims.exp * 1000).toISOString())

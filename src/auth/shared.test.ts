@@ -132,59 +132,85 @@ describe('two instances sharing a database and Redis', async () => {
   })
 })
 
-describe('two instances on PostgreSQL and Redis', async () => {
-  const name = `gatehouse_auth_${process.pid}_${Date.now()}`
-  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-pg-'))
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${name}`,
-    DATA_DIR: dataDir,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-  }
-  const a = await buildAppAt(dataDir, env)
-  const b = await buildAppAt(dataDir, env)
-  const baseA = await listen(a)
-  const baseB = await listen(b)
-  afterAll(async () => {
-    await a.close()
-    await b.close()
-    // The pools have ended; give their sockets a moment to close before dropping the database.
-    await sleep(200)
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined)
-    await admin.end()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
-
-  it('of 10 parallel refreshes with one token over both instances, at most one succeeds', async () => {
-    const user = await newUser(a)
-    for (let round = 0; round < 3; round++) {
-      const session = await login(a, user.username, PASSWORD)
-      const responses = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          fetch(`${i % 2 === 0 ? baseA : baseB}/api/v1/auth/refresh`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ refresh_token: session.refreshToken }),
-          }),
-        ),
-      )
-      const statuses = responses.map((r) => r.status)
-      expect(statuses.filter((s) => s === 200).length, String(statuses)).toBeLessThanOrEqual(1)
-      expect(
-        statuses.every((s) => s === 200 || s === 401),
-        String(statuses),
-      ).toBe(true)
+for (const withRedis of [true, false]) {
+  describe(`two instances on PostgreSQL${withRedis ? ' and Redis' : ', no Redis'}`, async () => {
+    const name = `gatehouse_auth_${process.pid}_${Date.now()}`
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-pg-'))
+    const env = {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${name}`,
+      DATA_DIR: dataDir,
+      ...(withRedis ? { REDIS_URL: 'redis://127.0.0.1:6379' } : {}),
     }
-  })
+    const a = await buildAppAt(dataDir, env)
+    const b = await buildAppAt(dataDir, env)
+    const baseA = await listen(a)
+    const baseB = await listen(b)
+    afterAll(async () => {
+      await a.close()
+      await b.close()
+      // The pools have ended; give their sockets a moment to close before dropping the database.
+      await sleep(200)
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined)
+      await admin.end()
+      rmSync(dataDir, { recursive: true, force: true })
+    })
 
-  it('a logout on A counts on B; the user logs in on B', async () => {
-    const user = await newUser(a)
-    expect((await b.inject({ url: '/api/v1/private', headers: user.headers })).statusCode).toBe(200)
-    await a.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: user.headers })
-    expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: user.headers }))
-    expectProblem(await refreshRaw(b, user.refreshToken), 401)
-    expect((await login(b, user.username, PASSWORD)).accessToken).toBeTruthy()
+    it('of 10 parallel refreshes with one token over both instances, at most one succeeds', async () => {
+      const user = await newUser(a)
+      for (let round = 0; round < 3; round++) {
+        const session = await login(a, user.username, PASSWORD)
+        const responses = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            fetch(`${i % 2 === 0 ? baseA : baseB}/api/v1/auth/refresh`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ refresh_token: session.refreshToken }),
+            }),
+          ),
+        )
+        const statuses = responses.map((r) => r.status)
+        expect(statuses.filter((s) => s === 200).length, String(statuses)).toBeLessThanOrEqual(1)
+        expect(
+          statuses.every((s) => s === 200 || s === 401),
+          String(statuses),
+        ).toBe(true)
+      }
+    })
+
+    it('disabling and demotion on A count on B at once', async () => {
+      const admin = await loginAdmin(a)
+      const user = await newUser(a)
+      const patch = (payload: Record<string, unknown>) =>
+        a.inject({
+          method: 'PATCH',
+          url: `/api/v1/users/${user.id}`,
+          headers: admin.headers,
+          payload,
+        })
+      expect((await patch({ role: 'admin' })).statusCode).toBe(200)
+      expect((await b.inject({ url: '/api/v1/users', headers: user.headers })).statusCode).toBe(200)
+      expect((await patch({ role: 'user' })).statusCode).toBe(200)
+      expectProblem(
+        await b.inject({ url: '/api/v1/users', headers: user.headers }),
+        403,
+        'Admins only',
+      )
+      expect((await patch({ disabled: true })).statusCode).toBe(200)
+      expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: user.headers }))
+    })
+
+    it('a logout on A counts on B; the user logs in on B', async () => {
+      const user = await newUser(a)
+      expect((await b.inject({ url: '/api/v1/private', headers: user.headers })).statusCode).toBe(
+        200,
+      )
+      await a.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: user.headers })
+      expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: user.headers }))
+      expectProblem(await refreshRaw(b, user.refreshToken), 401)
+      expect((await login(b, user.username, PASSWORD)).accessToken).toBeTruthy()
+    })
   })
-})
+}
