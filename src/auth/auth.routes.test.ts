@@ -653,3 +653,23 @@ describe('login rate limit (RATE_LIMIT=true)', async () => {
     expect(other.accessToken).toBeTruthy()
   })
 })
+
+describe('register rate limit (RATE_LIMIT=true)', async () => {
+  const { app } = await buildTestApp({ RATE_LIMIT: 'true' })
+
+  it('the 21st registration within an hour from one address is 429 with Retry-After', async () => {
+    for (let i = 1; i <= 20; i++) {
+      const response = await register(app, {
+        username: username('rl'),
+        password: PASSWORD,
+        name: 'R',
+      })
+      expect(response.statusCode, `registration ${i}: ${response.body}`).toBe(201)
+    }
+    const limited = await register(app, { username: username('rl'), password: PASSWORD, name: 'R' })
+    expectProblem(limited, 429)
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+    // Login is counted separately.
+    expect((await loginRaw(app, 'root', 'admin-password-for-tests')).statusCode).toBe(200)
+  })
+})

@@ -8,7 +8,7 @@ import { toUser, type User } from '../users/users.schemas.js'
 import type { Role } from '../users/users.table.js'
 import type { ApiKeysRepository } from './api-keys.repository.js'
 import type { IdentityCache, Principal } from './identity-cache.js'
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js'
+import { checkPasswordPolicy, hashPassword, prepareDummyHash, verifyPassword } from './passwords.js'
 import type { Revocations } from './revocations.js'
 import type { SessionsRepository } from './sessions.repository.js'
 import { type AccessClaims, type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
@@ -89,6 +89,7 @@ export function createAuthService(deps: {
   shared: boolean
 }) {
   const { users, sessions, apiKeys, audit, identities, revocations, accessTokens } = deps
+  void prepareDummyHash()
   const apiKeyCache = new Map<
     string,
     { id: string; userId: string; expiresAt: number | null; touchedAt: number }
