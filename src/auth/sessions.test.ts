@@ -62,6 +62,17 @@ describe('GET/DELETE /api/v1/profile/sessions', async () => {
     expect(raw).not.toContain(secondTokens.refresh_token)
   })
 
+  it('a refresh moves last_used_at, not created_at', async () => {
+    const user = await newUser(app)
+    const [before] = await listSessions(user.headers)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const rotated = json<TokenPair>(await refreshRaw(app, user.refreshToken))
+    const [after] = await listSessions(bearer(rotated.access_token))
+    expect(after?.id).toBe(before?.id)
+    expect(after?.created_at).toBe(before?.created_at)
+    expect(String(after?.last_used_at) > String(before?.last_used_at)).toBe(true)
+  })
+
   it('does not list ended sessions', async () => {
     const user = await newUser(app)
     const other = await login(app, user.username, PASSWORD)
@@ -171,11 +182,20 @@ describe('a restart keeps users, sessions and revocations', () => {
     let kept: Awaited<ReturnType<typeof login>>
     let loggedOut: Awaited<ReturnType<typeof login>>
     let ended: Awaited<ReturnType<typeof login>>
+    let apiKey: string
     try {
       user = await newUser(first)
       kept = await login(first, user.username, PASSWORD)
       loggedOut = await login(first, user.username, PASSWORD)
       ended = await login(first, user.username, PASSWORD)
+      apiKey = json<{ key: string }>(
+        await first.inject({
+          method: 'POST',
+          url: '/api/v1/profile/api-keys',
+          headers: kept.headers,
+          payload: { name: 'survives' },
+        }),
+      ).key
       expect(
         (
           await first.inject({
@@ -214,6 +234,9 @@ describe('a restart keeps users, sessions and revocations', () => {
       ).toBe(200)
       expect(
         (await second.inject({ url: '/api/v1/private', headers: user.headers })).statusCode,
+      ).toBe(200)
+      expect(
+        (await second.inject({ url: '/api/v1/private', headers: bearer(apiKey) })).statusCode,
       ).toBe(200)
       const refreshed = await refreshRaw(second, kept.refreshToken)
       expect(refreshed.statusCode, refreshed.body).toBe(200)
