@@ -35,6 +35,8 @@ import { createUsersService } from './users/users.service.js'
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
   logger?: boolean
+  /** Where log lines go instead of stdout (tests that read the log). */
+  logStream?: { write(line: string): void }
 }
 
 // Secrets never reach a log line, wherever they appear in a logged object.
@@ -71,7 +73,11 @@ export async function buildApp(
     logger:
       options.logger === false
         ? false
-        : { level: config.logLevel, redact: { paths: REDACT, censor: '[REDACTED]' } },
+        : {
+            level: config.logLevel,
+            redact: { paths: REDACT, censor: '[REDACTED]' },
+            ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+          },
     // Our own onResponse hook writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
