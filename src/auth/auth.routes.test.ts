@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   expectBasicChallenge,
@@ -592,15 +594,17 @@ describe('?access_token= with ALLOW_QUERY_TOKEN=true', async () => {
 })
 
 describe('GET /.well-known/jwks.json', () => {
-  it('is empty under HS256', async () => {
-    const { app } = await buildTestApp()
+  it('is empty under HS256; the generated secret is kept owner-only', async () => {
+    const { app, dataDir } = await buildTestApp()
+    expect(statSync(path.join(dataDir, 'jwt-secret')).mode & 0o777).toBe(0o600)
     const response = await app.inject({ url: '/.well-known/jwks.json' })
     expect(response.statusCode).toBe(200)
     expect(json(response)).toEqual({ keys: [] })
   })
 
   it('publishes the Ed25519 public key under EdDSA, and EdDSA tokens verify against it', async () => {
-    const { app } = await buildTestApp({ JWT_ALGORITHM: 'EdDSA' })
+    const { app, dataDir } = await buildTestApp({ JWT_ALGORITHM: 'EdDSA' })
+    expect(statSync(path.join(dataDir, 'jwt-ed25519.pem')).mode & 0o777).toBe(0o600)
     const response = await app.inject({ url: '/.well-known/jwks.json' })
     expect(response.statusCode).toBe(200)
     const { keys } = json<{ keys: Record<string, string>[] }>(response)
