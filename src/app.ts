@@ -35,6 +35,8 @@ import { createUsersService } from './users/users.service.js'
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
   logger?: boolean
+  /** Where log lines go instead of stdout (tests that read the log). */
+  logStream?: { write(line: string): void }
 }
 
 // Secrets never reach a log line, wherever they appear in a logged object.
@@ -71,7 +73,11 @@ export async function buildApp(
     logger:
       options.logger === false
         ? false
-        : { level: config.logLevel, redact: { paths: REDACT, censor: '[REDACTED]' } },
+        : {
+            level: config.logLevel,
+            redact: { paths: REDACT, censor: '[REDACTED]' },
+            ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+          },
     // Our own onResponse hook writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
@@ -85,6 +91,9 @@ export async function buildApp(
   app.setValidatorCompiler(validatorCompiler)
   app.decorateRequest('idempotencyKey', null)
   app.setErrorHandler(errorHandler)
+  // JSON in and out: Fastify's built-in text/plain parser would let a text body reach a route
+  // (400 at best); another content type is 415 (API.md §2).
+  app.removeContentTypeParser('text/plain')
   app.addSchema(ProblemSchema)
 
   // One line per request, after it is answered; no bodies, no credentials.
@@ -103,16 +112,27 @@ export async function buildApp(
   })
 
   // Services, each with its dependencies spelled out.
-  const cursors = createCursorCodec(
+  const serverSecret =
     keys.algorithm === 'HS256'
       ? keys.secret
-      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' })),
-  )
+      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' }))
+  const cursors = createCursorCodec(serverSecret)
   const users = createUsersRepository(db)
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
-  const identities = createIdentityCache(users)
-  const revocations = createRevocations(sessions, config.accessTokenTtl)
+  // Several instances share state through Redis or the database; this process's caches alone
+  // cannot be trusted then.
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+  // On PostgreSQL other instances may share the database even without Redis.
+  const shared = redis !== undefined || config.database.kind === 'postgres'
+  const identities = createIdentityCache(users, { shared })
+  const revocations = createRevocations(sessions, config.accessTokenTtl, {
+    redis,
+    checkDatabase: config.database.kind === 'postgres',
+  })
   await revocations.load()
   const accessTokens = createAccessTokenIssuer(keys, config.accessTokenTtl)
   const auth = createAuthService({
@@ -126,10 +146,14 @@ export async function buildApp(
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     passwordMinLength: config.passwordMinLength,
+    shared,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
-  const idempotency = createIdempotency(db, (request: FastifyRequest) =>
-    request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+  const idempotency = createIdempotency(
+    db,
+    (request: FastifyRequest) =>
+      request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+    serverSecret,
   )
   if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
 
@@ -177,10 +201,6 @@ export async function buildApp(
     })
   }
 
-  const redis =
-    config.redisUrl === undefined
-      ? undefined
-      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
   if (config.rateLimit) {
     await app.register(rateLimit, {
       global: true,

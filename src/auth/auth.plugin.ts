@@ -69,7 +69,8 @@ export const authPlugin = fp<AuthPluginOptions>(
         return { principal, scheme: 'api_key' }
       }
       const claims = accessTokens.verify(token)
-      if (revocations.isRevoked(claims)) throw invalidToken('The access token has been revoked')
+      if (await revocations.isRevoked(claims))
+        throw invalidToken('The access token has been revoked')
       // Role and disabled state come from the user now, not from the token.
       const principal = await identities.principal(claims.sub)
       if (principal === undefined || principal.disabled)

@@ -48,10 +48,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     },
   )
 
-  // Login also takes HTML-form bodies, as the tutorials' login forms post them; only here.
+  // Login also takes HTML-form bodies, as the tutorials' login forms post them; only here. The
+  // limit fits the longest password: 1024 characters of 4 UTF-8 bytes, each percent-encoded.
   await app.register(async (plugin) => {
     const login = plugin.withTypeProvider<TypeBoxTypeProvider>()
-    await login.register(formBody, { bodyLimit: 4096 })
+    await login.register(formBody, { bodyLimit: 16_384 })
     login.post(
       '/login',
       {

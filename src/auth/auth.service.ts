@@ -8,7 +8,7 @@ import { toUser, type User } from '../users/users.schemas.js'
 import type { Role } from '../users/users.table.js'
 import type { ApiKeysRepository } from './api-keys.repository.js'
 import type { IdentityCache, Principal } from './identity-cache.js'
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js'
+import { checkPasswordPolicy, hashPassword, prepareDummyHash, verifyPassword } from './passwords.js'
 import type { Revocations } from './revocations.js'
 import type { SessionsRepository } from './sessions.repository.js'
 import { type AccessClaims, type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
@@ -85,8 +85,11 @@ export function createAuthService(deps: {
   accessTokenTtl: number
   refreshTokenTtl: number
   passwordMinLength: number
+  /** Other instances share the database: cached API keys are checked against it on each use. */
+  shared: boolean
 }) {
   const { users, sessions, apiKeys, audit, identities, revocations, accessTokens } = deps
+  void prepareDummyHash()
   const apiKeyCache = new Map<
     string,
     { id: string; userId: string; expiresAt: number | null; touchedAt: number }
@@ -112,7 +115,7 @@ export function createAuthService(deps: {
     options: { ids?: readonly string[]; keep?: string },
   ): Promise<string[]> {
     const ended = await sessions.revoke(userId, nowIso(), options)
-    revocations.sessionsRevoked(ended)
+    await revocations.sessionsRevoked(ended)
     return ended
   }
 
@@ -377,10 +380,14 @@ export function createAuthService(deps: {
       if (!key.startsWith(API_KEY_PREFIX)) return undefined
       const keyHash = hashToken(key)
       let entry = apiKeyCache.get(keyHash)
-      if (entry === undefined) {
+      // Another instance may have deleted the key: with others around, the database decides.
+      if (entry === undefined || deps.shared) {
         const row = await apiKeys.findByHash(keyHash)
-        if (row === undefined) return undefined
-        entry = {
+        if (row === undefined) {
+          apiKeyCache.delete(keyHash)
+          return undefined
+        }
+        entry ??= {
           id: row.id,
           userId: row.user_id,
           expiresAt: row.expires_at === null ? null : Date.parse(row.expires_at),

@@ -27,10 +27,15 @@ export type IdentityCache = ReturnType<typeof createIdentityCache>
 /**
  * Per-process caches that keep a database read and an argon2 verification off the hot path.
  * Every change to a user goes through `forget`, so role, disabled state and password changes
- * take effect on the next request.
+ * take effect on the next request. When other instances share the database (`shared`), a change
+ * made there never reaches this cache, so principals are read from the database each time; the
+ * Basic cache stays safe as it is checked against the principal's `passwordChangedAt`.
  */
-export function createIdentityCache(users: UsersRepository) {
+export function createIdentityCache(users: UsersRepository, options: { shared: boolean }) {
   const principals = new Map<string, Principal>()
+  // Bumped by `forget`: a read that started before a change must not cache the old row.
+  const generations = new Map<string, number>()
+  let forgets = 0
   // Basic credentials that verified recently, under a keyed hash (never the password itself);
   // the key lives only in this process's memory.
   const credentialKey = randomBytes(32)
@@ -48,6 +53,7 @@ export function createIdentityCache(users: UsersRepository) {
     async principal(id: string): Promise<Principal | undefined> {
       const cached = principals.get(id)
       if (cached !== undefined) return cached
+      const generation = generations.get(id)
       const row = await users.findById(id)
       if (row === undefined) return undefined
       const principal: Principal = {
@@ -58,7 +64,9 @@ export function createIdentityCache(users: UsersRepository) {
         disabled: row.disabled === 1,
         passwordChangedAt: row.password_changed_at,
       }
-      boundedSet(principals, id, principal)
+      if (!options.shared && generations.get(id) === generation) {
+        boundedSet(principals, id, principal)
+      }
       return principal
     },
     /** The user id of Basic credentials that verified before and have not changed since. */
@@ -83,6 +91,8 @@ export function createIdentityCache(users: UsersRepository) {
     },
     forget(userId: string): void {
       principals.delete(userId)
+      forgets += 1
+      boundedSet(generations, userId, forgets)
       for (const digest of credentialsByUser.get(userId) ?? []) credentials.delete(digest)
       credentialsByUser.delete(userId)
     },

@@ -53,7 +53,13 @@ export function hashPassword(password: string): Promise<string> {
 }
 
 // Verified against when the user does not exist, so an unknown username costs the same time.
+// Made on first use of the module, not on the first unknown login (which would then cost two
+// hashes and stand out).
 let dummyHash: Promise<string> | undefined
+export function prepareDummyHash(): Promise<string> {
+  dummyHash ??= hashPassword('gatehouse-dummy-password-for-timing')
+  return dummyHash
+}
 
 export async function verifyPassword(
   passwordHash: string | undefined,
@@ -61,8 +67,7 @@ export async function verifyPassword(
 ): Promise<boolean> {
   if ([...password].length > PASSWORD_MAX_LENGTH * 4) return false
   if (passwordHash === undefined) {
-    dummyHash ??= hashPassword('gatehouse-dummy-password-for-timing')
-    await verify(await dummyHash, normalizePassword(password)).catch(() => false)
+    await verify(await prepareDummyHash(), normalizePassword(password)).catch(() => false)
     return false
   }
   try {

@@ -1,21 +1,34 @@
+import type { Redis } from 'ioredis'
 import type { SessionsRepository } from './sessions.repository.js'
 import type { AccessClaims } from './tokens.js'
 
 const LEEWAY_SECONDS = 30
+const REDIS_PREFIX = 'gatehouse:revoked:'
 
 export type Revocations = ReturnType<typeof createRevocations>
 
 /**
  * Which unexpired access tokens no longer count: single tokens (logout) by `jti`, and every
  * token of an ended session by `sid`. Checked in memory on each request; the database is the
- * record, loaded at start so revocations survive a restart.
+ * record, loaded at start so revocations survive a restart. With Redis (several instances),
+ * each revocation is also a Redis key that lives as long as the tokens it refuses, and a token
+ * this instance does not know as revoked is looked up there, so a logout on one instance
+ * counts on every other at once. Without Redis but on a database other instances may share
+ * (PostgreSQL, `checkDatabase`), the database is asked instead.
  */
-export function createRevocations(sessions: SessionsRepository, accessTokenTtl: number) {
+export function createRevocations(
+  sessions: SessionsRepository,
+  accessTokenTtl: number,
+  shared: { redis?: Redis | undefined; checkDatabase?: boolean } = {},
+) {
+  const { redis } = shared
   const revokedJtis = new Map<string, number>()
   const revokedSessions = new Map<string, number>()
   const nowSeconds = () => Math.floor(Date.now() / 1000)
   // A token of a session revoked at t can live until t + ttl (+ leeway): keep the sid that long.
   const sessionHorizon = () => nowSeconds() + accessTokenTtl + LEEWAY_SECONDS
+  const jtiKey = (jti: string) => `${REDIS_PREFIX}jti:${jti}`
+  const sidKey = (sid: string) => `${REDIS_PREFIX}sid:${sid}`
 
   return {
     async load(): Promise<void> {
@@ -29,17 +42,28 @@ export function createRevocations(sessions: SessionsRepository, accessTokenTtl: 
         revokedSessions.set(row.id, revokedAt + accessTokenTtl + LEEWAY_SECONDS)
       }
     },
-    isRevoked(claims: AccessClaims): boolean {
-      return revokedJtis.has(claims.jti) || revokedSessions.has(claims.sid)
+    async isRevoked(claims: AccessClaims): Promise<boolean> {
+      if (revokedJtis.has(claims.jti) || revokedSessions.has(claims.sid)) return true
+      if (redis !== undefined) {
+        const [jti, sid] = await redis.mget(jtiKey(claims.jti), sidKey(claims.sid))
+        return jti !== null || sid !== null
+      }
+      return shared.checkDatabase === true && sessions.isRevoked(claims.jti, claims.sid)
     },
     async revokeAccessToken(claims: AccessClaims): Promise<void> {
       await sessions.revokeAccessToken(claims.jti, new Date(claims.exp * 1000).toISOString())
-      revokedJtis.set(claims.jti, claims.exp + LEEWAY_SECONDS)
+      const until = claims.exp + LEEWAY_SECONDS
+      revokedJtis.set(claims.jti, until)
+      await redis?.set(jtiKey(claims.jti), '1', 'EX', Math.max(1, until - nowSeconds()))
     },
     /** Call after the sessions are marked revoked in the database. */
-    sessionsRevoked(ids: readonly string[]): void {
+    async sessionsRevoked(ids: readonly string[]): Promise<void> {
       const until = sessionHorizon()
       for (const id of ids) revokedSessions.set(id, until)
+      if (redis === undefined || ids.length === 0) return
+      const pipeline = redis.pipeline()
+      for (const id of ids) pipeline.set(sidKey(id), '1', 'EX', until - nowSeconds())
+      await pipeline.exec()
     },
     prune(): void {
       const now = nowSeconds()

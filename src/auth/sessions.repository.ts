@@ -119,6 +119,22 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .onConflict((oc) => oc.column('jti').doNothing())
         .execute()
     },
+    /** Whether the token `jti` or the session `sid` has been revoked (for instances without Redis). */
+    async isRevoked(jti: string, sid: string): Promise<boolean> {
+      const token = await db
+        .selectFrom('revoked_tokens')
+        .select('jti')
+        .where('jti', '=', jti)
+        .executeTakeFirst()
+      if (token !== undefined) return true
+      const session = await db
+        .selectFrom('sessions')
+        .select('id')
+        .where('id', '=', sid)
+        .where('revoked_at', 'is not', null)
+        .executeTakeFirst()
+      return session !== undefined
+    },
     liveRevokedAccessTokens(now: string): Promise<{ jti: string; expires_at: string }[]> {
       return db.selectFrom('revoked_tokens').selectAll().where('expires_at', '>', now).execute()
     },

@@ -5,6 +5,7 @@ export interface IdempotencyKeysTable {
   /** 0 while the first request is in flight. */
   status_code: number
   headers: string
+  /** The response body, sealed (AES-256-GCM): it may hold a secret shown once. */
   body: string
   created_at: string
 }

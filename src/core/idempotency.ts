@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import type {
   FastifyReply,
   FastifyRequest,
@@ -33,9 +33,43 @@ export interface IdempotencyHooks {
 export function createIdempotency(
   db: Kysely<Database>,
   callerOf: (request: FastifyRequest) => string,
+  secret: Buffer,
 ): IdempotencyHooks & { purgeExpired(): Promise<void> } {
+  // A stored response can hold a secret shown once (a new API key's `key`): it is kept sealed
+  // (AES-256-GCM, key bound to the caller and the Idempotency-Key), never in clear.
+  const sealingKey = (caller: string, key: string) =>
+    createHmac('sha256', secret)
+      .update('idempotency:')
+      .update(caller)
+      .update('\0')
+      .update(key)
+      .digest()
+  const seal = (caller: string, key: string, body: string): string => {
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', sealingKey(caller, key), iv)
+    const sealed = Buffer.concat([cipher.update(body, 'utf8'), cipher.final()])
+    return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')
+  }
+  const open = (caller: string, key: string, stored: string): string | undefined => {
+    const bytes = Buffer.from(stored, 'base64url')
+    try {
+      const decipher = createDecipheriv(
+        'aes-256-gcm',
+        sealingKey(caller, key),
+        bytes.subarray(0, 12),
+      )
+      decipher.setAuthTag(bytes.subarray(12, 28))
+      return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8')
+    } catch {
+      return undefined
+    }
+  }
+
+  // Keyed: a body can hold a password (register), and a plain SHA-256 of it at rest would make
+  // guessing that password offline cheap.
   const requestHash = (request: FastifyRequest) =>
-    createHash('sha256')
+    createHmac('sha256', secret)
+      .update('idempotency-request:')
       .update(`${request.method} ${request.url.split('?')[0]}\n`)
       .update(JSON.stringify(request.body ?? null))
       .digest('base64url')
@@ -121,14 +155,29 @@ export function createIdempotency(
         'The first request with this Idempotency-Key is still in progress',
       )
     }
-    replay(reply, existing)
+    replay(reply, existing, caller, key)
   }
 
-  function replay(reply: FastifyReply, stored: IdempotencyKeysTable): void {
+  function replay(
+    reply: FastifyReply,
+    stored: IdempotencyKeysTable,
+    caller: string,
+    key: string,
+  ): void {
+    const body = open(caller, key, stored.body)
+    if (body === undefined) {
+      // Sealed under another secret (JWT_SECRET changed): the first response is gone.
+      throw new AppError(
+        422,
+        'IDEMPOTENCY_KEY_REUSED',
+        'Idempotency key reused',
+        'The first response to this Idempotency-Key can no longer be replayed',
+      )
+    }
     const headers = JSON.parse(stored.headers) as Record<string, string>
     for (const [name, value] of Object.entries(headers)) reply.header(name, value)
     reply.header('idempotent-replayed', 'true')
-    reply.code(stored.status_code).send(stored.body)
+    reply.code(stored.status_code).send(body)
   }
 
   const onSend: onSendHookHandler = async (request, reply, payload) => {
@@ -150,7 +199,11 @@ export function createIdempotency(
     }
     await db
       .updateTable('idempotency_keys')
-      .set({ status_code: reply.statusCode, headers: JSON.stringify(headers), body: payload })
+      .set({
+        status_code: reply.statusCode,
+        headers: JSON.stringify(headers),
+        body: seal(claimed.caller, claimed.key, payload),
+      })
       .where('caller', '=', claimed.caller)
       .where('key', '=', claimed.key)
       .execute()

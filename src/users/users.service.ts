@@ -112,7 +112,7 @@ export function createUsersService(deps: {
         })
         if (after.disabled) {
           // Also end the sessions, so re-enabling later does not revive old tokens.
-          deps.revocations.sessionsRevoked(await deps.sessions.revoke(id, nowIso()))
+          await deps.revocations.sessionsRevoked(await deps.sessions.revoke(id, nowIso()))
         }
       }
       return after
