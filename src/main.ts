@@ -1,4 +1,3 @@
-import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './core/config.js'
 
 let config: Config
@@ -13,6 +12,8 @@ try {
   throw error
 }
 
+// Loaded only after the configuration is known to be good, so a bad value fails fast.
+const { buildApp } = await import('./app.js')
 const app = await buildApp(config)
 
 let closing = false

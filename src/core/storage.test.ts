@@ -1,0 +1,119 @@
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  ADMIN_ENV,
+  basicAuth,
+  listAllUsers,
+  postJson,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../test/process.js'
+
+const PASSWORD = 'a perfectly fine test password'
+const admin = basicAuth(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
+
+const dirs: string[] = []
+const servers: ServerProcess[] = []
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.stop('SIGKILL')))
+  for (const dir of dirs) removeDir(dir)
+})
+
+async function start(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const server = await startServer(
+    {
+      DATABASE_URL: `sqlite:${path.join(dataDir, 'gatehouse.db')}`,
+      RATE_LIMIT: 'false',
+      ...ADMIN_ENV,
+      ...env,
+    },
+    dataDir,
+  )
+  servers.push(server)
+  return server
+}
+
+function register(server: ServerProcess, username: string): Promise<Response> {
+  return postJson(`${server.url}/api/v1/auth/register`, {
+    username,
+    password: PASSWORD,
+    name: `User ${username}`,
+  })
+}
+
+async function login(server: ServerProcess, username: string): Promise<number> {
+  const response = await postJson(`${server.url}/api/v1/auth/login`, {
+    username,
+    password: PASSWORD,
+  })
+  return response.status
+}
+
+describe('storage', () => {
+  it('two processes migrating the same fresh SQLite file at once both become ready and share data', async () => {
+    const dataDir = tempDir('gatehouse-storage-')
+    dirs.push(dataDir)
+    // Same file, same moment, different ports: the migration and the admin bootstrap race.
+    const [a, b] = await Promise.all([start(dataDir), start(dataDir)])
+    expect(a.port).not.toBe(b.port)
+
+    expect((await register(a, 'made_on_a')).status).toBe(201)
+    expect((await register(b, 'made_on_b')).status).toBe(201)
+    expect(await login(b, 'made_on_a')).toBe(200)
+    expect(await login(a, 'made_on_b')).toBe(200)
+    const seen = (await listAllUsers(b.url, admin)).map((user) => user.username).sort()
+    // One admin, not two: the bootstrap ran once.
+    expect(seen).toEqual(['made_on_a', 'made_on_b', 'root'])
+
+    expect((await a.stop()).code).toBe(0)
+    expect((await b.stop()).code).toBe(0)
+
+    // A restart runs the migrations again over a migrated file and keeps every user.
+    const again = await start(dataDir)
+    expect(await login(again, 'made_on_a')).toBe(200)
+    expect(await login(again, 'made_on_b')).toBe(200)
+    expect((await listAllUsers(again.url, admin)).length).toBe(3)
+    expect((await again.stop()).code).toBe(0)
+  })
+
+  it('a SIGKILL during a burst of registrations loses no acknowledged account', async () => {
+    const dataDir = tempDir('gatehouse-crash-')
+    dirs.push(dataDir)
+    const server = await start(dataDir)
+
+    const acknowledged: string[] = []
+    let killed = false
+    let next = 0
+    // Several clients in parallel, each registering until the server dies under it.
+    async function client(): Promise<void> {
+      while (!killed) {
+        const username = `burst_${next++}`
+        try {
+          const response = await register(server, username)
+          if (response.status === 201) acknowledged.push(username)
+          else if (!killed) throw new Error(`register ${username}: ${response.status}`)
+        } catch (error) {
+          if (!killed) throw error
+        }
+      }
+    }
+    const clients = Array.from({ length: 8 }, client)
+    while (acknowledged.length < 25) await new Promise((resolve) => setTimeout(resolve, 5))
+    killed = true
+    const exit = await server.stop('SIGKILL')
+    expect(exit.signal).toBe('SIGKILL')
+    await Promise.all(clients)
+    // Requests were still in flight when the process died (otherwise this proves little).
+    expect(next).toBeGreaterThan(acknowledged.length)
+
+    const restarted = await start(dataDir)
+    const stored = new Set((await listAllUsers(restarted.url, admin)).map((user) => user.username))
+    const lost = acknowledged.filter((username) => !stored.has(username))
+    expect(lost).toEqual([])
+    // And they are real accounts: a few can log in.
+    for (const username of acknowledged.slice(-3)) expect(await login(restarted, username)).toBe(200)
+    expect((await restarted.stop()).code).toBe(0)
+  })
+})
