@@ -83,6 +83,9 @@ export async function buildApp(
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
+  // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
+  // string to a JSON route (a 400 about types) instead of refusing the media type (415).
+  app.removeContentTypeParser('text/plain')
   app.decorateRequest('idempotencyKey', null)
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)

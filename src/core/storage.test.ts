@@ -113,7 +113,8 @@ describe('storage', () => {
     const lost = acknowledged.filter((username) => !stored.has(username))
     expect(lost).toEqual([])
     // And they are real accounts: a few can log in.
-    for (const username of acknowledged.slice(-3)) expect(await login(restarted, username)).toBe(200)
+    for (const username of acknowledged.slice(-3))
+      expect(await login(restarted, username)).toBe(200)
     expect((await restarted.stop()).code).toBe(0)
   })
 })
