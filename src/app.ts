@@ -57,6 +57,22 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&](?:access_token|token|refresh_token)=)[^&#]*/gi, '$1[REDACTED]')
 }
 
+/**
+ * Swagger UI's policy with its `frame-ancestors 'self'` replaced (browsers obey the first of
+ * two, so appending would not do) and without `upgrade-insecure-requests`, which would break
+ * the page when the service is reached over plain HTTP.
+ */
+function docsCsp(header: string): string {
+  const directives = header
+    .split(';')
+    .map((directive) => directive.trim())
+    .filter(
+      (directive) =>
+        directive !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/i.test(directive),
+    )
+  return [...directives, "frame-ancestors 'none'"].join('; ')
+}
+
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
 export async function buildApp(
   config: Config,
@@ -230,7 +246,7 @@ export async function buildApp(
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
-    transformStaticCSP: (header) => `${header}; frame-ancestors 'none'`,
+    transformStaticCSP: docsCsp,
     uiConfig: { url: '/openapi.json', deepLinking: true },
   })
 

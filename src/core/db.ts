@@ -54,6 +54,10 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   // Timestamps are stored as ISO-8601 text on both dialects; keep bigint counts as numbers.
   pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10))
   const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize })
+  // An idle connection the server ended (restart, failover, terminated backend) is dropped by
+  // the pool and replaced on the next query; /readyz reports the outage meanwhile. Without a
+  // listener this 'error' event would crash the process.
+  pool.on('error', () => {})
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     kysely,
