@@ -52,9 +52,33 @@ const REDACT = [
   '*.key',
 ]
 
-/** Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from logged URLs. */
+const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replaceAll('+', ' '))
+  } catch {
+    return name
+  }
+}
+
+/**
+ * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
+ * logged URLs. Names are compared decoded, as the server's query parser sees them
+ * (`?access%5Ftoken=` is `access_token` too).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:access_token|token|refresh_token)=)[^&#]*/gi, '$1[REDACTED]')
+  const mark = url.indexOf('?')
+  if (mark < 0) return url
+  const query = url
+    .slice(mark + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=')
+      const name = equals < 0 ? pair : pair.slice(0, equals)
+      return SECRET_PARAM.test(decodedName(name)) ? `${name}=[REDACTED]` : pair
+    })
+  return `${url.slice(0, mark)}?${query.join('&')}`
 }
 
 /**
