@@ -3,7 +3,12 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import { Redis } from 'ioredis'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
@@ -20,7 +25,7 @@ import { createAccessTokenIssuer } from './auth/tokens.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler } from './core/errors.js'
-import { installHttpBasics } from './core/http.js'
+import { frameworkErrors, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createCursorCodec } from './core/pagination.js'
 import { ProblemSchema } from './core/schemas.js'
@@ -81,6 +86,21 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, mark)}?${query.join('&')}`
 }
 
+/** The one log line per request, after it is answered; no bodies, no credentials. */
+function logRequest(request: FastifyRequest, reply: FastifyReply): void {
+  request.log.info(
+    {
+      method: request.method,
+      url: redactUrl(request.url),
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      user: request.caller?.principal.id,
+      ip: request.ip,
+    },
+    'request',
+  )
+}
+
 /**
  * Swagger UI's policy with its `frame-ancestors 'self'` replaced (browsers obey the first of
  * two, so appending would not do) and without `upgrade-insecure-requests`, which would break
@@ -120,6 +140,11 @@ export async function buildApp(
     onConstructorPoisoning: 'error',
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
+    // A URL Fastify cannot decode skips every hook: answer and log it here.
+    frameworkErrors: (error, request, reply) => {
+      frameworkErrors(error, request, reply)
+      logRequest(request, reply)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
@@ -130,20 +155,7 @@ export async function buildApp(
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)
 
-  // One line per request, after it is answered; no bodies, no credentials.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: redactUrl(request.url),
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-        user: request.caller?.principal.id,
-        ip: request.ip,
-      },
-      'request',
-    )
-  })
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply))
 
   // Services, each with its dependencies spelled out.
   const cursors = createCursorCodec(

@@ -66,6 +66,12 @@ describe('errors and hardening', async () => {
     expectProblem(await app.inject({ method: 'POST', url: '/nowhere', payload: {} }), 404)
   })
 
+  it('a URL that cannot be decoded is a problem+json 400', async () => {
+    const response = await app.inject({ url: '/api/v1/users/%E0%A4%A', headers: admin.headers })
+    expectProblem(response, 400)
+    expect(response.headers['x-content-type-options']).toBe('nosniff')
+  })
+
   it('a known path with another method is 405 with Allow', async () => {
     const login = await app.inject({ method: 'GET', url: '/api/v1/auth/login' })
     expectProblem(login, 405)
@@ -128,6 +134,13 @@ describe('errors and hardening', async () => {
       payload: 'username,password',
     })
     expectProblem(csv, 415)
+    const none = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      headers: { 'content-type': '' },
+      payload: JSON.stringify({ username: 'no_type', password: PASSWORD, name: 'N' }),
+    })
+    expectProblem(none, 415)
   })
 
   it('validation errors list each failing field', async () => {

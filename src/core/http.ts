@@ -1,8 +1,24 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  preHandlerAsyncHookHandler,
+} from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { AppError, notFound } from './errors.js'
+import { AppError, notFound, sendProblem, toAppError } from './errors.js'
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }
+
+/**
+ * Fastify's `frameworkErrors`: a URL it cannot decode (400) is answered before any hook runs;
+ * render it like every other error, with the headers every response carries.
+ */
+export function frameworkErrors(error: FastifyError, _request: unknown, reply: FastifyReply): void {
+  reply.headers(BASIC_HEADERS)
+  sendProblem(reply, toAppError(error))
+}
 
 /**
  * Headers every response carries, a problem+json 404, and 405 with `Allow` for a known path
@@ -26,8 +42,7 @@ export function installHttpBasics(
   })
 
   app.addHook('onRequest', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff')
-    reply.header('referrer-policy', 'no-referrer')
+    reply.headers(BASIC_HEADERS)
   })
 
   app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {

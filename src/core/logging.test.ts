@@ -111,6 +111,8 @@ describe('request logs', () => {
     await send(fetch(`${base}/api/v1/public?x=1&token=${mailToken}`))
     await send(fetch(`${base}/unsubscribe/nowhere?token=${mailToken}&y=2`))
     await send(fetch(`${base}/api/v1/public?refresh_token=${refresh}`))
+    const badUrl = await send(fetch(`${base}/api/v1/users/%E0%A4%A?token=${mailToken}`))
+    expect(badUrl.status).toBe(400)
 
     const rotated = await sendJson<Tokens>(
       postJson(`${base}/api/v1/auth/refresh`, { refresh_token: refresh }),
