@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -76,6 +77,30 @@ describe('storage', () => {
     expect(await login(again, 'made_on_b')).toBe(200)
     expect((await listAllUsers(again.url, admin)).length).toBe(3)
     expect((await again.stop()).code).toBe(0)
+  })
+
+  it('/readyz turns 503 when the SQLite file is removed under the running server', async () => {
+    const dataDir = tempDir('gatehouse-ready-')
+    dirs.push(dataDir)
+    const databaseDir = path.join(dataDir, 'db')
+    const server = await startServer(
+      {
+        DATABASE_URL: `sqlite:${path.join(databaseDir, 'gatehouse.db')}`,
+        DATA_DIR: path.join(dataDir, 'keys'),
+        RATE_LIMIT: 'false',
+      },
+      dataDir,
+    )
+    servers.push(server)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    rmSync(databaseDir, { recursive: true, force: true })
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(ready.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    const body = await ready.text()
+    expect(body).not.toContain(databaseDir)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    expect((await server.stop()).code).toBe(0)
   })
 
   it('a SIGKILL during a burst of registrations loses no acknowledged account', async () => {

@@ -266,6 +266,20 @@ describe('users admin: single users', async () => {
     expect(cached.statusCode).toBe(304)
     expect(cached.body).toBe('')
 
+    const weak = await app.inject({
+      url,
+      headers: { ...admin.headers, 'if-none-match': `"other", W/${etag}` },
+    })
+    expect(weak.statusCode).toBe(304)
+    // If-Match compares strongly: a weak validator never allows a write.
+    const weakWrite = await patch(
+      app,
+      member.id,
+      { ...admin.headers, 'if-match': `W/${etag}` },
+      { name: 'Weakly matched' },
+    )
+    expect(weakWrite.statusCode).toBe(412)
+
     const stale = await patch(
       app,
       member.id,
