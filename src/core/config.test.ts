@@ -70,6 +70,23 @@ describe('start-up with a bad setting', () => {
   })
 })
 
+describe('start-up that cannot reach its database', () => {
+  it('stops with one line, exit non-zero, and no credential in it', async () => {
+    const cwd = emptyCwd()
+    const result = await runToExit(
+      { DATABASE_URL: 'postgres://gatehouse:pw-hunter2@127.0.0.1:1/gatehouse' },
+      cwd,
+      20_000,
+    )
+    expect(result.code).not.toBe(0)
+    expect(result.code).not.toBeNull()
+    const lines = result.stderr.split('\n').filter((line) => line.trim() !== '')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^gatehouse: could not start/)
+    expect(result.stderr + result.stdout).not.toContain('pw-hunter2')
+  })
+})
+
 describe('start-up with no configuration at all', () => {
   it('creates ./data with the database and a private JWT secret, and becomes ready', async () => {
     const cwd = emptyCwd()
