@@ -111,6 +111,8 @@ describe('request logs', () => {
     await send(fetch(`${base}/api/v1/public?x=1&token=${mailToken}`))
     await send(fetch(`${base}/unsubscribe/nowhere?token=${mailToken}&y=2`))
     await send(fetch(`${base}/api/v1/public?refresh_token=${refresh}`))
+    // Not from a trusted proxy: the forwarded address is not believed (ip stays the socket's).
+    await send(fetch(`${base}/api/v1/public`, { headers: { 'x-forwarded-for': '203.0.113.5' } }))
     const badUrl = await send(fetch(`${base}/api/v1/users/%E0%A4%A?token=${mailToken}`))
     expect(badUrl.status).toBe(400)
 
@@ -172,5 +174,24 @@ describe('request logs', () => {
       expect(line).toMatchObject({ method: expect.any(String), status: expect.any(Number) })
       expect(line.ip).toBe('127.0.0.1')
     }
+  })
+  it('log the forwarded client address only behind a trusted proxy', async () => {
+    const dataDir = tempDir('gatehouse-logs-proxy-')
+    dirs.push(dataDir)
+    const server = await startServer(
+      {
+        DATABASE_URL: `sqlite:${path.join(dataDir, 'gatehouse.db')}`,
+        TRUSTED_PROXIES: '127.0.0.1',
+      },
+      dataDir,
+    )
+    servers.push(server)
+    const response = await fetch(`${server.url}/api/v1/public`, {
+      headers: { 'x-forwarded-for': '198.51.100.23' },
+    })
+    expect(response.status).toBe(200)
+    expect((await server.stop()).code).toBe(0)
+    const line = server.logLines().find((entry) => entry.url === '/api/v1/public')
+    expect(line?.ip).toBe('198.51.100.23')
   })
 })
