@@ -25,7 +25,7 @@ import { createAccessTokenIssuer } from './auth/tokens.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler } from './core/errors.js'
-import { frameworkErrors, installHttpBasics } from './core/http.js'
+import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createCursorCodec } from './core/pagination.js'
 import { ProblemSchema } from './core/schemas.js'
@@ -139,7 +139,8 @@ export async function buildApp(
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { ignoreTrailingSlash: true },
-    return503OnClosing: true,
+    // core/http.ts answers requests that arrive while draining.
+    return503OnClosing: false,
     // A URL Fastify cannot decode skips every hook: answer and log it here.
     frameworkErrors: (error, request, reply) => {
       frameworkErrors(error, request, reply)
@@ -147,6 +148,7 @@ export async function buildApp(
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  installBasicHeaders(app)
   app.setValidatorCompiler(validatorCompiler)
   // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
   // string to a JSON route (a 400 about types) instead of refusing the media type (415).

@@ -435,6 +435,7 @@ describe('CORS', async () => {
     const allowed = await preflight(open, 'https://app.example')
     expect(allowed.statusCode).toBeLessThan(300)
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example')
+    expect(allowed.headers['x-content-type-options']).toBe('nosniff')
     expect(String(allowed.headers['access-control-allow-methods'])).toContain('POST')
     const simple = await open.inject({
       url: '/api/v1/public',

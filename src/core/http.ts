@@ -21,7 +21,33 @@ export function frameworkErrors(error: FastifyError, _request: unknown, reply: F
 }
 
 /**
- * Headers every response carries, a problem+json 404, and 405 with `Allow` for a known path
+ * Headers every response carries, set first thing so that even answers given in an early hook
+ * (a CORS preflight) have them; and the drain-time 503.
+ */
+export function installBasicHeaders(app: FastifyInstance): void {
+  // While draining (after SIGTERM), a request arriving on a kept-alive connection is refused
+  // like any other error: problem+json, the basic headers, one log line. Fastify's own
+  // return503OnClosing answers plain JSON and skips every hook.
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.headers(BASIC_HEADERS)
+    if (draining) {
+      throw new AppError(
+        503,
+        'SERVICE_UNAVAILABLE',
+        'Service unavailable',
+        'The server is shutting down; retry on a new connection',
+        { headers: { connection: 'close', 'retry-after': '1' } },
+      )
+    }
+  })
+}
+
+/**
+ * A problem+json 404, and 405 with `Allow` for a known path
  * asked with a method it does not have (Fastify itself would answer 404).
  */
 export function installHttpBasics(
@@ -39,10 +65,6 @@ export function installHttpBasics(
         // Already known: HEAD is added beside GET, and prefixed plugins can repeat a path.
       }
     }
-  })
-
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.headers(BASIC_HEADERS)
   })
 
   app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {

@@ -1,4 +1,5 @@
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -71,6 +72,23 @@ function freshRequest(port: number): Promise<Answer | { error: string }> {
   })
 }
 
+/** Raw HTTP/1.1 responses in the order received: status, lower-cased headers, body. */
+function parseResponses(raw: string): { status: number; headers: Map<string, string> }[] {
+  return raw
+    .split(/(?=HTTP\/1\.1 \d{3})/)
+    .filter((part) => part.startsWith('HTTP/1.1'))
+    .map((part) => {
+      const [head = ''] = part.split('\r\n\r\n')
+      const [statusLine = '', ...headerLines] = head.split('\r\n')
+      const headers = new Map<string, string>()
+      for (const line of headerLines) {
+        const colon = line.indexOf(':')
+        headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim())
+      }
+      return { status: Number(statusLine.split(' ')[1]), headers }
+    })
+}
+
 describe('graceful shutdown', () => {
   it('SIGTERM finishes in-flight requests, refuses new connections and exits 0', async () => {
     const dataDir = tempDir('gatehouse-shutdown-')
@@ -104,5 +122,44 @@ describe('graceful shutdown', () => {
     }
     const exit = await server.exited
     expect(exit).toEqual({ code: 0, signal: null })
+  })
+  it('a request arriving on a busy kept-alive connection while draining gets a problem+json 503', async () => {
+    const dataDir = tempDir('gatehouse-drain-')
+    dirs.push(dataDir)
+    const server = await startServer(
+      {
+        DATABASE_URL: `sqlite:${path.join(dataDir, 'gatehouse.db')}`,
+        RATE_LIMIT: 'false',
+        ...ADMIN_ENV,
+      },
+      dataDir,
+    )
+    servers.push(server)
+    const body = JSON.stringify({
+      username: ADMIN_ENV.ADMIN_USERNAME,
+      password: ADMIN_ENV.ADMIN_PASSWORD,
+    })
+    const socket = connect(server.port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      received += chunk
+    })
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    socket.write(
+      `POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 5)}`,
+    )
+    await sleep(300)
+    server.child.kill('SIGTERM')
+    await sleep(300)
+    // The rest of the login, then a second request pipelined on the same connection.
+    socket.write(`${body.slice(5)}GET /api/v1/public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+    await closed
+    const [login, late] = parseResponses(received)
+    expect(login?.status).toBe(200)
+    expect(late?.status).toBe(503)
+    expect(late?.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(late?.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(late?.headers.get('connection')).toBe('close')
+    expect(await server.exited).toEqual({ code: 0, signal: null })
   })
 })
