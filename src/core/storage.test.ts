@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import {
   ADMIN_ENV,
   basicAuth,
@@ -141,5 +142,34 @@ describe('storage', () => {
     for (const username of acknowledged.slice(-3))
       expect(await login(restarted, username)).toBe(200)
     expect((await restarted.stop()).code).toBe(0)
+  })
+})
+
+const postgres = await postgresAvailable()
+describe.skipIf(!postgres)('storage on PostgreSQL', async () => {
+  const database = postgres ? await tempDatabase() : null
+
+  it('two processes migrating the same fresh database at once both become ready and share data', async () => {
+    const dataDir = tempDir('gatehouse-pg-')
+    dirs.push(dataDir)
+    const env = {
+      DATABASE_URL: String(database?.url),
+      // Both instances must sign with the same key to accept each other's tokens.
+      JWT_SECRET: 'a shared secret of at least thirty-two bytes',
+      RATE_LIMIT: 'false',
+      ...ADMIN_ENV,
+    }
+    const [a, b] = await Promise.all([startServer(env, dataDir), startServer(env, dataDir)])
+    servers.push(a, b)
+    expect((await register(a, 'pg_on_a')).status).toBe(201)
+    expect(await login(b, 'pg_on_a')).toBe(200)
+    const seen = (await listAllUsers(b.url, admin)).map((user) => user.username).sort()
+    expect(seen).toEqual(['pg_on_a', 'root'])
+    expect((await a.stop()).code).toBe(0)
+    expect((await b.stop()).code).toBe(0)
+    const again = await startServer(env, dataDir)
+    servers.push(again)
+    expect(await login(again, 'pg_on_a')).toBe(200)
+    expect((await again.stop()).code).toBe(0)
   })
 })
