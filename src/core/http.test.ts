@@ -394,6 +394,28 @@ describe('idempotent registration', async () => {
     expect(list.items).toHaveLength(1)
   })
 
+  it('a key belongs to its caller: another client address with the same key is a new request', async () => {
+    const headers = { 'idempotency-key': 'shared-key' }
+    const first = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      headers,
+      remoteAddress: '192.0.2.1',
+      payload: { username: 'idem_first', password: PASSWORD, name: 'First' },
+    })
+    expect(first.statusCode).toBe(201)
+    const second = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      headers,
+      remoteAddress: '192.0.2.2',
+      payload: { username: 'idem_second', password: PASSWORD, name: 'Second' },
+    })
+    expect(second.statusCode).toBe(201)
+    expect(json(second).username).toBe('idem_second')
+    expect(second.headers['idempotent-replayed']).toBeUndefined()
+  })
+
   it('a malformed Idempotency-Key is 400', async () => {
     const response = await app.inject({
       method: 'POST',
