@@ -24,7 +24,7 @@ import { createSessionsRepository } from './auth/sessions.repository.js'
 import { createAccessTokenIssuer } from './auth/tokens.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
-import { AppError, errorHandler } from './core/errors.js'
+import { AppError, errorHandler, failureOf } from './core/errors.js'
 import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createCursorCodec } from './core/pagination.js'
@@ -88,17 +88,17 @@ export function redactUrl(url: string): string {
 
 /** The one log line per request, after it is answered; no bodies, no credentials. */
 function logRequest(request: FastifyRequest, reply: FastifyReply): void {
-  request.log.info(
-    {
-      method: request.method,
-      url: redactUrl(request.url),
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-      user: request.caller?.principal.id,
-      ip: request.ip,
-    },
-    'request',
-  )
+  const line = {
+    method: request.method,
+    url: redactUrl(request.url),
+    status: reply.statusCode,
+    ms: Math.round(reply.elapsedTime * 10) / 10,
+    user: request.caller?.principal.id,
+    ip: request.ip,
+  }
+  const failure = failureOf(request)
+  if (failure === undefined) request.log.info(line, 'request')
+  else request.log.error({ ...line, err: failure }, 'request')
 }
 
 /**

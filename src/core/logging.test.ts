@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import {
   ADMIN_ENV,
   basicAuth,
@@ -193,5 +194,40 @@ describe('request logs', () => {
     expect((await server.stop()).code).toBe(0)
     const line = server.logLines().find((entry) => entry.url === '/api/v1/public')
     expect(line?.ip).toBe('198.51.100.23')
+  })
+})
+
+// A 500 needs a database that fails under a running server: PostgreSQL, dropped mid-run.
+const postgres = await postgresAvailable()
+describe.skipIf(!postgres)('request logs of a failure', async () => {
+  const database = postgres ? await tempDatabase() : null
+
+  it('a 500 is still one line (at error level), with no secret and no internals in the answer', async () => {
+    const dataDir = tempDir('gatehouse-logs-500-')
+    dirs.push(dataDir)
+    const server = await startServer(
+      { DATABASE_URL: String(database?.url), RATE_LIMIT: 'false', ...ADMIN_ENV },
+      dataDir,
+    )
+    servers.push(server)
+    await database?.drop()
+    const secret = 'log-secret-during-outage'
+    const response = await postJson(`${server.url}/api/v1/auth/login`, {
+      username: 'root',
+      password: secret,
+    })
+    expect(response.status).toBe(500)
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    const body = await response.text()
+    expect(body).not.toMatch(/gatehouse_test_|does not exist|select|at .+\.js:\d+/i)
+    await server.stop('SIGTERM')
+    if (process.env.DEBUG_LOGS) console.log(server.stdout(), server.stderr())
+    expect(server.stdout()).not.toContain(secret)
+    const lines = server.logLines().filter((line) => line.url === '/api/v1/auth/login')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ level: 50, status: 500 })
+    expect(lines[0]?.err).toBeDefined()
+    const reqId = lines[0]?.reqId
+    expect(server.logLines().filter((line) => line.reqId === reqId)).toHaveLength(1)
   })
 })
