@@ -13,6 +13,9 @@ export interface Principal {
 }
 
 const MAX_ENTRIES = 10_000
+// Another instance on the same database can change or delete a user without this process
+// hearing of it (`forget` is local): a cached principal is trusted for at most this long.
+const PRINCIPAL_TTL_MS = 1000
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= MAX_ENTRIES) {
@@ -30,7 +33,7 @@ export type IdentityCache = ReturnType<typeof createIdentityCache>
  * take effect on the next request.
  */
 export function createIdentityCache(users: UsersRepository) {
-  const principals = new Map<string, Principal>()
+  const principals = new Map<string, { principal: Principal; at: number }>()
   // Basic credentials that verified recently, under a keyed hash (never the password itself);
   // the key lives only in this process's memory.
   const credentialKey = randomBytes(32)
@@ -47,7 +50,7 @@ export function createIdentityCache(users: UsersRepository) {
   return {
     async principal(id: string): Promise<Principal | undefined> {
       const cached = principals.get(id)
-      if (cached !== undefined) return cached
+      if (cached !== undefined && Date.now() - cached.at < PRINCIPAL_TTL_MS) return cached.principal
       const row = await users.findById(id)
       if (row === undefined) return undefined
       const principal: Principal = {
@@ -58,7 +61,8 @@ export function createIdentityCache(users: UsersRepository) {
         disabled: row.disabled === 1,
         passwordChangedAt: row.password_changed_at,
       }
-      boundedSet(principals, id, principal)
+      principals.delete(id)
+      boundedSet(principals, id, { principal, at: Date.now() })
       return principal
     },
     /** The user id of Basic credentials that verified before and have not changed since. */

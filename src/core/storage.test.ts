@@ -9,6 +9,7 @@ import {
   postJson,
   removeDir,
   type ServerProcess,
+  sleep,
   startServer,
   tempDir,
 } from '../../test/process.js'
@@ -68,6 +69,34 @@ describe('storage', () => {
     const seen = (await listAllUsers(b.url, admin)).map((user) => user.username).sort()
     // One admin, not two: the bootstrap ran once.
     expect(seen).toEqual(['made_on_a', 'made_on_b', 'root'])
+
+    // A change made through one instance reaches a user's requests on the other promptly,
+    // although B has the user cached from a moment ago.
+    const tokens = (await (
+      await postJson(`${a.url}/api/v1/auth/login`, { username: 'made_on_a', password: PASSWORD })
+    ).json()) as { access_token: string }
+    const onB = async () =>
+      (
+        await fetch(`${b.url}/api/v1/private`, {
+          headers: { authorization: `Bearer ${tokens.access_token}` },
+        })
+      ).status
+    expect(await onB()).toBe(200)
+    const id = (await listAllUsers(a.url, admin)).find((user) => user.username === 'made_on_a')?.id
+    const disable = await fetch(`${a.url}/api/v1/users/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ disabled: true }),
+    })
+    expect(disable.status).toBe(200)
+    const deadline = Date.now() + 3000
+    while ((await onB()) === 200 && Date.now() < deadline) await sleep(100)
+    expect(await onB()).toBe(401)
+    await fetch(`${a.url}/api/v1/users/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ disabled: false }),
+    })
 
     expect((await a.stop()).code).toBe(0)
     expect((await b.stop()).code).toBe(0)
