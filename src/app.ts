@@ -3,7 +3,12 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import { Redis } from 'ioredis'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
@@ -19,8 +24,8 @@ import { createSessionsRepository } from './auth/sessions.repository.js'
 import { createAccessTokenIssuer } from './auth/tokens.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
-import { AppError, errorHandler } from './core/errors.js'
-import { installHttpBasics } from './core/http.js'
+import { AppError, errorHandler, failureOf } from './core/errors.js'
+import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createCursorCodec } from './core/pagination.js'
 import { ProblemSchema } from './core/schemas.js'
@@ -54,9 +59,64 @@ const REDACT = [
   '*.key',
 ]
 
-/** Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from logged URLs. */
+const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replaceAll('+', ' '))
+  } catch {
+    return name
+  }
+}
+
+/**
+ * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
+ * logged URLs. Names are compared decoded, as the server's query parser sees them
+ * (`?access%5Ftoken=` is `access_token` too).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:access_token|token|refresh_token)=)[^&#]*/gi, '$1[REDACTED]')
+  const mark = url.indexOf('?')
+  if (mark < 0) return url
+  const query = url
+    .slice(mark + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=')
+      const name = equals < 0 ? pair : pair.slice(0, equals)
+      return SECRET_PARAM.test(decodedName(name)) ? `${name}=[REDACTED]` : pair
+    })
+  return `${url.slice(0, mark)}?${query.join('&')}`
+}
+
+/** The one log line per request, after it is answered; no bodies, no credentials. */
+function logRequest(request: FastifyRequest, reply: FastifyReply): void {
+  const line = {
+    method: request.method,
+    url: redactUrl(request.url),
+    status: reply.statusCode,
+    ms: Math.round(reply.elapsedTime * 10) / 10,
+    user: request.caller?.principal.id,
+    ip: request.ip,
+  }
+  const failure = failureOf(request)
+  if (failure === undefined) request.log.info(line, 'request')
+  else request.log.error({ ...line, err: failure }, 'request')
+}
+
+/**
+ * Swagger UI's policy with its `frame-ancestors 'self'` replaced (browsers obey the first of
+ * two, so appending would not do) and without `upgrade-insecure-requests`, which would break
+ * the page when the service is reached over plain HTTP.
+ */
+function docsCsp(header: string): string {
+  const directives = header
+    .split(';')
+    .map((directive) => directive.trim())
+    .filter(
+      (directive) =>
+        directive !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/i.test(directive),
+    )
+  return [...directives, "frame-ancestors 'none'"].join('; ')
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -85,10 +145,20 @@ export async function buildApp(
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { ignoreTrailingSlash: true },
-    return503OnClosing: true,
+    // core/http.ts answers requests that arrive while draining.
+    return503OnClosing: false,
+    // A URL Fastify cannot decode skips every hook: answer and log it here.
+    frameworkErrors: (error, request, reply) => {
+      frameworkErrors(error, request, reply)
+      logRequest(request, reply)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  installBasicHeaders(app)
   app.setValidatorCompiler(validatorCompiler)
+  // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
+  // string to a JSON route (a 400 about types) instead of refusing the media type (415).
+  app.removeContentTypeParser('text/plain')
   app.decorateRequest('idempotencyKey', null)
   app.setErrorHandler(errorHandler)
   // JSON in and out: Fastify's built-in text/plain parser would let a text body reach a route
@@ -96,20 +166,7 @@ export async function buildApp(
   app.removeContentTypeParser('text/plain')
   app.addSchema(ProblemSchema)
 
-  // One line per request, after it is answered; no bodies, no credentials.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: redactUrl(request.url),
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-        user: request.caller?.principal.id,
-        ip: request.ip,
-      },
-      'request',
-    )
-  })
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply))
 
   // Services, each with its dependencies spelled out.
   const serverSecret =
@@ -247,7 +304,7 @@ export async function buildApp(
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
-    transformStaticCSP: (header) => `${header}; frame-ancestors 'none'`,
+    transformStaticCSP: docsCsp,
     uiConfig: { url: '/openapi.json', deepLinking: true },
   })
 

@@ -1,4 +1,4 @@
-import { buildApp } from './app.js'
+import type { FastifyInstance } from 'fastify'
 import { type Config, ConfigError, loadConfig } from './core/config.js'
 
 let config: Config
@@ -13,7 +13,18 @@ try {
   throw error
 }
 
-const app = await buildApp(config)
+// Loaded only after the configuration is known to be good, so a bad value fails fast.
+const { buildApp } = await import('./app.js')
+let app: FastifyInstance
+try {
+  app = await buildApp(config)
+} catch (error) {
+  // Valid settings, but the service cannot start (database unreachable, data directory not
+  // writable): one line, as for a bad value, rather than a stack trace.
+  const reason = error instanceof Error ? error.message : String(error)
+  process.stderr.write(`gatehouse: could not start: ${reason.split('\n')[0]}\n`)
+  process.exit(1)
+}
 
 let closing = false
 async function shutdown(signal: string): Promise<void> {

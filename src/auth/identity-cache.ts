@@ -13,6 +13,9 @@ export interface Principal {
 }
 
 const MAX_ENTRIES = 10_000
+// Another process on the same SQLite file can change or delete a user without this process
+// hearing of it (`forget` is local): a cached principal is trusted for at most this long.
+const PRINCIPAL_TTL_MS = 1000
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= MAX_ENTRIES) {
@@ -32,7 +35,7 @@ export type IdentityCache = ReturnType<typeof createIdentityCache>
  * Basic cache stays safe as it is checked against the principal's `passwordChangedAt`.
  */
 export function createIdentityCache(users: UsersRepository, options: { shared: boolean }) {
-  const principals = new Map<string, Principal>()
+  const principals = new Map<string, { principal: Principal; at: number }>()
   // Bumped by `forget`: a read that started before a change must not cache the old row.
   const generations = new Map<string, number>()
   let forgets = 0
@@ -52,7 +55,7 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
   return {
     async principal(id: string): Promise<Principal | undefined> {
       const cached = principals.get(id)
-      if (cached !== undefined) return cached
+      if (cached !== undefined && Date.now() - cached.at < PRINCIPAL_TTL_MS) return cached.principal
       const generation = generations.get(id)
       const row = await users.findById(id)
       if (row === undefined) return undefined
@@ -65,7 +68,8 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
         passwordChangedAt: row.password_changed_at,
       }
       if (!options.shared && generations.get(id) === generation) {
-        boundedSet(principals, id, principal)
+        principals.delete(id)
+        boundedSet(principals, id, { principal, at: Date.now() })
       }
       return principal
     },

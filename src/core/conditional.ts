@@ -7,10 +7,18 @@ export function etagOf(resource: unknown): string {
   return `"${createHash('sha256').update(JSON.stringify(resource)).digest('base64url').slice(0, 27)}"`
 }
 
-function listMatches(header: string, etag: string): boolean {
+/**
+ * RFC 9110 §13.1: If-None-Match compares weakly (`W/"x"` matches `"x"`); If-Match strongly,
+ * so a weak validator never allows a write.
+ */
+function listMatches(header: string, etag: string, strong: boolean): boolean {
   if (header.trim() === '*') return true
   const bare = etag.replace(/^W\//, '')
-  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === bare)
+  return header.split(',').some((raw) => {
+    const candidate = raw.trim()
+    if (candidate.startsWith('W/')) return !strong && candidate.slice(2) === bare
+    return candidate === bare
+  })
 }
 
 /**
@@ -25,7 +33,7 @@ export function notModified(
   const etag = etagOf(resource)
   reply.header('etag', etag)
   const ifNoneMatch = request.headers['if-none-match']
-  if (ifNoneMatch !== undefined && listMatches(ifNoneMatch, etag)) {
+  if (ifNoneMatch !== undefined && listMatches(ifNoneMatch, etag, false)) {
     reply.code(304).send()
     return true
   }
@@ -36,7 +44,7 @@ export function notModified(
 export function assertIfMatch(request: FastifyRequest, current: unknown): void {
   const ifMatch = request.headers['if-match']
   if (ifMatch === undefined) return
-  if (!listMatches(ifMatch, etagOf(current))) {
+  if (!listMatches(ifMatch, etagOf(current), true)) {
     throw new AppError(
       412,
       'PRECONDITION_FAILED',

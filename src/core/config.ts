@@ -101,7 +101,8 @@ function parseUrl(name: string, raw: string, protocols: readonly string[]): URL 
   try {
     url = new URL(raw)
   } catch {
-    throw new ConfigError(name, `not a valid URL: "${raw}"`)
+    // The value is not echoed: SMTP and Redis URLs can carry a password.
+    throw new ConfigError(name, 'not a valid URL')
   }
   if (!protocols.includes(url.protocol)) {
     throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL`)

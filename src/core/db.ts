@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
@@ -40,11 +41,18 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
     const database = openSqlite(config.path, config.synchronous)
     const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
+    // An open SQLite file keeps answering after it is deleted or replaced on disk, while every
+    // write then goes to a file nobody will open again: readiness also checks it is still there.
+    const file = config.path === ':memory:' ? undefined : path.resolve(config.path)
+    const inode = file === undefined ? undefined : statSync(file).ino
     return {
       kysely,
       dialect: 'sqlite',
       async ping() {
         await sql`select 1`.execute(kysely)
+        if (file !== undefined && (await stat(file)).ino !== inode) {
+          throw new Error('the database file was replaced')
+        }
       },
       async close() {
         await kysely.destroy()
@@ -54,6 +62,10 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   // Timestamps are stored as ISO-8601 text on both dialects; keep bigint counts as numbers.
   pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10))
   const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize })
+  // An idle connection the server ended (restart, failover, terminated backend) is dropped by
+  // the pool and replaced on the next query; /readyz reports the outage meanwhile. Without a
+  // listener this 'error' event would crash the process.
+  pool.on('error', () => {})
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     kysely,

@@ -163,10 +163,16 @@ export function errorHandler(
   reply: FastifyReply,
 ): FastifyReply {
   const appError = toAppError(error)
-  if (appError.status >= 500) {
-    request.log.error({ err: error }, 'request failed')
-  }
+  // Logged with the request's one line (see `failureOf`), not as a line of its own.
+  if (appError.status >= 500) failures.set(request, error)
   return sendProblem(reply, appError)
+}
+
+const failures = new WeakMap<FastifyRequest, unknown>()
+
+/** The internal error behind a 5xx answer, for the request's log line; undefined otherwise. */
+export function failureOf(request: FastifyRequest): unknown {
+  return failures.get(request)
 }
 
 export const notFound = (detail = 'The resource does not exist'): AppError =>

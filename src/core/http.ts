@@ -1,11 +1,53 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  preHandlerAsyncHookHandler,
+} from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { AppError, notFound } from './errors.js'
+import { AppError, notFound, sendProblem, toAppError } from './errors.js'
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
+const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }
+
 /**
- * Headers every response carries, a problem+json 404, and 405 with `Allow` for a known path
+ * Fastify's `frameworkErrors`: a URL it cannot decode (400) is answered before any hook runs;
+ * render it like every other error, with the headers every response carries.
+ */
+export function frameworkErrors(error: FastifyError, _request: unknown, reply: FastifyReply): void {
+  reply.headers(BASIC_HEADERS)
+  sendProblem(reply, toAppError(error))
+}
+
+/**
+ * Headers every response carries, set first thing so that even answers given in an early hook
+ * (a CORS preflight) have them; and the drain-time 503.
+ */
+export function installBasicHeaders(app: FastifyInstance): void {
+  // While draining (after SIGTERM), a request arriving on a kept-alive connection is refused
+  // like any other error: problem+json, the basic headers, one log line. Fastify's own
+  // return503OnClosing answers plain JSON and skips every hook.
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.headers(BASIC_HEADERS)
+    if (draining) {
+      throw new AppError(
+        503,
+        'SERVICE_UNAVAILABLE',
+        'Service unavailable',
+        'The server is shutting down; retry on a new connection',
+        { headers: { connection: 'close', 'retry-after': '1' } },
+      )
+    }
+  })
+}
+
+/**
+ * A problem+json 404, and 405 with `Allow` for a known path
  * asked with a method it does not have (Fastify itself would answer 404).
  */
 export function installHttpBasics(
@@ -23,11 +65,6 @@ export function installHttpBasics(
         // Already known: HEAD is added beside GET, and prefixed plugins can repeat a path.
       }
     }
-  })
-
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff')
-    reply.header('referrer-policy', 'no-referrer')
   })
 
   app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {

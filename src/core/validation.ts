@@ -36,16 +36,58 @@ export function isRfc3339DateTime(value: string): boolean {
 FormatRegistry.Set('date', isRfc3339Date)
 FormatRegistry.Set('date-time', isRfc3339DateTime)
 
+const INTEGER_TEXT = /^-?\d{1,15}$/
+const NUMBER_TEXT = /^-?\d{1,15}(\.\d{1,15})?$/
+
+/**
+ * Query strings and params can only be text: turns the canonical text of a number or boolean
+ * into that value and leaves anything else as it is, so the check refuses it. TypeBox's own
+ * `Value.Convert` is laxer ("1.5", "0x10", "1e1" and "true" all become integers).
+ */
+function fromText(schema: TSchema, value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return schema.type === 'array' ? value.map((item) => fromText(schema.items, item)) : value
+  }
+  if (typeof value === 'object' && value !== null) {
+    if (schema.type !== 'object' || schema.properties === undefined) return value
+    const properties = schema.properties as Record<string, TSchema>
+    const converted: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) {
+      const property = properties[key]
+      converted[key] = property === undefined ? item : fromText(property, item)
+    }
+    return converted
+  }
+  if (typeof value !== 'string') return value
+  if (Array.isArray(schema.anyOf)) {
+    for (const member of schema.anyOf as TSchema[]) {
+      const converted = fromText(member, value)
+      if (Value.Check(member, converted)) return converted
+    }
+    return value
+  }
+  switch (schema.type) {
+    case 'integer':
+      return INTEGER_TEXT.test(value) ? Number(value) : value
+    case 'number':
+      return NUMBER_TEXT.test(value) ? Number(value) : value
+    case 'boolean':
+      return value === 'true' ? true : value === 'false' ? false : value
+    default:
+      return value
+  }
+}
+
 /**
  * TypeBox's compiled checks. Bodies are checked as sent, never coerced ("true" is not true)
  * and never stripped (an unknown field is a 400); query strings and params are converted
- * from text first, as they can only be text.
+ * from their canonical text first, as they can only be text.
  */
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = TypeCompiler.Compile(schema)
   const convert = httpPart !== 'body'
   return (input: unknown) => {
-    const value = convert ? Value.Convert(schema, Value.Default(schema, Value.Clone(input))) : input
+    const value = convert ? fromText(schema, Value.Default(schema, Value.Clone(input))) : input
     if (check.Check(value)) return { value }
     const errors = []
     for (const error of check.Errors(value)) {

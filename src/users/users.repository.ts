@@ -27,14 +27,19 @@ export function createUsersRepository(db: Kysely<Database>) {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
       return result.numDeletedRows > 0n
     },
-    async countActiveAdmins(): Promise<number> {
-      const row = await db
-        .selectFrom('users')
-        .select((eb) => eb.fn.countAll<number>().as('count'))
+    /**
+     * Locks every active admin's row (a write that changes nothing) and counts them. Run first
+     * in a transaction that may remove an admin: concurrent removals then queue on the locks
+     * (PostgreSQL row locks; SQLite's write lock), and each counts what the other committed.
+     */
+    async lockActiveAdmins(): Promise<number> {
+      const result = await db
+        .updateTable('users')
+        .set((eb) => ({ role: eb.ref('role') }))
         .where('role', '=', 'admin')
         .where('disabled', '=', 0)
-        .executeTakeFirstOrThrow()
-      return Number(row.count)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows)
     },
     /** Keyset page in id order (UUIDv7: creation order); `q` matches username or name. */
     list(options: {

@@ -44,15 +44,15 @@ export function createUsersService(deps: {
   ): Promise<{ before: User; after: User }> {
     const result = await db.transaction().execute(async (trx) => {
       const repo = createUsersRepository(trx)
+      // Lock before reading, so the row and the count are what concurrent writers committed.
+      const mayRemoveAdmin = patch.role === 'user' || patch.disabled === true
+      const activeAdmins = mayRemoveAdmin ? await repo.lockActiveAdmins() : 0
       const row = await repo.findById(id)
       if (row === undefined) throw userNotFound()
       const before = toUser(row)
       precondition?.(before)
-      const losesAdmin =
-        before.role === 'admin' &&
-        !before.disabled &&
-        (patch.role === 'user' || patch.disabled === true)
-      if (losesAdmin && (await repo.countActiveAdmins()) <= 1) throw lastAdmin()
+      const losesAdmin = mayRemoveAdmin && before.role === 'admin' && !before.disabled
+      if (losesAdmin && activeAdmins <= 1) throw lastAdmin()
       const changes: UserRowUpdate = { updated_at: nowIso() }
       if (patch.name !== undefined) changes.name = patch.name
       if (patch.role !== undefined) changes.role = patch.role
@@ -125,11 +125,11 @@ export function createUsersService(deps: {
     ): Promise<void> {
       await db.transaction().execute(async (trx) => {
         const repo = createUsersRepository(trx)
+        const activeAdmins = await repo.lockActiveAdmins()
         const row = await repo.findById(id)
         if (row === undefined) throw userNotFound()
         precondition?.(toUser(row))
-        if (row.role === 'admin' && row.disabled === 0 && (await repo.countActiveAdmins()) <= 1)
-          throw lastAdmin()
+        if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
         // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
         await repo.delete(id)
       })
