@@ -8,13 +8,13 @@ const BASELINE = '#9ca3af'
 const CEILING = '#f59e0b'
 const OK = '#15803d'
 const BAD = '#b91c1c'
-const WIDTH = 1100
+const WIDTH = 1200
 const BAR_X = 300
-const BAR_W = 520
+const BAR_W = 430
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 const text = (x, y, s, attrs = '') =>
-  `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="15" ${attrs}>${esc(s)}</text>`
+  `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" ${attrs.includes('font-size') ? '' : 'font-size="15" '}${attrs}>${esc(s)}</text>`
 
 function bars(y, entries, unit) {
   const max = Math.max(...entries.map((e) => e.value), 1e-9)
@@ -94,7 +94,7 @@ export function svgChart(data) {
         color: '#93c5fd',
       })
     parts.push(bars(y, entries, 'req/s'))
-    parts.push(verdict(BAR_X + BAR_W + 130, y + 16, byName[checkName]))
+    parts.push(verdict(900, y + 16, byName[checkName]))
     parts.push(
       `<line x1="20" x2="${WIDTH - 20}" y1="${y + entries.length * 22 + 6}" y2="${y + entries.length * 22 + 6}" stroke="#e5e7eb"/>`,
     )
@@ -116,7 +116,7 @@ export function svgChart(data) {
       { label: 'baseline storm', value: results.w6.baseline.storm.p99, color: BASELINE },
     ]
     parts.push(bars(y, entries, 'ms'))
-    parts.push(verdict(BAR_X + BAR_W + 130, y + 16, byName['W6 storm p99 / idle p99']))
+    parts.push(verdict(900, y + 16, byName['W6 storm p99 / idle p99']))
     y += entries.length * 22 + 12
   }
   y += 20
@@ -131,16 +131,16 @@ export function svgChart(data) {
       '',
     ),
   )
-  parts.push(verdict(BAR_X + BAR_W + 130, y + 24, byName.startup))
+  parts.push(verdict(900, y + 24, byName.startup))
   parts.push(
     text(
       20,
       y + 48,
-      `idle RSS: Gatehouse ${g.idleRss.toFixed(0)} MB, baseline ${b.idleRss.toFixed(0)} MB`,
+      `idle RSS (settled): Gatehouse ${g.idleRss.toFixed(0)} MB (${g.startRss.toFixed(0)} MB 1 s after ready), baseline ${b.idleRss.toFixed(0)} MB`,
       '',
     ),
   )
-  parts.push(verdict(BAR_X + BAR_W + 130, y + 48, byName['idle RSS']))
+  parts.push(verdict(900, y + 48, byName['idle RSS']))
   parts.push(
     text(
       20,
@@ -149,7 +149,7 @@ export function svgChart(data) {
       '',
     ),
   )
-  parts.push(verdict(BAR_X + BAR_W + 130, y + 72, byName['peak RSS']))
+  parts.push(verdict(900, y + 72, byName['peak RSS']))
   const height = y + 100
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`
 }
