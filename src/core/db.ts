@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
@@ -10,7 +11,7 @@ import {
   SqliteDialect,
   sql,
 } from 'kysely'
-import pg from 'pg'
+import type PgModule from 'pg'
 import type { DatabaseConfig } from './config.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -51,6 +52,8 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
       },
     }
   }
+  // Loaded only for PostgreSQL, so a SQLite deployment never pays its start-up time.
+  const pg = createRequire(import.meta.url)('pg') as typeof PgModule
   // Timestamps are stored as ISO-8601 text on both dialects; keep bigint counts as numbers.
   pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10))
   const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize })
