@@ -41,12 +41,32 @@ const createSession = db.transaction((session, refresh) => {
 const hasTodos =
   db.prepare("select 1 from sqlite_master where type = 'table' and name = 'todos'").get() !==
   undefined
-// The default list order of the contract: `due` ascending, id as the tie-breaker (keyset).
+// The default list order of the contract: `due` ascending, id as the tie-breaker (keyset). The
+// todos migration keys it as (due_null, due_key, id) so that a null due sorts last; the first
+// page is the range due_null = 0 (a short one would go on into due_null = 1).
+const todoColumns = hasTodos
+  ? new Set(
+      db
+        .prepare('pragma table_info(todos)')
+        .all()
+        .map((c) => c.name),
+    )
+  : new Set()
+const keyed = todoColumns.has('due_null') && todoColumns.has('due_key')
 const todosPage = hasTodos
   ? db.prepare(
-      'select id, title, description, done, due, public, owner_id, created_at, updated_at from todos where owner_id = ? order by due asc, id asc limit ?',
+      keyed
+        ? 'select * from todos where owner_id = ? and due_null = 0 order by due_key asc, id asc limit ?'
+        : 'select * from todos where owner_id = ? order by due asc, id asc limit ?',
     )
   : undefined
+const todosNullDue = keyed
+  ? db.prepare(
+      'select * from todos where owner_id = ? and due_null = 1 order by due_key asc, id asc limit ?',
+    )
+  : undefined
+const cursorOf = (row) =>
+  keyed ? ['due.asc', row.due_null, row.due_key, row.id] : ['due.asc', row.due, row.id]
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8'
@@ -290,12 +310,14 @@ async function handle(req, res) {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
       return problem(res, 400, 'Validation failed', 'limit must be 1–100')
     const rows = todosPage.all(user.id, limit + 1)
+    if (rows.length <= limit && todosNullDue !== undefined)
+      rows.push(...todosNullDue.all(user.id, limit + 1 - rows.length))
     const more = rows.length > limit
     const kept = more ? rows.slice(0, limit) : rows
     let next = null
     if (more) {
       const last = kept[kept.length - 1]
-      const payload = Buffer.from(JSON.stringify([last.due, last.id])).toString('base64url')
+      const payload = Buffer.from(JSON.stringify(cursorOf(last))).toString('base64url')
       next = `${payload}.${cursorSign(payload).toString('base64url')}`
     }
     const extra = { 'cache-control': 'no-store' }
