@@ -140,7 +140,7 @@ async function main() {
     )
   // Idle RSS once V8 has settled: its memory reducer gives back the start-up garbage after some
   // seconds without work. Sampled each second for BENCH_IDLE_SECONDS; the lowest is the idle RSS.
-  const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 30)
+  const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 45)
   for (const s of servers) s.idleRss = s.startRss
   while (performance.now() - gatehouse.readyAt < idleSeconds * 1000) {
     await new Promise((resolve) => setTimeout(resolve, 1000))

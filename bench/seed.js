@@ -27,10 +27,10 @@ function columnFiller(column, ownerColumn) {
   if (name === 'description') return (ctx) => (ctx.n % 3 === 0 ? '' : `Details of todo ${ctx.n}`)
   // The todos branch keys the due order as (due_null, due_key, id): a null due sorts last and
   // is keyed by the id.
-  if (name === 'due') return (ctx) => (ctx.n % 5 === 0 ? null : ctx.dueIso)
-  if (name === 'due_null') return (ctx) => (ctx.n % 5 === 0 ? 1 : 0)
-  if (name === 'due_key') return (ctx) => (ctx.n % 5 === 0 ? ctx.id : ctx.dueIso)
-  if (name.startsWith('due_')) return (ctx) => (ctx.n % 5 === 0 ? null : ctx.dueIso)
+  if (name === 'due') return (ctx) => (ctx.n % 7 === 3 ? null : ctx.dueIso)
+  if (name === 'due_null') return (ctx) => (ctx.n % 7 === 3 ? 1 : 0)
+  if (name === 'due_key') return (ctx) => (ctx.n % 7 === 3 ? ctx.id : ctx.dueIso)
+  if (name.startsWith('due_')) return (ctx) => (ctx.n % 7 === 3 ? null : ctx.dueIso)
   if (name.endsWith('_at')) return (ctx) => ctx.createdIso
   if (name === 'done' || name === 'public' || name.startsWith('is_')) return (ctx) => ctx.n % 2
   if (type.includes('int') || type.includes('real') || type.includes('num'))
