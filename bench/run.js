@@ -404,7 +404,7 @@ function buildReport({
       own,
       0.9,
       own >= 0.9,
-      `${own.toFixed(2)} of ${ceiling.toFixed(1)} hashes/s (by CPU ${byCpu.toFixed(2)})`,
+      `${own.toFixed(2)} of argon2 (CPU ${byCpu.toFixed(2)})`,
     )
   }
   if (results.w5?.skipped) {
