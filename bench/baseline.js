@@ -4,7 +4,9 @@
 //
 // Env: PORT, DATABASE (SQLite file already migrated by Gatehouse), JWT_SECRET.
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { writeSync } from 'node:fs'
 import http from 'node:http'
+import os from 'node:os'
 import { verify } from '@node-rs/argon2'
 import SQLite from 'better-sqlite3'
 
@@ -333,7 +335,33 @@ async function handle(req, res) {
   return problem(res, 404, 'Not found', `No route for ${req.method} ${path}`)
 }
 
+// BASELINE_LOG=1: one JSON line per request, written synchronously to stdout as pino does, with
+// Gatehouse's fields — to compare like with like when Gatehouse's request log is in question.
+const logRequests = process.env.BASELINE_LOG === '1'
+const hostname = os.hostname()
+let requestCount = 0
+
 const server = http.createServer((req, res) => {
+  if (logRequests) {
+    const started = performance.now()
+    const reqId = `req-${++requestCount}`
+    res.on('finish', () => {
+      const line = JSON.stringify({
+        level: 30,
+        time: Date.now(),
+        pid: process.pid,
+        hostname,
+        reqId,
+        method: req.method,
+        url: req.url,
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        ip: req.socket.remoteAddress,
+        msg: 'request',
+      })
+      writeSync(1, `${line}\n`)
+    })
+  }
   handle(req, res).catch((error) => {
     process.stderr.write(`baseline: ${error.stack}\n`)
     if (!res.headersSent) problem(res, 500, 'Internal error', 'Internal error')
