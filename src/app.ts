@@ -53,6 +53,8 @@ const REDACT = [
 
 /** Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from logged URLs. */
 export function redactUrl(url: string): string {
+  // Without an '=' nothing can match: most URLs skip the regular expression (~1 µs a request).
+  if (!url.includes('=')) return url
   return url.replace(/([?&](?:access_token|token|refresh_token)=)[^&#]*/gi, '$1[REDACTED]')
 }
 
