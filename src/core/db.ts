@@ -1,5 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
@@ -8,10 +9,12 @@ import {
   type MigrationProvider,
   Migrator,
   PostgresDialect,
+  type SqliteDatabase,
   SqliteDialect,
+  type SqliteStatement,
   sql,
 } from 'kysely'
-import pg from 'pg'
+import type PgModule from 'pg'
 import type { DatabaseConfig } from './config.js'
 
 export type DialectName = 'sqlite' | 'postgres'
@@ -37,9 +40,36 @@ function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Databa
   return database
 }
 
+const MAX_STATEMENTS = 1000
+
+/**
+ * Kysely's SQLite driver prepares every query anew, and better-sqlite3 compiles the SQL on each
+ * prepare (~15 µs, as long as running a small query). Queries come from a fixed set of shapes,
+ * so their statements are kept and reused. Safe because every statement runs to completion
+ * synchronously before the next prepare (Kysely holds one connection at a time).
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>()
+  return {
+    prepare(sql: string): SqliteStatement {
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        statement = database.prepare(sql)
+        if (statements.size >= MAX_STATEMENTS) statements.clear()
+        statements.set(sql, statement)
+      }
+      return statement
+    },
+    close(): void {
+      statements.clear()
+      database.close()
+    },
+  }
+}
+
 export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
-    const database = openSqlite(config.path, config.synchronous)
+    const database = withStatementCache(openSqlite(config.path, config.synchronous))
     const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
     // An open SQLite file keeps answering after it is deleted or replaced on disk, while every
     // write then goes to a file nobody will open again: readiness also checks it is still there.
@@ -59,6 +89,8 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
       },
     }
   }
+  // Loaded only for PostgreSQL, so a SQLite deployment never pays its start-up time.
+  const pg = createRequire(import.meta.url)('pg') as typeof PgModule
   // Timestamps are stored as ISO-8601 text on both dialects; keep bigint counts as numbers.
   pg.types.setTypeParser(20, (value) => Number.parseInt(value, 10))
   const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize })
