@@ -28,6 +28,8 @@ import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { migrations } from './migrations/index.js'
 import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
+import { todosRoutes } from './todos/todos.routes.js'
+import { createTodosService } from './todos/todos.service.js'
 import { createUsersRepository } from './users/users.repository.js'
 import { usersRoutes } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
@@ -128,6 +130,7 @@ export async function buildApp(
     passwordMinLength: config.passwordMinLength,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
+  const todos = createTodosService({ db, cursors })
   const idempotency = createIdempotency(db, (request: FastifyRequest) =>
     request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
   )
@@ -221,6 +224,7 @@ export async function buildApp(
     idempotency,
   })
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
+  await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
   await app.register(auditRoutes, { prefix: '/api/v1/audit', audit, cursors })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
