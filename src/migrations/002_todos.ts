@@ -1,15 +1,20 @@
 import type { Kysely } from 'kysely'
 
 // Every list query is a range scan of one of these indexes: a scope prefix (owner, public or
-// none), then `done` (so `?done=` is an equality, and an unfiltered page merges the two `done`
-// ranges), then the sort key and the id that breaks ties. `due_null` leads the due key so that
-// todos without a due date come last whichever way the list is ordered.
+// none), then the sort key and the id that breaks ties. `due_null` leads the due key so that
+// todos without a due date come last whichever way the list is ordered. `?done=` has its own
+// indexes with `done` in the prefix, so a filtered page is a range too, not a scan that skips
+// rows of the other kind (whose cost would depend on how many there are).
 const INDEXES: Record<string, string[]> = {
-  todos_owner_due_idx: ['owner_id', 'done', 'due_null', 'due_key', 'id'],
-  todos_owner_created_idx: ['owner_id', 'done', 'created_at', 'id'],
-  todos_due_idx: ['done', 'due_null', 'due_key', 'id'],
-  todos_created_idx: ['done', 'created_at', 'id'],
-  todos_public_created_idx: ['public', 'done', 'created_at', 'id'],
+  todos_owner_due_idx: ['owner_id', 'due_null', 'due_key', 'id'],
+  todos_owner_created_idx: ['owner_id', 'created_at', 'id'],
+  todos_due_idx: ['due_null', 'due_key', 'id'],
+  todos_created_idx: ['created_at', 'id'],
+  todos_public_created_idx: ['public', 'created_at', 'id'],
+  todos_owner_done_due_idx: ['owner_id', 'done', 'due_null', 'due_key', 'id'],
+  todos_owner_done_created_idx: ['owner_id', 'done', 'created_at', 'id'],
+  todos_done_due_idx: ['done', 'due_null', 'due_key', 'id'],
+  todos_done_created_idx: ['done', 'created_at', 'id'],
 }
 
 export async function up(db: Kysely<unknown>): Promise<void> {

@@ -8,12 +8,12 @@ export type TodosRepository = ReturnType<typeof createTodosRepository>
 export type TodoScope = { owner: string } | { public: true } | 'all'
 
 /**
- * One index range: a scope, one `done` value and, for the due sort, one `due_null` value,
- * ordered by (key, id). `after` is the keyset position to continue from.
+ * One index range: a scope, optionally one `done` value and, for the due sort, one `due_null`
+ * value, ordered by (key, id). `after` is the keyset position to continue from.
  */
 export interface TodoRange {
   scope: TodoScope
-  done: 0 | 1
+  done: 0 | 1 | undefined
   sort: 'due' | 'created_at'
   dueNull: 0 | 1
   desc: boolean
@@ -33,13 +33,13 @@ export function createTodosRepository(db: Kysely<Database>) {
     const direction = range.desc ? 'desc' : 'asc'
     let query = db.selectFrom('todos').selectAll()
     if (range.scope === 'all') {
-      // No prefix: the admin-wide indexes start with done.
+      // No prefix: the admin-wide indexes.
     } else if ('owner' in range.scope) {
       query = query.where('owner_id', '=', range.scope.owner)
     } else {
       query = query.where('public', '=', 1)
     }
-    query = query.where('done', '=', range.done)
+    if (range.done !== undefined) query = query.where('done', '=', range.done)
     if (range.sort === 'due') query = query.where('due_null', '=', range.dueNull)
     const after = range.after
     if (after !== null) {

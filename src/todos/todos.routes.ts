@@ -48,7 +48,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         summary:
           "List todos: anonymous, the 5 newest public ones; a user, their own; an admin, everyone's",
         description:
-          'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first (only `done` applies), and no next page.',
+          'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and paging do not apply to them.',
         querystring: TodoListQuery,
         response: { 200: TodoPage, 400: problems[400], 401: problems[401], 403: problems[403] },
       },

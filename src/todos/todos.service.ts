@@ -6,7 +6,7 @@ import { AppError } from '../core/errors.js'
 import { type CursorCodec, type CursorValue, type Page, toPage } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
-import { createTodosRepository, type TodoRange, type TodoScope } from './todos.repository.js'
+import { createTodosRepository, type TodoScope } from './todos.repository.js'
 import {
   type Todo,
   type TodoCreate,
@@ -72,35 +72,6 @@ interface Position {
   id: string
 }
 
-/** Both lists are in page order already; this interleaves them and drops repeats of an id. */
-function merge(lists: TodoRow[][], keyOf: (row: TodoRow) => string, desc: boolean): TodoRow[] {
-  if (lists.length === 1) return lists[0] ?? []
-  const [a = [], b = []] = lists
-  const out: TodoRow[] = []
-  const seen = new Set<string>()
-  let i = 0
-  let j = 0
-  while (i < a.length || j < b.length) {
-    const x = a[i]
-    const y = b[j]
-    let next: TodoRow
-    if (x === undefined) next = b[j++] as TodoRow
-    else if (y === undefined) next = a[i++] as TodoRow
-    else {
-      const kx = keyOf(x)
-      const ky = keyOf(y)
-      const xFirst = kx === ky ? x.id < y.id : kx < ky
-      next = xFirst !== desc ? (a[i++] as TodoRow) : (b[j++] as TodoRow)
-    }
-    // A todo whose `done` flipped between the two range reads would otherwise show twice.
-    if (!seen.has(next.id)) {
-      seen.add(next.id)
-      out.push(next)
-    }
-  }
-  return out
-}
-
 export type TodosService = ReturnType<typeof createTodosService>
 
 export function createTodosService(deps: { db: Kysely<Database>; cursors: CursorCodec }) {
@@ -125,9 +96,9 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
   }
 
   /**
-   * A page is read from at most four index ranges ({done 0, 1} × {due set, due null}), each
-   * starting at the cursor and stopping after `limit + 1` rows, so its cost does not grow
-   * with the depth of the page or the size of the table.
+   * A page is read from at most two index ranges (todos with a due, then those without), each
+   * starting at the cursor and stopping after `limit` rows, so its cost does not grow with the
+   * depth of the page or the size of the table.
    */
   async function readPage(options: {
     scope: TodoScope
@@ -137,29 +108,15 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
     from: Position | null
     limit: number
   }): Promise<TodoRow[]> {
-    const { sort, desc, from } = options
-    const keyOf = sort === 'due' ? (row: TodoRow) => row.due_key : (row: TodoRow) => row.created_at
-    const doneValues: (0 | 1)[] = options.done === undefined ? [0, 1] : [options.done ? 1 : 0]
+    const { scope, sort, desc, from } = options
+    const done = options.done === undefined ? undefined : options.done ? 1 : 0
     const phases: (0 | 1)[] = sort === 'due' ? [0, 1] : [0]
     const rows: TodoRow[] = []
     for (const dueNull of phases) {
       if (from !== null && dueNull < from.dueNull) continue
-      const need = options.limit - rows.length
       const after = from !== null && from.dueNull === dueNull ? from : null
-      const lists: TodoRow[][] = []
-      for (const done of doneValues) {
-        const range: TodoRange = {
-          scope: options.scope,
-          done,
-          sort,
-          dueNull,
-          desc,
-          after,
-          limit: need,
-        }
-        lists.push(await todos.listRange(range))
-      }
-      rows.push(...merge(lists, keyOf, desc).slice(0, need))
+      const limit = options.limit - rows.length
+      rows.push(...(await todos.listRange({ scope, done, sort, dueNull, desc, after, limit })))
       if (rows.length >= options.limit) break
     }
     return rows
@@ -204,11 +161,12 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
             headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
           })
         }
+        // The public feed is fixed: sort, order, done and paging do not apply to it.
         const rows = await readPage({
           scope: { public: true },
           sort: 'created_at',
           desc: true,
-          done: query.done,
+          done: undefined,
           from: null,
           limit: PUBLIC_FEED_SIZE,
         })
