@@ -206,12 +206,13 @@ describe('todos: order and keyset pagination', async () => {
         // with nothing to seek to (every todo from the newest or oldest) walks the index from
         // its end and stops at the limit, which SQLite calls a SCAN of that index.
         const unbounded = name.startsWith('all done=undefined created_at') && name.includes('first')
-        expect(plan, name).toHaveLength(1)
+        expect(plan, `${name}: ${plan.join(' / ')}`).toHaveLength(1)
         expect(plan[0], name).toMatch(
           new RegExp(`^${unbounded ? 'SCAN' : 'SEARCH'} todos USING INDEX ${index}( \\(|$)`),
         )
         expect(plan.join('\n'), name).not.toMatch(/TEMP B-TREE/)
-        if (name.includes('after')) expect(plan[0], name).toMatch(/(due_key|created_at)[<>]\?/)
+        // After a cursor the seek reaches the cursor itself, not the start of the scope.
+        if (name.includes('after')) expect(plan[0], name).toMatch(/(due_key|created_at)[<>]\?\)/)
       }
     }
 
@@ -229,12 +230,13 @@ describe('todos: order and keyset pagination', async () => {
           for (let i = 0; i < 5000; i++) {
             const now = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString()
             const hasDue = i % 5 !== 0
+            const id = uuidv7()
             insert.run(
-              uuidv7(),
+              id,
               owners[i % 10 === 0 ? 1 : 0]?.id,
               i % 7 === 0 ? 1 : 0,
               hasDue ? 0 : 1,
-              hasDue ? now : '',
+              hasDue ? now : id,
               i % 3 === 0 ? 1 : 0,
               now,
               now,

@@ -60,9 +60,9 @@ export function dueKey(due: string): string {
   return instant.toISOString()
 }
 
-function dueColumns(due: string | null): Pick<TodoRow, 'due' | 'due_null' | 'due_key'> {
+function dueColumns(id: string, due: string | null): Pick<TodoRow, 'due' | 'due_null' | 'due_key'> {
   return due === null
-    ? { due: null, due_null: 1, due_key: '' }
+    ? { due: null, due_null: 1, due_key: id }
     : { due, due_null: 0, due_key: dueKey(due) }
 }
 
@@ -212,13 +212,14 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
     async create(caller: Principal, input: TodoCreate): Promise<Todo> {
       if (input.done === true && !isAdmin(caller)) throw doneAdminOnly()
       const now = nowIso()
+      const id = uuidv7()
       const row = await todos.insert({
-        id: uuidv7(),
+        id,
         owner_id: caller.id,
         title: input.title,
         description: input.description ?? null,
         done: input.done === true ? 1 : 0,
-        ...dueColumns(input.due ?? null),
+        ...dueColumns(id, input.due ?? null),
         public: input.public === true ? 1 : 0,
         created_at: now,
         updated_at: now,
@@ -240,7 +241,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
           const changes: TodoRowUpdate = {
             title: input.title,
             description: input.description ?? null,
-            ...dueColumns(input.due ?? null),
+            ...dueColumns(id, input.due ?? null),
             public: input.public === true ? 1 : 0,
           }
           if (input.done !== undefined) changes.done = input.done ? 1 : 0
@@ -263,7 +264,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
           const changes: TodoRowUpdate = {}
           if (input.title !== undefined) changes.title = input.title
           if (input.description !== undefined) changes.description = input.description
-          if (input.due !== undefined) Object.assign(changes, dueColumns(input.due))
+          if (input.due !== undefined) Object.assign(changes, dueColumns(id, input.due))
           if (input.public !== undefined) changes.public = input.public ? 1 : 0
           if (input.done !== undefined) changes.done = input.done ? 1 : 0
           return changes

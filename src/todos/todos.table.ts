@@ -11,7 +11,10 @@ export interface TodosTable {
   due: string | null
   /** 1 when `due` is null. Leads the due indexes so nulls sort last in both orders. */
   due_null: number
-  /** `due` as a fixed-width UTC instant (`2026-11-22T00:00:00.000Z` for a date); '' when null. */
+  /**
+   * `due` as a fixed-width UTC instant (`2026-11-22T00:00:00.000Z` for a date). Without a due,
+   * the id: unique, so the keyset seek among those todos is a plain range like any other.
+   */
   due_key: string
   /** 0 or 1. */
   public: number
