@@ -90,7 +90,7 @@ describe('todos: order and keyset pagination', async () => {
       expect(titles(desc.flat())).toBe('HGFEDCBA')
     })
 
-    it('?done= filters and keeps the order; unfiltered pages merge done and open todos', async () => {
+    it('?done= filters and keeps the order; unfiltered pages mix done and open todos', async () => {
       for (const todo of [t.B, t.E]) {
         const response = await app.inject({
           method: 'PATCH',

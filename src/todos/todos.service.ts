@@ -136,18 +136,16 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
   async function change(
     caller: Principal,
     id: string,
-    changesOf: (current: TodoRow) => TodoRowUpdate,
+    changes: TodoRowUpdate,
     precondition: ((current: Todo) => void) | undefined,
   ): Promise<Todo> {
     return db.transaction().execute(async (trx) => {
       const repo = createTodosRepository(trx)
       const row = await loadForWrite(repo, caller, id)
       precondition?.(toTodo(row))
-      const changes = changesOf(row)
       if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
         throw doneAdminOnly()
-      changes.updated_at = nowIso()
-      const updated = await repo.update(id, changes)
+      const updated = await repo.update(id, { ...changes, updated_at: nowIso() })
       if (updated === undefined) throw todoNotFound()
       return toTodo(updated)
     })
@@ -234,21 +232,14 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
       input: TodoReplace,
       precondition?: (current: Todo) => void,
     ): Promise<Todo> {
-      return change(
-        caller,
-        id,
-        () => {
-          const changes: TodoRowUpdate = {
-            title: input.title,
-            description: input.description ?? null,
-            ...dueColumns(id, input.due ?? null),
-            public: input.public === true ? 1 : 0,
-          }
-          if (input.done !== undefined) changes.done = input.done ? 1 : 0
-          return changes
-        },
-        precondition,
-      )
+      const changes: TodoRowUpdate = {
+        title: input.title,
+        description: input.description ?? null,
+        ...dueColumns(id, input.due ?? null),
+        public: input.public === true ? 1 : 0,
+      }
+      if (input.done !== undefined) changes.done = input.done ? 1 : 0
+      return change(caller, id, changes, precondition)
     },
 
     patch(
@@ -257,20 +248,13 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
       input: TodoPatch,
       precondition?: (current: Todo) => void,
     ): Promise<Todo> {
-      return change(
-        caller,
-        id,
-        () => {
-          const changes: TodoRowUpdate = {}
-          if (input.title !== undefined) changes.title = input.title
-          if (input.description !== undefined) changes.description = input.description
-          if (input.due !== undefined) Object.assign(changes, dueColumns(id, input.due))
-          if (input.public !== undefined) changes.public = input.public ? 1 : 0
-          if (input.done !== undefined) changes.done = input.done ? 1 : 0
-          return changes
-        },
-        precondition,
-      )
+      const changes: TodoRowUpdate = {}
+      if (input.title !== undefined) changes.title = input.title
+      if (input.description !== undefined) changes.description = input.description
+      if (input.due !== undefined) Object.assign(changes, dueColumns(id, input.due))
+      if (input.public !== undefined) changes.public = input.public ? 1 : 0
+      if (input.done !== undefined) changes.done = input.done ? 1 : 0
+      return change(caller, id, changes, precondition)
     },
 
     async delete(
