@@ -7,6 +7,7 @@ import {
   type MigrationProvider,
   Migrator,
   PostgresDialect,
+  type SqliteDatabase,
   SqliteDialect,
   sql,
 } from 'kysely'
@@ -36,9 +37,35 @@ function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Databa
   return database
 }
 
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * Kysely prepares every query anew, which costs about a third of a small indexed read here.
+ * A better-sqlite3 statement can be run again with new parameters, and Kysely's connection
+ * mutex runs one query at a time, so a statement is never reused while busy.
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = database.prepare(text)
+        if (statements.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = statements.keys().next().value
+          if (oldest !== undefined) statements.delete(oldest)
+        }
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
+}
+
 export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
-    const database = openSqlite(config.path, config.synchronous)
+    const database = withStatementCache(openSqlite(config.path, config.synchronous))
     const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
     return {
       kysely,
