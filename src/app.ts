@@ -34,6 +34,8 @@ import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { migrations } from './migrations/index.js'
 import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
+import { todosRoutes } from './todos/todos.routes.js'
+import { createTodosService } from './todos/todos.service.js'
 import { createUsersRepository } from './users/users.repository.js'
 import { usersRoutes } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
@@ -208,6 +210,7 @@ export async function buildApp(
     shared,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
+  const todos = createTodosService({ db, cursors })
   const idempotency = createIdempotency(
     db,
     (request: FastifyRequest) =>
@@ -300,6 +303,7 @@ export async function buildApp(
     idempotency,
   })
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
+  await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
   await app.register(auditRoutes, { prefix: '/api/v1/audit', audit, cursors })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -6,6 +6,7 @@ import type {
   SessionsTable,
 } from './auth/auth.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
+import type { TodosTable } from './todos/todos.table.js'
 import type { UsersTable } from './users/users.table.js'
 
 /** Every table, for Kysely's types. Each feature owns its table file. */
@@ -17,4 +18,5 @@ export interface Database {
   api_keys: ApiKeysTable
   audit_events: AuditEventsTable
   idempotency_keys: IdempotencyKeysTable
+  todos: TodosTable
 }

@@ -1,5 +1,6 @@
 import { FormatRegistry, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { DefaultErrorFunction, SetErrorFunction } from '@sinclair/typebox/errors'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifySchemaCompiler } from 'fastify'
 
@@ -77,6 +78,14 @@ function fromText(schema: TSchema, value: unknown): unknown {
       return value
   }
 }
+
+// A schema may carry `errorMessage` to say what form it expects; TypeBox's own wording for a
+// union ("Expected union value") names neither the field's rules nor an example.
+SetErrorFunction((error) =>
+  typeof error.schema.errorMessage === 'string'
+    ? error.schema.errorMessage
+    : DefaultErrorFunction(error),
+)
 
 /**
  * TypeBox's compiled checks. Bodies are checked as sent, never coerced ("true" is not true)

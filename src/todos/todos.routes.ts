@@ -1,0 +1,175 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { callerOf } from '../auth/auth.plugin.js'
+import { assertIfMatch, notModified, withEtag } from '../core/conditional.js'
+import type { IdempotencyHooks } from '../core/idempotency.js'
+import { setNextLink } from '../core/pagination.js'
+import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import {
+  Todo,
+  TodoCreate,
+  TodoListQuery,
+  TodoPage,
+  TodoParams,
+  TodoPatch,
+  TodoReplace,
+} from './todos.schemas.js'
+import type { TodosService } from './todos.service.js'
+
+export interface TodosRoutesOptions {
+  todos: TodosService
+  idempotency: IdempotencyHooks
+}
+
+// Reads work without credentials (public todos); the optional scheme list says so.
+const optionalSecurity = [...userSecurity, {}]
+
+/** Todos: owners and admins write; anyone reads public ones. */
+export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async (
+  app,
+  { todos, idempotency },
+) => {
+  const tags = ['todos']
+  const security = userSecurity
+  const writeProblems = {
+    400: problems[400],
+    401: problems[401],
+    403: problems[403],
+    404: problems[404],
+    412: problems[412],
+  }
+
+  app.get(
+    '/',
+    {
+      onRequest: app.identify,
+      schema: {
+        tags,
+        security: optionalSecurity,
+        summary:
+          "List todos: anonymous, the 5 newest public ones; a user, their own; an admin, everyone's",
+        description:
+          'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and paging do not apply to them.',
+        querystring: TodoListQuery,
+        response: { 200: TodoPage, 400: problems[400], 401: problems[401], 403: problems[403] },
+      },
+    },
+    async (request, reply) => {
+      const page = await todos.list(request.caller?.principal ?? null, request.query)
+      setNextLink(request, reply, page.next_cursor)
+      return page
+    },
+  )
+
+  app.post(
+    '/',
+    {
+      onRequest: app.authenticate,
+      preHandler: idempotency.preHandler,
+      onSend: idempotency.onSend,
+      schema: {
+        tags,
+        security,
+        summary: 'Create a todo (honours Idempotency-Key)',
+        body: TodoCreate,
+        response: { 201: Todo, 400: problems[400], 401: problems[401], 403: problems[403] },
+      },
+    },
+    async (request, reply) => {
+      const todo = await todos.create(callerOf(request).principal, request.body)
+      reply.header('location', `/api/v1/todos/${todo.id}`)
+      return reply.code(201).send(withEtag(reply, todo))
+    },
+  )
+
+  app.get(
+    '/:id',
+    {
+      onRequest: app.identify,
+      schema: {
+        tags,
+        security: optionalSecurity,
+        summary: 'One todo: its owner, an admin, or anyone when it is public',
+        params: TodoParams,
+        response: { 200: Todo, 404: problems[404] },
+      },
+    },
+    async (request, reply) => {
+      const todo = await todos.get(request.caller?.principal ?? null, request.params.id)
+      if (notModified(request, reply, todo)) return reply
+      return todo
+    },
+  )
+
+  app.put(
+    '/:id',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags,
+        security,
+        summary: 'Replace a todo (owner or admin)',
+        params: TodoParams,
+        body: TodoReplace,
+        response: { 200: Todo, ...writeProblems },
+      },
+    },
+    async (request, reply) => {
+      const todo = await todos.replace(
+        callerOf(request).principal,
+        request.params.id,
+        request.body,
+        (current) => assertIfMatch(request, current),
+      )
+      return withEtag(reply, todo)
+    },
+  )
+
+  app.patch(
+    '/:id',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags,
+        security,
+        summary: 'Change some fields of a todo (owner or admin)',
+        params: TodoParams,
+        body: TodoPatch,
+        response: { 200: Todo, ...writeProblems },
+      },
+    },
+    async (request, reply) => {
+      const todo = await todos.patch(
+        callerOf(request).principal,
+        request.params.id,
+        request.body,
+        (current) => assertIfMatch(request, current),
+      )
+      return withEtag(reply, todo)
+    },
+  )
+
+  app.delete(
+    '/:id',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags,
+        security,
+        summary: 'Delete a todo (owner or admin)',
+        params: TodoParams,
+        response: {
+          204: NoContent,
+          401: problems[401],
+          404: problems[404],
+          412: problems[412],
+        },
+      },
+    },
+    async (request, reply) => {
+      await todos.delete(callerOf(request).principal, request.params.id, (current) =>
+        assertIfMatch(request, current),
+      )
+      return reply.code(204).send(null)
+    },
+  )
+}

@@ -1,0 +1,273 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { BASIC_CHALLENGE, BEARER_CHALLENGE } from '../auth/auth.plugin.js'
+import type { Principal } from '../auth/identity-cache.js'
+import { AppError } from '../core/errors.js'
+import { type CursorCodec, type CursorValue, type Page, toPage } from '../core/pagination.js'
+import { nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { createTodosRepository, type TodoScope } from './todos.repository.js'
+import {
+  type Todo,
+  type TodoCreate,
+  type TodoListQuery,
+  type TodoPatch,
+  type TodoReplace,
+  toTodo,
+} from './todos.schemas.js'
+import type { TodoRow, TodoRowUpdate } from './todos.table.js'
+
+/** Anonymous callers see this many of the newest public todos, and no further page. */
+export const PUBLIC_FEED_SIZE = 5
+
+// The same answer for "no such todo" and "not yours", so ids cannot be probed for existence.
+const todoNotFound = () => new AppError(404, 'TODO_NOT_FOUND', 'Not found', 'No such todo')
+const doneAdminOnly = () =>
+  new AppError(403, 'DONE_ADMIN_ONLY', 'Forbidden', 'Only an admin may change `done`')
+const invalid = (path: string, message: string) =>
+  new AppError(400, 'VALIDATION_FAILED', 'Validation failed', `${path}: ${message}`, {
+    errors: [{ path, message }],
+  })
+
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2})))?$/
+
+/**
+ * The sort key of a due: the UTC instant as fixed-width ISO text, so that text order is time
+ * order on both databases. A date alone is 00:00 UTC of that day. Precision is milliseconds;
+ * dues closer than that tie and are ordered by id. The schema has already checked the form.
+ */
+export function dueKey(due: string): string {
+  const match = DATE_TIME.exec(due)
+  if (match === null) throw invalid('body/due', 'must be an RFC 3339 date or date-time')
+  const [, year, month, day, hour, minute, second, fraction, sign, offsetHour, offsetMinute] = match
+  const instant = new Date(0)
+  // setUTCFullYear, not Date.UTC: the latter reads years 0–99 as 1900–1999.
+  instant.setUTCFullYear(Number(year), Number(month) - 1, Number(day))
+  instant.setUTCHours(
+    Number(hour ?? 0),
+    Number(minute ?? 0),
+    Number(second ?? 0),
+    Number((fraction ?? '').padEnd(3, '0').slice(0, 3)),
+  )
+  if (sign !== undefined) {
+    const offset = (Number(offsetHour) * 60 + Number(offsetMinute)) * (sign === '+' ? 1 : -1)
+    instant.setTime(instant.getTime() - offset * 60_000)
+  }
+  const year4 = instant.getUTCFullYear()
+  if (year4 < 0 || year4 > 9999)
+    throw invalid('body/due', 'must fall between years 0000 and 9999 in UTC')
+  return instant.toISOString()
+}
+
+function dueColumns(id: string, due: string | null): Pick<TodoRow, 'due' | 'due_null' | 'due_key'> {
+  return due === null
+    ? { due: null, due_null: 1, due_key: id }
+    : { due, due_null: 0, due_key: dueKey(due) }
+}
+
+interface Position {
+  dueNull: 0 | 1
+  key: string
+  id: string
+}
+
+export type TodosService = ReturnType<typeof createTodosService>
+
+export function createTodosService(deps: { db: Kysely<Database>; cursors: CursorCodec }) {
+  const { db, cursors } = deps
+  const todos = createTodosRepository(db)
+
+  const isAdmin = (caller: Principal | null) => caller?.role === 'admin'
+
+  function decodeCursor(cursor: string, sort: 'due' | 'created_at', tag: string): Position {
+    const values = cursors.decode(cursor, sort === 'due' ? 4 : 3)
+    const mismatch = () => invalid('query/cursor', 'belongs to another sort or order')
+    if (values[0] !== tag) throw mismatch()
+    if (sort === 'created_at') {
+      const [, key, id] = values
+      if (typeof key !== 'string' || typeof id !== 'string') throw mismatch()
+      return { dueNull: 0, key, id }
+    }
+    const [, dueNull, key, id] = values
+    if ((dueNull !== 0 && dueNull !== 1) || typeof key !== 'string' || typeof id !== 'string')
+      throw mismatch()
+    return { dueNull, key, id }
+  }
+
+  /**
+   * A page is read from at most two index ranges (todos with a due, then those without), each
+   * starting at the cursor and stopping after `limit` rows, so its cost does not grow with the
+   * depth of the page or the size of the table.
+   */
+  async function readPage(options: {
+    scope: TodoScope
+    sort: 'due' | 'created_at'
+    desc: boolean
+    done: boolean | undefined
+    from: Position | null
+    limit: number
+  }): Promise<TodoRow[]> {
+    const { scope, sort, desc, from } = options
+    const done = options.done === undefined ? undefined : options.done ? 1 : 0
+    const phases: (0 | 1)[] = sort === 'due' ? [0, 1] : [0]
+    const rows: TodoRow[] = []
+    for (const dueNull of phases) {
+      if (from !== null && dueNull < from.dueNull) continue
+      const after = from !== null && from.dueNull === dueNull ? from : null
+      const limit = options.limit - rows.length
+      rows.push(...(await todos.listRange({ scope, done, sort, dueNull, desc, after, limit })))
+      if (rows.length >= options.limit) break
+    }
+    return rows
+  }
+
+  /** Loads a todo for a write by `caller`; 404 unless they own it or are an admin. */
+  async function loadForWrite(
+    repo: ReturnType<typeof createTodosRepository>,
+    caller: Principal,
+    id: string,
+  ): Promise<TodoRow> {
+    const row = await repo.findById(id)
+    if (row === undefined || (row.owner_id !== caller.id && !isAdmin(caller))) throw todoNotFound()
+    return row
+  }
+
+  async function change(
+    caller: Principal,
+    id: string,
+    changes: TodoRowUpdate,
+    precondition: ((current: Todo) => void) | undefined,
+  ): Promise<Todo> {
+    return db.transaction().execute(async (trx) => {
+      const repo = createTodosRepository(trx)
+      const row = await loadForWrite(repo, caller, id)
+      precondition?.(toTodo(row))
+      if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
+        throw doneAdminOnly()
+      const updated = await repo.update(id, { ...changes, updated_at: nowIso() })
+      if (updated === undefined) throw todoNotFound()
+      return toTodo(updated)
+    })
+  }
+
+  return {
+    async list(caller: Principal | null, query: TodoListQuery): Promise<Page<Todo>> {
+      if (caller === null) {
+        if (query.owner !== undefined) {
+          throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
+            headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
+          })
+        }
+        // The public feed is fixed: sort, order, done and paging do not apply to it.
+        const rows = await readPage({
+          scope: { public: true },
+          sort: 'created_at',
+          desc: true,
+          done: undefined,
+          from: null,
+          limit: PUBLIC_FEED_SIZE,
+        })
+        return { items: rows.map(toTodo), next_cursor: null }
+      }
+      let scope: TodoScope
+      if (isAdmin(caller)) scope = query.owner === undefined ? 'all' : { owner: query.owner }
+      else if (query.owner === undefined || query.owner === caller.id) scope = { owner: caller.id }
+      else
+        throw new AppError(
+          403,
+          'ADMINS_ONLY',
+          'Admins only',
+          "Only admins may list another user's todos",
+        )
+      const tag = `${query.sort}.${query.order}`
+      const from = query.cursor === undefined ? null : decodeCursor(query.cursor, query.sort, tag)
+      const rows = await readPage({
+        scope,
+        sort: query.sort,
+        desc: query.order === 'desc',
+        done: query.done,
+        from,
+        limit: query.limit + 1,
+      })
+      const cursorOf = (row: TodoRow): CursorValue[] =>
+        query.sort === 'due'
+          ? [tag, row.due_null, row.due_key, row.id]
+          : [tag, row.created_at, row.id]
+      return toPage(rows, query.limit, toTodo, cursorOf, cursors)
+    },
+
+    async get(caller: Principal | null, id: string): Promise<Todo> {
+      const row = await todos.findById(id)
+      if (
+        row === undefined ||
+        (row.public !== 1 && row.owner_id !== caller?.id && !isAdmin(caller))
+      )
+        throw todoNotFound()
+      return toTodo(row)
+    },
+
+    async create(caller: Principal, input: TodoCreate): Promise<Todo> {
+      if (input.done === true && !isAdmin(caller)) throw doneAdminOnly()
+      const now = nowIso()
+      const id = uuidv7()
+      const row = await todos.insert({
+        id,
+        owner_id: caller.id,
+        title: input.title,
+        description: input.description ?? null,
+        done: input.done === true ? 1 : 0,
+        ...dueColumns(id, input.due ?? null),
+        public: input.public === true ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+      })
+      return toTodo(row)
+    },
+
+    /** PUT: absent description, due and public reset to defaults; absent `done` is kept. */
+    replace(
+      caller: Principal,
+      id: string,
+      input: TodoReplace,
+      precondition?: (current: Todo) => void,
+    ): Promise<Todo> {
+      const changes: TodoRowUpdate = {
+        title: input.title,
+        description: input.description ?? null,
+        ...dueColumns(id, input.due ?? null),
+        public: input.public === true ? 1 : 0,
+      }
+      if (input.done !== undefined) changes.done = input.done ? 1 : 0
+      return change(caller, id, changes, precondition)
+    },
+
+    patch(
+      caller: Principal,
+      id: string,
+      input: TodoPatch,
+      precondition?: (current: Todo) => void,
+    ): Promise<Todo> {
+      const changes: TodoRowUpdate = {}
+      if (input.title !== undefined) changes.title = input.title
+      if (input.description !== undefined) changes.description = input.description
+      if (input.due !== undefined) Object.assign(changes, dueColumns(id, input.due))
+      if (input.public !== undefined) changes.public = input.public ? 1 : 0
+      if (input.done !== undefined) changes.done = input.done ? 1 : 0
+      return change(caller, id, changes, precondition)
+    },
+
+    async delete(
+      caller: Principal,
+      id: string,
+      precondition?: (current: Todo) => void,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const repo = createTodosRepository(trx)
+        const row = await loadForWrite(repo, caller, id)
+        precondition?.(toTodo(row))
+        await repo.delete(id)
+      })
+    },
+  }
+}
