@@ -5,7 +5,9 @@ import type {
   RevokedTokensTable,
   SessionsTable,
 } from './auth/auth.table.js'
+import type { CampaignsTable, OutboxTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
+import type { SubscribersTable, SubscriberTokensTable } from './subscribers/subscribers.table.js'
 import type { UsersTable } from './users/users.table.js'
 
 /** Every table, for Kysely's types. Each feature owns its table file. */
@@ -17,4 +19,8 @@ export interface Database {
   api_keys: ApiKeysTable
   audit_events: AuditEventsTable
   idempotency_keys: IdempotencyKeysTable
+  subscribers: SubscribersTable
+  subscriber_tokens: SubscriberTokensTable
+  campaigns: CampaignsTable
+  outbox: OutboxTable
 }
