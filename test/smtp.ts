@@ -116,3 +116,18 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
+
+/** A header as sent, unfolded (`List-Unsubscribe`, `Message-ID`, …); '' when absent. */
+export function headerOf(mail: ReceivedMail, name: string): string {
+  const line = mail.parsed.headerLines.find((header) => header.key === name.toLowerCase())?.line
+  if (line === undefined) return ''
+  return line
+    .slice(line.indexOf(':') + 1)
+    .replace(/\r?\n[ \t]+/g, ' ')
+    .trim()
+}
+
+/** The URL in a mail's `List-Unsubscribe: <…>` header. */
+export function listUnsubscribeUrl(mail: ReceivedMail): URL {
+  return new URL(headerOf(mail, 'List-Unsubscribe').replace(/^<|>$/g, ''))
+}
