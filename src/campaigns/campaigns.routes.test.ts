@@ -157,8 +157,13 @@ describe('campaigns', async () => {
       403,
     )
     expect(
-      (await app.inject({ method: 'POST', url: '/api/v1/campaigns/nope/send', headers: admin.headers }))
-        .statusCode,
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/api/v1/campaigns/nope/send',
+          headers: admin.headers,
+        })
+      ).statusCode,
     ).toBe(404)
     const bad = await app.inject({
       method: 'POST',
