@@ -153,7 +153,8 @@ export async function buildApp(
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
       log: app.log,
-      maxConnections: config.mailConcurrency,
+      // Twice as many mails in flight as connections keeps every connection busy.
+      maxConnections: Math.ceil(config.mailConcurrency / 2),
     }),
     tokens: mailTokens,
     links: mailLinks,

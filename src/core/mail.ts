@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import nodemailer, { type Transporter } from 'nodemailer'
 
@@ -34,6 +35,47 @@ export function classifySmtpError(error: unknown): { permanent: boolean; error: 
 }
 
 /**
+ * Host, port, TLS and credentials from `SMTP_URL`. Passed as options rather than as nodemailer's
+ * `url`: with `url`, the pool opened a new connection for every message.
+ */
+function smtpTarget(smtpUrl: string) {
+  const url = new URL(smtpUrl)
+  const secure = url.protocol === 'smtps:'
+  const user = decodeURIComponent(url.username)
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? (secure ? 465 : 587) : Number(url.port),
+    secure,
+    ...(user === '' ? {} : { auth: { user, pass: decodeURIComponent(url.password) } }),
+  }
+}
+
+/**
+ * nodemailer writes a message's body and its final `.` separately; with Nagle's algorithm the
+ * `.` then waits for the server's delayed ACK (about 40 ms a mail). TCP_NODELAY removes that.
+ */
+function noDelaySocket(
+  options: { host?: string | undefined; port?: number | undefined; secure?: boolean | undefined },
+  callback: (error: Error | null, socketOptions?: { connection: Socket }) => void,
+): void {
+  const socket = connect({
+    host: options.host ?? 'localhost',
+    port: options.port ?? (options.secure === true ? 465 : 587),
+    noDelay: true,
+  })
+  const timer = setTimeout(() => socket.destroy(new Error('SMTP connection timed out')), 10_000)
+  socket.once('connect', () => {
+    clearTimeout(timer)
+    socket.removeAllListeners('error')
+    callback(null, { connection: socket })
+  })
+  socket.once('error', (error) => {
+    clearTimeout(timer)
+    callback(error)
+  })
+}
+
+/**
  * nodemailer over `SMTP_URL` with pooled connections; without it, each mail goes to the log
  * so a developer can follow the links (that is the point of the log transport, so the text
  * is logged as is).
@@ -48,7 +90,7 @@ export function createMailer(options: {
     options.smtpUrl === undefined
       ? nodemailer.createTransport({ jsonTransport: true })
       : nodemailer.createTransport({
-          url: options.smtpUrl,
+          ...smtpTarget(options.smtpUrl),
           pool: true,
           maxConnections: options.maxConnections,
           maxMessages: Number.POSITIVE_INFINITY,
@@ -56,6 +98,7 @@ export function createMailer(options: {
           connectionTimeout: 10_000,
           greetingTimeout: 10_000,
           socketTimeout: 30_000,
+          getSocket: noDelaySocket,
         })
   const toLog = options.smtpUrl === undefined
 
