@@ -39,6 +39,7 @@ const sink = new SMTPServer({
     })
   },
 })
+sink.on('error', () => {})
 await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve))
 const smtpPort = sink.server.address().port
 
@@ -133,14 +134,21 @@ const campaign = await (
   })
 ).json()
 
-let peakRss = 0
-const rssTimer = setInterval(() => {
+// VmHWM is the peak since start (the import included); VmRSS sampled during the send is the
+// campaign's own peak.
+const procStatus = (field) => {
   try {
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024
-    peakRss = Math.max(peakRss, hwm)
-  } catch {}
-}, 200)
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
+}
+const hwmBeforeSend = procStatus('VmHWM')
+let peakRss = procStatus('VmRSS')
+const rssTimer = setInterval(() => {
+  peakRss = Math.max(peakRss, procStatus('VmRSS'))
+}, 100)
 
 started = Date.now()
 await fetch(`${base}/api/v1/campaigns/${campaign.id}/send`, { method: 'POST', headers: auth })
@@ -168,7 +176,9 @@ const result = {
   received_by_sink: received,
   sent: final.sent,
   failed: final.failed,
-  peak_rss_mb: Math.round(peakRss / 1024 / 1024),
+  peak_rss_during_send_mb: Math.round(peakRss / 1024 / 1024),
+  peak_rss_before_send_mb: Math.round(hwmBeforeSend / 1024 / 1024),
+  peak_rss_lifetime_mb: Math.round(procStatus('VmHWM') / 1024 / 1024),
   private_p99_idle_ms: p99(idle),
   private_p99_during_send_ms: duringP99,
   p99_ratio: Math.round((duringP99 / p99(idle)) * 10) / 10,

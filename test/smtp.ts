@@ -64,6 +64,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       })
     },
   })
+  // A client that dies mid-session (the crash test kills the server) resets its connection.
+  server.on('error', () => {})
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.server.address() as AddressInfo).port
   return {
