@@ -106,6 +106,9 @@ describe('a campaign survives SIGKILL of the server', () => {
     for (const ids of byRecipient.values()) expect(ids.size).toBe(1)
     // In flight: up to CONCURRENCY at the SMTP server, plus those accepted but not yet recorded.
     expect(duplicates).toBeLessThanOrEqual(CONCURRENCY * 2)
+    // The server's pooled connections would hold the SMTP server's close for 30 s.
+    server.child.kill('SIGKILL')
+    await server.exited
     await smtp.close()
   })
 })
