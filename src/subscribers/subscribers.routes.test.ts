@@ -359,3 +359,30 @@ describe('mailing list subscribers', async () => {
     expect(exported.body).toContain('"Quoted, Name"')
   })
 })
+
+describe('public signup rate limit', async () => {
+  const { app } = await buildTestApp({ RATE_LIMIT: 'true' })
+  const admin = await loginAdmin(app)
+
+  it('allows 20 public signups an hour per client address, and does not count an admin', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 21; i++) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers',
+        payload: { name: 'R', email: `rate${i}@example.com` },
+      })
+      statuses.push(response.statusCode)
+      if (response.statusCode === 429) expect(response.headers['retry-after']).toBeDefined()
+    }
+    expect(statuses.slice(0, 20).every((status) => status === 202)).toBe(true)
+    expect(statuses[20]).toBe(429)
+    const asAdmin = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'A', email: 'admin-added@example.com' },
+    })
+    expect(asAdmin.statusCode).toBe(201)
+  })
+})
