@@ -23,22 +23,31 @@ import { profileRoutes } from './auth/profile.routes.js'
 import { createRevocations } from './auth/revocations.js'
 import { createSessionsRepository } from './auth/sessions.repository.js'
 import { createAccessTokenIssuer } from './auth/tokens.js'
+import { campaignsRoutes } from './campaigns/campaigns.routes.js'
+import { createCampaignsService } from './campaigns/campaigns.service.js'
+import { createOutboxRepository } from './campaigns/outbox.repository.js'
+import { createOutboxWorker } from './campaigns/outbox.worker.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
 import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
+import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
 import { ProblemSchema } from './core/schemas.js'
 import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { migrations } from './migrations/index.js'
 import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
+import { subscribersRoutes } from './subscribers/subscribers.routes.js'
+import { createSubscribersService } from './subscribers/subscribers.service.js'
+import { createMailLinks, createMailTokens } from './subscribers/subscribers.tokens.js'
 import { todosRoutes } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
 import { createUsersRepository } from './users/users.repository.js'
 import { usersRoutes } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
+import { pagesRoutes } from './web/pages.routes.js'
 
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
@@ -219,6 +228,39 @@ export async function buildApp(
   )
   if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
 
+  // Mail: every mail is an outbox row written with the change that causes it; the worker in
+  // this process delivers it. Message-IDs and links use PUBLIC_URL, never a request's Host.
+  const messageIdHost = new URL(config.publicUrl).hostname || 'gatehouse'
+  const mailTokens = createMailTokens(serverSecret)
+  const mailLinks = createMailLinks(config.publicUrl)
+  const outboxWorker = createOutboxWorker({
+    outbox: createOutboxRepository(db, messageIdHost),
+    mailer: createMailer({
+      smtpUrl: config.smtpUrl,
+      from: config.mailFrom,
+      log: app.log,
+      // Twice as many mails in flight as connections keeps every connection busy.
+      maxConnections: Math.ceil(config.mailConcurrency / 2),
+    }),
+    tokens: mailTokens,
+    links: mailLinks,
+    log: app.log,
+    concurrency: config.mailConcurrency,
+    leaseMs: config.outboxLeaseSeconds * 1000,
+    retryBaseMs: config.mailRetryBaseMs,
+    maxAttempts: config.mailMaxAttempts,
+  })
+  const mailQueued = () => outboxWorker.kick()
+  const subscribersService = createSubscribersService({
+    db,
+    tokens: mailTokens,
+    links: mailLinks,
+    messageIdHost,
+    cursors,
+    mailQueued,
+  })
+  const campaignsService = createCampaignsService({ db, messageIdHost, cursors, mailQueued })
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -305,6 +347,17 @@ export async function buildApp(
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
   await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
   await app.register(auditRoutes, { prefix: '/api/v1/audit', audit, cursors })
+  await app.register(subscribersRoutes, {
+    prefix: '/api/v1/subscribers',
+    subscribers: subscribersService,
+    idempotency,
+  })
+  await app.register(campaignsRoutes, {
+    prefix: '/api/v1/campaigns',
+    campaigns: campaignsService,
+    idempotency,
+  })
+  await app.register(pagesRoutes, { subscribers: subscribersService })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(swaggerUi, {
@@ -315,14 +368,19 @@ export async function buildApp(
   })
 
   const maintenance = setInterval(() => {
-    Promise.all([auth.pruneExpired(), idempotency.purgeExpired()]).catch((error: unknown) =>
-      app.log.error({ err: error }, 'maintenance failed'),
-    )
+    Promise.all([
+      auth.pruneExpired(),
+      idempotency.purgeExpired(),
+      subscribersService.pruneExpired(),
+    ]).catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'))
   }, 10 * 60_000)
   maintenance.unref()
 
+  outboxWorker.start()
   app.addHook('onClose', async () => {
     clearInterval(maintenance)
+    // Before the database closes: in-flight mails are recorded, unstarted ones given back.
+    await outboxWorker.stop()
     await redis?.quit()
     await database.close()
   })

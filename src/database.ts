@@ -5,7 +5,9 @@ import type {
   RevokedTokensTable,
   SessionsTable,
 } from './auth/auth.table.js'
+import type { CampaignsTable, OutboxTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
+import type { SubscribersTable, SubscriberTokensTable } from './subscribers/subscribers.table.js'
 import type { TodosTable } from './todos/todos.table.js'
 import type { UsersTable } from './users/users.table.js'
 
@@ -19,4 +21,8 @@ export interface Database {
   audit_events: AuditEventsTable
   idempotency_keys: IdempotencyKeysTable
   todos: TodosTable
+  subscribers: SubscribersTable
+  subscriber_tokens: SubscriberTokensTable
+  campaigns: CampaignsTable
+  outbox: OutboxTable
 }

@@ -41,6 +41,13 @@ export interface Config {
   readonly trustedProxies: readonly string[] | undefined
   readonly corsOrigins: readonly string[]
   readonly logLevel: string
+  /** Mails in flight at once (half as many pooled SMTP connections). */
+  readonly mailConcurrency: number
+  /** How long an outbox worker owns a claimed mail; after a crash it goes again then. */
+  readonly outboxLeaseSeconds: number
+  /** First retry delay after a 4xx or a network error; doubles each attempt. */
+  readonly mailRetryBaseMs: number
+  readonly mailMaxAttempts: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -228,5 +235,9 @@ export function loadConfig(env: Env = process.env): Config {
     trustedProxies: trustedProxiesList.length > 0 ? Object.freeze(trustedProxiesList) : undefined,
     corsOrigins: Object.freeze(corsOrigins),
     logLevel,
+    mailConcurrency: integer(env, 'MAIL_CONCURRENCY', 32, 1, 512),
+    outboxLeaseSeconds: integer(env, 'OUTBOX_LEASE_SECONDS', 60, 1, 86_400),
+    mailRetryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+    mailMaxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 8, 1, 100),
   })
 }

@@ -3,6 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { DefaultErrorFunction, SetErrorFunction } from '@sinclair/typebox/errors'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifySchemaCompiler } from 'fastify'
+import validator from 'validator'
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const DATE_TIME =
@@ -34,8 +35,26 @@ export function isRfc3339DateTime(value: string): boolean {
   )
 }
 
+/**
+ * A mailbox we will send to: validator's isEmail (a maintained parser, not a regex of ours),
+ * Unicode allowed, no display name, and no control character that could break a header.
+ */
+export function isEmailAddress(value: string): boolean {
+  return (
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting them is the point
+    !/[\u0000-\u001f\u007f]/.test(value) &&
+    validator.isEmail(value, {
+      allow_display_name: false,
+      allow_utf8_local_part: true,
+      require_tld: true,
+      allow_ip_domain: false,
+    })
+  )
+}
+
 FormatRegistry.Set('date', isRfc3339Date)
 FormatRegistry.Set('date-time', isRfc3339DateTime)
+FormatRegistry.Set('email', isEmailAddress)
 
 const INTEGER_TEXT = /^-?\d{1,15}$/
 const NUMBER_TEXT = /^-?\d{1,15}(\.\d{1,15})?$/

@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely'
 import * as core from './001_core.js'
 import * as todos from './002_todos.js'
+import * as mailing from './003_mailing.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
   '001_core': core,
   '002_todos': todos,
+  '003_mailing': mailing,
 }

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ADMIN } from '../../test/helpers.js'
+import { buildDist, freePort, type ServerProcess, startServer } from '../../test/server.js'
+import { startSmtpServer } from '../../test/smtp.js'
+
+const SUBSCRIBERS = 300
+const CONCURRENCY = 4
+
+/**
+ * The real server as a process, SIGKILLed in the middle of a campaign and started again on
+ * the same database: delivery resumes by itself, everyone gets the mail, and only mails in
+ * flight at the kill may arrive twice, with the same Message-ID.
+ */
+describe('a campaign survives SIGKILL of the server', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-crash-'))
+  let server: ServerProcess | undefined
+  beforeAll(() => buildDist(), 120_000)
+  afterAll(() => {
+    server?.child.kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('resumes after restart; duplicates are only the mails in flight', {
+    timeout: 90_000,
+  }, async () => {
+    const smtp = await startSmtpServer()
+    // A slow server, so the kill lands mid-campaign.
+    smtp.setDelay(15)
+    const env = {
+      DATABASE_URL: `sqlite:${path.join(dataDir, 'crash.db')}`,
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      SMTP_URL: smtp.url,
+      PUBLIC_URL: 'https://lists.example.org',
+      OUTBOX_LEASE_SECONDS: '2',
+      MAIL_CONCURRENCY: String(CONCURRENCY),
+      RATE_LIMIT: 'false',
+      LOG_LEVEL: 'error',
+    }
+    const port = await freePort()
+    server = await startServer(env, port)
+    const call = async (method: string, url: string, body?: string, type = 'application/json') => {
+      const response = await fetch(`${server?.baseUrl}${url}`, {
+        method,
+        headers: {
+          authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
+          ...(body === undefined ? {} : { 'content-type': type }),
+        },
+        ...(body === undefined ? {} : { body }),
+      })
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+    }
+
+    const csv = ['name,email']
+    for (let i = 0; i < SUBSCRIBERS; i++) csv.push(`Reader ${i},reader${i}@example.com`)
+    const imported = await call('POST', '/api/v1/subscribers/import', csv.join('\n'), 'text/csv')
+    expect(imported.body).toMatchObject({ created: SUBSCRIBERS, errors: [] })
+    const campaign = await call(
+      'POST',
+      '/api/v1/campaigns',
+      JSON.stringify({ subject: 'Crash', text: 'Hello' }),
+    )
+    const id = String(campaign.body.id)
+    expect((await call('POST', `/api/v1/campaigns/${id}/send`)).status).toBe(202)
+
+    await smtp.waitFor(SUBSCRIBERS / 3, 30_000)
+    server.child.kill('SIGKILL')
+    await server.exited
+    const atKill = smtp.mails.length
+    expect(atKill).toBeLessThan(SUBSCRIBERS)
+
+    server = await startServer(env, port)
+    const deadline = Date.now() + 60_000
+    let final: Record<string, unknown> = {}
+    while (Date.now() < deadline) {
+      final = (await call('GET', `/api/v1/campaigns/${id}`)).body
+      if (final.status === 'sent') break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(final).toMatchObject({
+      status: 'sent',
+      recipients: SUBSCRIBERS,
+      sent: SUBSCRIBERS,
+      failed: 0,
+    })
+
+    const byRecipient = new Map<string, Set<string>>()
+    let total = 0
+    for (const mail of smtp.mails) {
+      if (mail.parsed.subject !== 'Crash') continue
+      total += 1
+      const to = mail.to[0] ?? ''
+      const ids = byRecipient.get(to) ?? new Set<string>()
+      ids.add(mail.parsed.messageId ?? '')
+      byRecipient.set(to, ids)
+    }
+    const duplicates = total - byRecipient.size
+    console.info(
+      `crash test: ${atKill} mails before SIGKILL, ${total} in all, ${duplicates} duplicates`,
+    )
+    expect(byRecipient.size).toBe(SUBSCRIBERS)
+    // A duplicate keeps its Message-ID, so receivers can drop it.
+    for (const ids of byRecipient.values()) expect(ids.size).toBe(1)
+    // In flight: up to CONCURRENCY at the SMTP server, plus those accepted but not yet recorded.
+    expect(duplicates).toBeLessThanOrEqual(CONCURRENCY * 2)
+    // The server's pooled connections would hold the SMTP server's close for 30 s.
+    server.child.kill('SIGKILL')
+    await server.exited
+    await smtp.close()
+  })
+})

@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { AppError } from '../core/errors.js'
+import type { CursorCodec, Page } from '../core/pagination.js'
+import { nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { createCampaignsRepository } from './campaigns.repository.js'
+import { type Campaign, type CampaignCreate, toCampaign } from './campaigns.schemas.js'
+import type { CampaignRow } from './campaigns.table.js'
+import { createOutboxRepository } from './outbox.repository.js'
+
+const notFound = () => new AppError(404, 'CAMPAIGN_NOT_FOUND', 'Not found', 'No such campaign')
+
+export type CampaignsService = ReturnType<typeof createCampaignsService>
+
+export function createCampaignsService(deps: {
+  db: Kysely<Database>
+  messageIdHost: string
+  cursors: CursorCodec
+  /** Called after a commit that queued mail. */
+  mailQueued: () => void
+}) {
+  const { db } = deps
+  const campaigns = createCampaignsRepository(db)
+  const outbox = createOutboxRepository(db, deps.messageIdHost)
+
+  async function withCounts(rows: readonly CampaignRow[]): Promise<Campaign[]> {
+    const counts = await outbox.campaignCounts(rows.map((row) => row.id))
+    return rows.map((row) =>
+      toCampaign(row, counts.get(row.id) ?? { recipients: 0, sent: 0, failed: 0 }),
+    )
+  }
+
+  async function get(id: string): Promise<Campaign> {
+    const row = await campaigns.findById(id)
+    if (row === undefined) throw notFound()
+    const [campaign] = await withCounts([row])
+    if (campaign === undefined) throw notFound()
+    return campaign
+  }
+
+  return {
+    async create(input: CampaignCreate): Promise<Campaign> {
+      const row = {
+        id: uuidv7(),
+        subject: input.subject,
+        text: input.text,
+        status: 'draft' as const,
+        created_at: nowIso(),
+        sent_at: null,
+      }
+      await campaigns.insert(row)
+      return toCampaign(row, { recipients: 0, sent: 0, failed: 0 })
+    },
+
+    get,
+
+    async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<Campaign>> {
+      const after =
+        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
+      const rows = await campaigns.list(query.limit, after)
+      const kept = rows.slice(0, query.limit)
+      const items = await withCounts(kept)
+      const last = kept[kept.length - 1]
+      return {
+        items,
+        next_cursor:
+          rows.length > query.limit && last !== undefined ? deps.cursors.encode([last.id]) : null,
+      }
+    },
+
+    /**
+     * Queues one mail per confirmed subscriber in one transaction with the status change.
+     * Calling it again queues only subscribers who have no row yet (unique per campaign and
+     * subscriber), so nobody gets the campaign twice.
+     */
+    async send(id: string): Promise<Campaign> {
+      await db.transaction().execute(async (trx) => {
+        const repo = createCampaignsRepository(trx)
+        const row = await repo.findById(id)
+        if (row === undefined) throw notFound()
+        const now = nowIso()
+        const queued = await createOutboxRepository(trx, deps.messageIdHost).enqueueCampaign(
+          id,
+          now,
+        )
+        if (row.status === 'draft' || queued > 0) await repo.setStatus(id, 'sending')
+        // Nobody to send to, or everything already went: done at once.
+        await createOutboxRepository(trx, deps.messageIdHost).finishCampaigns([id], now)
+      })
+      deps.mailQueued()
+      return get(id)
+    },
+  }
+}

@@ -1,0 +1,165 @@
+import type { Readable } from 'node:stream'
+import { parse } from 'csv-parse'
+import { stringify } from 'csv-stringify'
+import { AppError } from '../core/errors.js'
+import type { Subscriber } from './subscribers.schemas.js'
+
+/** One row of an import: its fields, or why it could not be read. `line` is 1-based. */
+export type ImportRecord =
+  | { line: number; name: unknown; email: unknown }
+  | { line: number; error: string }
+
+const badImport = (detail: string) =>
+  new AppError(400, 'VALIDATION_FAILED', 'Validation failed', detail, {
+    errors: [{ path: 'body', message: detail }],
+  })
+
+/** CSV with a header naming `name` and `email` (header is line 1), parsed as it streams. */
+export async function* csvRecords(body: Readable): AsyncGenerator<ImportRecord> {
+  const skipped: ImportRecord[] = []
+  const parser = parse({
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    // A malformed line is reported and passed over; the good lines after it still count.
+    skip_records_with_error: true,
+    info: true,
+    columns: (header: string[]) => {
+      const names = header.map((name) => name.toLowerCase())
+      if (!names.includes('name') || !names.includes('email')) {
+        throw badImport('The CSV header must name the columns name and email')
+      }
+      return names
+    },
+  })
+  parser.on('skip', (error: Error & { lines?: number }) => {
+    skipped.push({ line: error.lines ?? 0, error: `unreadable CSV: ${error.message}` })
+  })
+  body.on('error', (error) => parser.destroy(error))
+  body.pipe(parser)
+  try {
+    for await (const chunk of parser as AsyncIterable<{
+      record: Record<string, unknown>
+      info: { lines: number }
+    }>) {
+      while (skipped.length > 0) {
+        const next = skipped.shift()
+        if (next !== undefined) yield next
+      }
+      yield { line: chunk.info.lines, name: chunk.record.name, email: chunk.record.email }
+    }
+  } catch (error) {
+    if (error instanceof AppError) throw error
+    throw badImport(`The CSV could not be read: ${(error as Error).message}`)
+  }
+  yield* skipped
+}
+
+/**
+ * A JSON array of `{name, email}` objects, read element by element: the scanner keeps one
+ * element's text at a time, never the whole array. `line` is the element's 1-based position.
+ */
+export async function* jsonRecords(body: Readable): AsyncGenerator<ImportRecord> {
+  let started = false
+  let ended = false
+  let depth = 0
+  let inString = false
+  let escaped = false
+  let element = ''
+  let index = 0
+  const MAX_ELEMENT = 10_000
+  for await (const chunk of body as AsyncIterable<Buffer | string>) {
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8')
+    let from = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]
+      if (ended) {
+        if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t')
+          throw badImport('Trailing data after the JSON array')
+        continue
+      }
+      if (!started) {
+        if (c === '[') started = true
+        else if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t' && c !== '\ufeff')
+          throw badImport('Expected a JSON array')
+        continue
+      }
+      if (depth === 0) {
+        if (c === '{') {
+          depth = 1
+          from = i
+          element = ''
+        } else if (c === ']') ended = true
+        else if (c === ',' || c === ' ' || c === '\n' || c === '\r' || c === '\t') continue
+        else throw badImport(`Element ${index + 1} is not an object`)
+        continue
+      }
+      if (inString) {
+        if (escaped) escaped = false
+        else if (c === '\\') escaped = true
+        else if (c === '"') inString = false
+        continue
+      }
+      if (c === '"') inString = true
+      else if (c === '{' || c === '[') depth += 1
+      else if (c === '}' || c === ']') {
+        depth -= 1
+        if (depth === 0) {
+          element += text.slice(from, i + 1)
+          index += 1
+          yield parseElement(element, index)
+          element = ''
+        }
+      }
+    }
+    if (depth > 0) {
+      element += text.slice(from)
+      if (element.length > MAX_ELEMENT) throw badImport(`Element ${index + 1} is too large`)
+    }
+  }
+  if (!started || !ended) throw badImport('The JSON array is incomplete')
+}
+
+function parseElement(text: string, line: number): ImportRecord {
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>
+    const extra = Object.keys(value).filter((key) => key !== 'name' && key !== 'email')
+    if (extra.length > 0) return { line, error: `unknown field ${extra[0]}` }
+    return { line, name: value.name, email: value.email }
+  } catch {
+    return { line, error: 'not valid JSON' }
+  }
+}
+
+// Spreadsheets run cells that start like a formula; a leading quote keeps them text (OWASP).
+function safeCell(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value
+}
+
+/** Subscribers as CSV, row by row. */
+export function exportCsv(subscribers: AsyncIterable<Subscriber>): Readable {
+  const out = stringify({
+    header: true,
+    columns: ['id', 'name', 'email', 'status', 'created_at', 'confirmed_at'],
+  })
+  void (async () => {
+    try {
+      for await (const s of subscribers) {
+        if (out.destroyed) return
+        const row = [s.id, safeCell(s.name), s.email, s.status, s.created_at, s.confirmed_at ?? '']
+        if (!out.write(row)) {
+          // Wait for the client to read on; stop if it went away.
+          await new Promise((resolve) => {
+            out.once('drain', resolve)
+            out.once('close', resolve)
+          })
+        }
+      }
+      out.end()
+    } catch (error) {
+      out.destroy(error as Error)
+    }
+  })()
+  return out
+}

@@ -1,0 +1,362 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { createOutboxRepository } from '../campaigns/outbox.repository.js'
+import { isUniqueViolation } from '../core/db.js'
+import { AppError } from '../core/errors.js'
+import { type CursorCodec, type Page, toPage } from '../core/pagination.js'
+import { isoAfterSeconds, nowIso } from '../core/time.js'
+import { isEmailAddress } from '../core/validation.js'
+import type { Database } from '../database.js'
+import type { ImportRecord } from './subscribers.import.js'
+import { createSubscribersRepository, normaliseEmail } from './subscribers.repository.js'
+import {
+  type ImportResult,
+  type Subscriber,
+  type SubscriberCreate,
+  type SubscriberListQuery,
+  type SubscriberPatch,
+  toSubscriber,
+} from './subscribers.schemas.js'
+import type { NewSubscriberRow, SubscriberRowUpdate } from './subscribers.table.js'
+import {
+  CONFIRM_TOKEN_TTL_SECONDS,
+  type MailLinks,
+  type MailTokens,
+  SIGNUP_MAIL_INTERVAL_MS,
+} from './subscribers.tokens.js'
+
+const notFound = () => new AppError(404, 'SUBSCRIBER_NOT_FOUND', 'Not found', 'No such subscriber')
+const emailTaken = () =>
+  new AppError(
+    409,
+    'SUBSCRIBER_EMAIL_TAKEN',
+    'Email already subscribed',
+    'This address is already on the list',
+  )
+const invalidToken = () =>
+  new AppError(
+    400,
+    'INVALID_SUBSCRIBER_TOKEN',
+    'Invalid token',
+    'The link is invalid, has expired or was already used',
+  )
+
+const IMPORT_BATCH = 500
+// biome-ignore lint/suspicious/noControlCharactersInRegex: names go into mail headers
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+export type SubscribersService = ReturnType<typeof createSubscribersService>
+
+export function createSubscribersService(deps: {
+  db: Kysely<Database>
+  tokens: MailTokens
+  links: MailLinks
+  messageIdHost: string
+  cursors: CursorCodec
+  /** Called after a commit that queued mail. */
+  mailQueued: () => void
+}) {
+  const { db, tokens, links } = deps
+  const subscribers = createSubscribersRepository(db)
+
+  function newRow(
+    input: { name: string; email: string },
+    status: Subscriber['status'],
+    now: string,
+  ): NewSubscriberRow {
+    const id = uuidv7()
+    const email = input.email.normalize('NFC')
+    return {
+      id,
+      name: input.name,
+      email,
+      email_normalised: normaliseEmail(email),
+      status,
+      unsubscribe_token_hash: tokens.hash(tokens.unsubscribeToken(id)),
+      created_at: now,
+      updated_at: now,
+      confirmed_at: status === 'confirmed' ? now : null,
+      unsubscribed_at: status === 'unsubscribed' ? now : null,
+      last_mailed_at: null,
+    }
+  }
+
+  function statusChanges(
+    from: Subscriber['status'],
+    to: Subscriber['status'],
+    now: string,
+  ): SubscriberRowUpdate {
+    if (from === to) return {}
+    if (to === 'confirmed') return { status: to, confirmed_at: now, unsubscribed_at: null }
+    if (to === 'unsubscribed') return { status: to, unsubscribed_at: now }
+    return { status: to }
+  }
+
+  async function change(
+    id: string,
+    patch: SubscriberPatch,
+    precondition: ((current: Subscriber) => void) | undefined,
+  ): Promise<Subscriber> {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        const repo = createSubscribersRepository(trx)
+        const row = await repo.findById(id)
+        if (row === undefined) throw notFound()
+        precondition?.(toSubscriber(row))
+        const now = nowIso()
+        const changes: SubscriberRowUpdate = { updated_at: now }
+        if (patch.name !== undefined) changes.name = patch.name
+        if (patch.email !== undefined) {
+          changes.email = patch.email.normalize('NFC')
+          changes.email_normalised = normaliseEmail(patch.email)
+        }
+        if (patch.status !== undefined)
+          Object.assign(changes, statusChanges(row.status, patch.status, now))
+        const updated = await repo.update(id, changes)
+        if (updated === undefined) throw notFound()
+        return toSubscriber(updated)
+      })
+    } catch (error) {
+      if (isUniqueViolation(error)) throw emailTaken()
+      throw error
+    }
+  }
+
+  return {
+    /**
+     * Public double opt-in. Whatever the address's state, the caller learns nothing: the
+     * answer is the same and the work has the same shape (one transaction, at most one mail).
+     * A known address gets at most one mail per 10 minutes, so this cannot mail-bomb anyone.
+     */
+    async signup(input: { name: string; email: string }): Promise<void> {
+      const now = nowIso()
+      const throttledSince = new Date(Date.now() - SIGNUP_MAIL_INTERVAL_MS).toISOString()
+      let queued = false
+      try {
+        await db.transaction().execute(async (trx) => {
+          const repo = createSubscribersRepository(trx)
+          const outbox = createOutboxRepository(trx, deps.messageIdHost)
+          const existing = await repo.findByEmail(input.email)
+          if (existing !== undefined && (existing.last_mailed_at ?? '') > throttledSince) return
+          if (existing?.status === 'confirmed') {
+            await repo.update(existing.id, { last_mailed_at: now })
+            await outbox.enqueueMail(
+              {
+                name: existing.name,
+                email: existing.email,
+                subject: 'You are already subscribed',
+                text: `Hello ${existing.name},\n\nsomeone (perhaps you) asked to subscribe this address, which is already on the list. Nothing has changed.\n\nTo unsubscribe, open:\n${links.unsubscribe(tokens.unsubscribeToken(existing.id))}\n`,
+              },
+              now,
+            )
+            queued = true
+            return
+          }
+          let subscriber: { id: string; name: string; email: string }
+          if (existing === undefined) {
+            const row = { ...newRow(input, 'pending', now), last_mailed_at: now }
+            await repo.insert(row)
+            subscriber = row
+          } else {
+            // Pending asks again, or an unsubscribed address comes back: confirm afresh.
+            await repo.update(existing.id, {
+              ...statusChanges(existing.status, 'pending', now),
+              name: existing.status === 'unsubscribed' ? input.name : existing.name,
+              updated_at: now,
+              last_mailed_at: now,
+            })
+            subscriber = {
+              id: existing.id,
+              name: existing.status === 'unsubscribed' ? input.name : existing.name,
+              email: existing.email,
+            }
+          }
+          const { token, hash } = tokens.newConfirmToken()
+          await repo.insertConfirmToken({
+            hash,
+            subscriberId: subscriber.id,
+            now,
+            expiresAt: isoAfterSeconds(CONFIRM_TOKEN_TTL_SECONDS),
+          })
+          await outbox.enqueueMail(
+            {
+              name: subscriber.name,
+              email: subscriber.email,
+              subject: 'Please confirm your subscription',
+              text: `Hello ${subscriber.name},\n\nplease confirm your subscription by opening this link:\n${links.confirm(token)}\n\nThe link works once and expires in 48 hours. If you did not ask to subscribe, ignore this mail and nothing will happen.\n`,
+            },
+            now,
+          )
+          queued = true
+        })
+      } catch (error) {
+        // Two signups for one new address at once: the other one sends the mail.
+        if (!isUniqueViolation(error)) throw error
+      }
+      if (queued) deps.mailQueued()
+    },
+
+    /** Admin create: `confirmed` unless told otherwise, no mail. */
+    async create(input: SubscriberCreate): Promise<Subscriber> {
+      const row = newRow(input, input.status ?? 'confirmed', nowIso())
+      try {
+        await subscribers.insert(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) throw emailTaken()
+        throw error
+      }
+      return toSubscriber({
+        ...row,
+        confirmed_at: row.confirmed_at ?? null,
+        unsubscribed_at: row.unsubscribed_at ?? null,
+        last_mailed_at: null,
+      })
+    },
+
+    async get(id: string): Promise<Subscriber> {
+      const row = await subscribers.findById(id)
+      if (row === undefined) throw notFound()
+      return toSubscriber(row)
+    },
+
+    async list(query: SubscriberListQuery): Promise<Page<Subscriber>> {
+      const after =
+        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
+      const rows = await subscribers.list({
+        limit: query.limit,
+        after,
+        status: query.status,
+        q: query.q,
+      })
+      return toPage(rows, query.limit, toSubscriber, (row) => [row.id], deps.cursors)
+    },
+
+    update(
+      id: string,
+      patch: SubscriberPatch,
+      precondition?: (current: Subscriber) => void,
+    ): Promise<Subscriber> {
+      return change(id, patch, precondition)
+    },
+
+    async delete(id: string, precondition?: (current: Subscriber) => void): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const repo = createSubscribersRepository(trx)
+        const row = await repo.findById(id)
+        if (row === undefined) throw notFound()
+        precondition?.(toSubscriber(row))
+        await repo.delete(id)
+      })
+    },
+
+    /** Spends a single-use confirmation token; 400 for unknown, expired or used. */
+    async confirm(token: string): Promise<Subscriber> {
+      return db.transaction().execute(async (trx) => {
+        const repo = createSubscribersRepository(trx)
+        const now = nowIso()
+        const subscriberId = await repo.useConfirmToken(tokens.hash(token), now)
+        if (subscriberId === undefined) throw invalidToken()
+        const row = await repo.findById(subscriberId)
+        if (row === undefined) throw invalidToken()
+        if (row.status === 'confirmed') return toSubscriber(row)
+        const updated = await repo.update(row.id, {
+          ...statusChanges(row.status, 'confirmed', now),
+          updated_at: now,
+        })
+        if (updated === undefined) throw invalidToken()
+        return toSubscriber(updated)
+      })
+    },
+
+    /** The unsubscribe token lasts as long as the subscriber: old mails' links keep working. */
+    async unsubscribe(token: string): Promise<Subscriber> {
+      const row = await subscribers.findByUnsubscribeHash(tokens.hash(token))
+      if (row === undefined) throw invalidToken()
+      if (row.status === 'unsubscribed') return toSubscriber(row)
+      const now = nowIso()
+      const updated = await subscribers.update(row.id, {
+        ...statusChanges(row.status, 'unsubscribed', now),
+        updated_at: now,
+      })
+      if (updated === undefined) throw invalidToken()
+      return toSubscriber(updated)
+    },
+
+    /**
+     * Imports records as they stream in, a batch per transaction, so neither the body nor the
+     * result of 100,000 rows is ever held at once. A bad record is reported and skipped.
+     */
+    async import(records: AsyncIterable<ImportRecord>): Promise<ImportResult> {
+      const result: ImportResult = { created: 0, skipped: 0, errors: [] }
+      let batch: { line: number; name: string; email: string }[] = []
+      const flush = async () => {
+        const rows = batch
+        batch = []
+        if (rows.length === 0) return
+        await db.transaction().execute(async (trx) => {
+          const repo = createSubscribersRepository(trx)
+          const known = await repo.knownEmails(rows.map((row) => normaliseEmail(row.email)))
+          const now = nowIso()
+          const fresh: NewSubscriberRow[] = []
+          for (const row of rows) {
+            const normalised = normaliseEmail(row.email)
+            if (known.has(normalised)) {
+              result.skipped += 1
+              continue
+            }
+            known.add(normalised)
+            fresh.push(newRow(row, 'confirmed', now))
+          }
+          // SQLite caps bound parameters per statement: insert in slices.
+          for (let i = 0; i < fresh.length; i += 50) await repo.insertMany(fresh.slice(i, i + 50))
+          result.created += fresh.length
+        })
+      }
+      for await (const record of records) {
+        if ('error' in record) {
+          result.errors.push({ line: record.line, message: record.error })
+          continue
+        }
+        const problem = checkImported(record.name, record.email)
+        if (problem !== undefined) {
+          result.errors.push({ line: record.line, message: problem })
+          continue
+        }
+        batch.push({
+          line: record.line,
+          name: record.name as string,
+          email: record.email as string,
+        })
+        if (batch.length >= IMPORT_BATCH) await flush()
+      }
+      await flush()
+      return result
+    },
+
+    /** Every subscriber in id order, a page at a time. */
+    async *all(): AsyncGenerator<Subscriber> {
+      let after: string | null = null
+      for (;;) {
+        // `limit + 1` rows come back: 1,000 a page.
+        const rows = await subscribers.list({ limit: 999, after, status: undefined, q: undefined })
+        for (const row of rows) yield toSubscriber(row)
+        const last = rows[rows.length - 1]
+        if (rows.length < 1000 || last === undefined) return
+        after = last.id
+      }
+    },
+
+    async pruneExpired(): Promise<void> {
+      await subscribers.deleteExpiredTokens(nowIso())
+    },
+  }
+}
+
+function checkImported(name: unknown, email: unknown): string | undefined {
+  if (typeof email !== 'string' || email.trim() === '') return 'email is missing'
+  if (email.length > 254 || !isEmailAddress(email)) return 'email is not a valid address'
+  if (typeof name !== 'string' || name.trim() === '') return 'name is missing'
+  if (name.length > 100) return 'name is longer than 100 characters'
+  if (CONTROL.test(name)) return 'name contains control characters'
+  return undefined
+}

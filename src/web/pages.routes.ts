@@ -1,0 +1,157 @@
+import formBody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply } from 'fastify'
+import { AppError } from '../core/errors.js'
+import type { SubscribersService } from '../subscribers/subscribers.service.js'
+
+const CSP =
+  "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+export function escapeHtml(value: string): string {
+  return value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  )
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(title)} · Gatehouse</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1.25rem;cursor:pointer}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</body>
+</html>
+`
+}
+
+function sendHtml(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .header('content-security-policy', CSP)
+    .header('cache-control', 'no-store')
+    .send(html)
+}
+
+/** A form that POSTs back to this page's own URL, token included. */
+function buttonPage(path: string, token: string, title: string, text: string, button: string) {
+  const action = `${path}?token=${encodeURIComponent(token)}`
+  return page(
+    title,
+    `<p>${escapeHtml(text)}</p>
+<form method="post" action="${escapeHtml(action)}">
+<button type="submit">${escapeHtml(button)}</button>
+</form>`,
+  )
+}
+
+const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) })
+// The page's form sends nothing but the button; RFC 8058 clients send `List-Unsubscribe=One-Click`.
+const FormBody = Type.Optional(
+  Type.Object(
+    {
+      'List-Unsubscribe': Type.Optional(Type.String({ maxLength: 100 })),
+      token: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    { additionalProperties: true },
+  ),
+)
+
+/**
+ * The pages mail links open. A GET only shows a button, because mail scanners follow links;
+ * the button's POST changes state. A POST to the unsubscribe URL is also RFC 8058 one-click:
+ * no cookie, no auth, a 200 rather than a redirect.
+ */
+export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersService }> = async (
+  app,
+  { subscribers },
+) => {
+  await app.register(formBody, { bodyLimit: 4096 })
+  // RFC 8058 allows multipart/form-data too; the token is in the URL, so any body is ignored.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 4096 }, (_request, _body, done) =>
+    done(null, undefined),
+  )
+  const schema = { hide: true, querystring: TokenQuery, body: FormBody }
+  const tokenOf = (query: { token?: string | undefined }, body: unknown) =>
+    query.token ?? (body as { token?: string } | undefined)?.token ?? ''
+  const invalid = (reply: FastifyReply) =>
+    sendHtml(
+      reply,
+      400,
+      page(
+        'This link does not work',
+        '<p>The link is invalid, has expired or was already used. Subscribe again to get a new one.</p>',
+      ),
+    )
+
+  app.get(
+    '/subscribe/confirm',
+    { schema: { hide: true, querystring: TokenQuery } },
+    async (request, reply) =>
+      sendHtml(
+        reply,
+        200,
+        buttonPage(
+          '/subscribe/confirm',
+          request.query.token ?? '',
+          'Confirm your subscription',
+          'Press the button to confirm that you want to receive our mails.',
+          'Confirm subscription',
+        ),
+      ),
+  )
+
+  app.post('/subscribe/confirm', { schema }, async (request, reply) => {
+    try {
+      await subscribers.confirm(tokenOf(request.query, request.body))
+    } catch (error) {
+      if (error instanceof AppError && error.status === 400) return invalid(reply)
+      throw error
+    }
+    return sendHtml(
+      reply,
+      200,
+      page('Subscription confirmed', '<p>Thank you: you are on the list.</p>'),
+    )
+  })
+
+  app.get(
+    '/unsubscribe',
+    { schema: { hide: true, querystring: TokenQuery } },
+    async (request, reply) =>
+      sendHtml(
+        reply,
+        200,
+        buttonPage(
+          '/unsubscribe',
+          request.query.token ?? '',
+          'Unsubscribe',
+          'Press the button to stop receiving our mails.',
+          'Unsubscribe',
+        ),
+      ),
+  )
+
+  app.post('/unsubscribe', { schema }, async (request, reply) => {
+    try {
+      await subscribers.unsubscribe(tokenOf(request.query, request.body))
+    } catch (error) {
+      if (error instanceof AppError && error.status === 400) return invalid(reply)
+      throw error
+    }
+    return sendHtml(
+      reply,
+      200,
+      page('You are unsubscribed', '<p>You will get no more mails from this list.</p>'),
+    )
+  })
+}
