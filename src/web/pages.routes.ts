@@ -80,7 +80,12 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 4096 }, (_request, _body, done) =>
     done(null, undefined),
   )
-  const schema = { hide: true, querystring: TokenQuery, body: FormBody }
+  const schema = {
+    tags: ['pages'],
+    summary: 'HTML page action: confirms or unsubscribes (also RFC 8058 one-click)',
+    querystring: TokenQuery,
+    body: FormBody,
+  }
   const tokenOf = (query: { token?: string | undefined }, body: unknown) =>
     query.token ?? (body as { token?: string } | undefined)?.token ?? ''
   const invalid = (reply: FastifyReply) =>
@@ -95,7 +100,13 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
 
   app.get(
     '/subscribe/confirm',
-    { schema: { hide: true, querystring: TokenQuery } },
+    {
+      schema: {
+        tags: ['pages'],
+        summary: 'HTML page with a button that POSTs; a GET changes nothing',
+        querystring: TokenQuery,
+      },
+    },
     async (request, reply) =>
       sendHtml(
         reply,
@@ -126,7 +137,13 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
 
   app.get(
     '/unsubscribe',
-    { schema: { hide: true, querystring: TokenQuery } },
+    {
+      schema: {
+        tags: ['pages'],
+        summary: 'HTML page with a button that POSTs; a GET changes nothing',
+        querystring: TokenQuery,
+      },
+    },
     async (request, reply) =>
       sendHtml(
         reply,
