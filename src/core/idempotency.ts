@@ -12,6 +12,7 @@ import { AppError } from './errors.js'
 import type { IdempotencyKeysTable } from './idempotency.table.js'
 
 const WINDOW_MS = 24 * 60 * 60 * 1000
+const ABANDONED_CLAIM_MS = 60_000
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag'] as const
 
 declare module 'fastify' {
@@ -103,13 +104,18 @@ export function createIdempotency(
       .where('caller', '=', caller)
       .where('key', '=', key)
       .executeTakeFirst()
-    if (existing === undefined || Date.parse(existing.created_at) < Date.now() - WINDOW_MS) {
+    const createdAt = existing === undefined ? 0 : Date.parse(existing.created_at)
+    // A claim still in flight after a minute belongs to a process that died mid-request: the
+    // request never got an answer, so a retry may take the key over.
+    const abandoned = existing?.status_code === 0 && createdAt < Date.now() - ABANDONED_CLAIM_MS
+    if (existing === undefined || abandoned || createdAt < Date.now() - WINDOW_MS) {
       if (!retry)
         throw new AppError(409, 'IDEMPOTENCY_KEY_IN_FLIGHT', 'Conflict', 'Retry the request')
       await db
         .deleteFrom('idempotency_keys')
         .where('caller', '=', caller)
         .where('key', '=', key)
+        .where('created_at', '=', existing?.created_at ?? '')
         .execute()
       return claim(caller, key, hash, false)
     }
