@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { ADMIN } from '../../test/helpers.js'
-import { buildDist, freePort, type ServerProcess, startServer } from '../../test/server.js'
+import { type ServerProcess, startServer } from '../../test/process.js'
 import { startSmtpServer } from '../../test/smtp.js'
 
 const SUBSCRIBERS = 300
@@ -17,7 +17,6 @@ const CONCURRENCY = 4
 describe('a campaign survives SIGKILL of the server', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-crash-'))
   let server: ServerProcess | undefined
-  beforeAll(() => buildDist(), 120_000)
   afterAll(() => {
     server?.child.kill('SIGKILL')
     rmSync(dataDir, { recursive: true, force: true })
@@ -38,12 +37,10 @@ describe('a campaign survives SIGKILL of the server', () => {
       OUTBOX_LEASE_SECONDS: '2',
       MAIL_CONCURRENCY: String(CONCURRENCY),
       RATE_LIMIT: 'false',
-      LOG_LEVEL: 'error',
     }
-    const port = await freePort()
-    server = await startServer(env, port)
+    server = await startServer(env, dataDir)
     const call = async (method: string, url: string, body?: string, type = 'application/json') => {
-      const response = await fetch(`${server?.baseUrl}${url}`, {
+      const response = await fetch(`${server?.url}${url}`, {
         method,
         headers: {
           authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
@@ -72,7 +69,7 @@ describe('a campaign survives SIGKILL of the server', () => {
     const atKill = smtp.mails.length
     expect(atKill).toBeLessThan(SUBSCRIBERS)
 
-    server = await startServer(env, port)
+    server = await startServer(env, dataDir)
     const deadline = Date.now() + 60_000
     let final: Record<string, unknown> = {}
     while (Date.now() < deadline) {

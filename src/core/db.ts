@@ -11,7 +11,6 @@ import {
   PostgresDialect,
   type SqliteDatabase,
   SqliteDialect,
-  type SqliteStatement,
   sql,
 } from 'kysely'
 import type PgModule from 'pg'
