@@ -10,7 +10,6 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify'
-import { Redis } from 'ioredis'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createApiKeysRepository } from './auth/api-keys.repository.js'
@@ -195,7 +194,11 @@ export async function buildApp(
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+      : // Loaded only when configured: a single instance does not pay ioredis's ~30 ms load.
+        new (await import('ioredis')).Redis(config.redisUrl, {
+          lazyConnect: false,
+          maxRetriesPerRequest: 2,
+        })
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
   const identities = createIdentityCache(users, { shared })
