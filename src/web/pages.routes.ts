@@ -98,77 +98,70 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
       ),
     )
 
-  app.get(
-    '/subscribe/confirm',
-    {
-      schema: {
-        tags: ['pages'],
-        summary: 'HTML page with a button that POSTs; a GET changes nothing',
-        querystring: TokenQuery,
+  /**
+   * One token link from a mail: GET shows a button and changes nothing (mail scanners follow
+   * links); the button's POST, or an RFC 8058 one-click POST, does the change.
+   */
+  function tokenPage(options: {
+    path: string
+    act: (token: string) => Promise<unknown>
+    title: string
+    prompt: string
+    button: string
+    doneTitle: string
+    doneText: string
+  }): void {
+    app.get(
+      options.path,
+      {
+        schema: {
+          tags: ['pages'],
+          summary: 'HTML page with a button that POSTs; a GET changes nothing',
+          querystring: TokenQuery,
+        },
       },
-    },
-    async (request, reply) =>
-      sendHtml(
-        reply,
-        200,
-        buttonPage(
-          '/subscribe/confirm',
-          request.query.token ?? '',
-          'Confirm your subscription',
-          'Press the button to confirm that you want to receive our mails.',
-          'Confirm subscription',
+      async (request, reply) =>
+        sendHtml(
+          reply,
+          200,
+          buttonPage(
+            options.path,
+            request.query.token ?? '',
+            options.title,
+            options.prompt,
+            options.button,
+          ),
         ),
-      ),
-  )
-
-  app.post('/subscribe/confirm', { schema }, async (request, reply) => {
-    try {
-      await subscribers.confirm(tokenOf(request.query, request.body))
-    } catch (error) {
-      if (error instanceof AppError && error.status === 400) return invalid(reply)
-      throw error
-    }
-    return sendHtml(
-      reply,
-      200,
-      page('Subscription confirmed', '<p>Thank you: you are on the list.</p>'),
     )
+
+    app.post(options.path, { schema }, async (request, reply) => {
+      try {
+        await options.act(tokenOf(request.query, request.body))
+      } catch (error) {
+        if (error instanceof AppError && error.status === 400) return invalid(reply)
+        throw error
+      }
+      return sendHtml(reply, 200, page(options.doneTitle, `<p>${options.doneText}</p>`))
+    })
+  }
+
+  tokenPage({
+    path: '/subscribe/confirm',
+    act: (token) => subscribers.confirm(token),
+    title: 'Confirm your subscription',
+    prompt: 'Press the button to confirm that you want to receive our mails.',
+    button: 'Confirm subscription',
+    doneTitle: 'Subscription confirmed',
+    doneText: 'Thank you: you are on the list.',
   })
 
-  app.get(
-    '/unsubscribe',
-    {
-      schema: {
-        tags: ['pages'],
-        summary: 'HTML page with a button that POSTs; a GET changes nothing',
-        querystring: TokenQuery,
-      },
-    },
-    async (request, reply) =>
-      sendHtml(
-        reply,
-        200,
-        buttonPage(
-          '/unsubscribe',
-          request.query.token ?? '',
-          'Unsubscribe',
-          'Press the button to stop receiving our mails.',
-          'Unsubscribe',
-        ),
-      ),
-  )
-
-  app.post('/unsubscribe', { schema }, async (request, reply) => {
-    try {
-      await subscribers.unsubscribe(tokenOf(request.query, request.body))
-    } catch (error) {
-      if (error instanceof AppError && error.status === 400) return invalid(reply)
-      throw error
-    }
-    return sendHtml(
-      reply,
-      200,
-      page('You are unsubscribed', '<p>You will get no more mails from this list.</p>'),
-    )
+  tokenPage({
+    path: '/unsubscribe',
+    act: (token) => subscribers.unsubscribe(token),
+    title: 'Unsubscribe',
+    prompt: 'Press the button to stop receiving our mails.',
+    button: 'Unsubscribe',
+    doneTitle: 'You are unsubscribed',
+    doneText: 'You will get no more mails from this list.',
   })
 }
