@@ -191,7 +191,7 @@ async function queryPlans(dbFile, benchUserId) {
   const { createTodosRepository } = await import(path.join(ROOT, 'dist/todos/todos.repository.js'))
   const sqlite = new SQLite(dbFile, { readonly: true })
   const kysely = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) })
-  const repo = createTodosRepository(kysely)
+  const repo = createTodosRepository(kysely, 'sqlite')
   const after = { key: '2026-06-01T00:00:00.000Z', id: '01900000-0000-7000-8000-000000000000' }
   const plans = []
   for (const [scopeName, scope] of [

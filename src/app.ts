@@ -222,7 +222,7 @@ export async function buildApp(
     shared,
   })
   const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
-  const todos = createTodosService({ db, cursors })
+  const todos = createTodosService({ db, dialect: database.dialect, cursors })
   const idempotency = createIdempotency(
     db,
     (request: FastifyRequest) =>

@@ -90,6 +90,37 @@ export function toPage<Row, Item>(
   }
 }
 
+/** A page whose items the database wrote as JSON text; `body` is the whole response body. */
+export interface JsonPage {
+  body: string
+  next_cursor: string | null
+}
+
+/**
+ * `toPage` for rows the database serialised: each row is an item's JSON and its keyset
+ * position as a JSON array. Only the last kept row's position is parsed, for the cursor.
+ */
+export function toJsonPage(
+  rows: readonly { item: string; position: string }[],
+  limit: number,
+  cursorPrefix: readonly CursorValue[],
+  codec: CursorCodec,
+): JsonPage {
+  const hasMore = rows.length > limit
+  const kept = hasMore ? rows.slice(0, limit) : rows
+  const last = kept[kept.length - 1]
+  const nextCursor =
+    hasMore && last !== undefined
+      ? codec.encode([...cursorPrefix, ...(JSON.parse(last.position) as CursorValue[])])
+      : null
+  let items = ''
+  for (const row of kept) items = items === '' ? row.item : `${items},${row.item}`
+  return {
+    body: `{"items":[${items}],"next_cursor":${nextCursor === null ? 'null' : JSON.stringify(nextCursor)}}`,
+    next_cursor: nextCursor,
+  }
+}
+
 /** RFC 8288 `Link: <…>; rel="next"` built from the request's own path and query. */
 export function setNextLink(
   request: FastifyRequest,

@@ -4,6 +4,7 @@ import { Kysely, SqliteDialect } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin, newUser, type Session } from '../../test/helpers.js'
+import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import type { Database } from '../database.js'
 import { createTodosRepository, type TodoRange, type TodoScope } from './todos.repository.js'
 import type { Todo } from './todos.schemas.js'
@@ -13,8 +14,9 @@ interface TodoPage {
   next_cursor: string | null
 }
 
-describe('todos: order and keyset pagination', async () => {
-  const { app, dataDir } = await buildTestApp()
+/** Order, pages and the JSON of list items, the same on every database. */
+const orderAndPagination = (env: () => Promise<Record<string, string>>) => async () => {
+  const { app } = await buildTestApp(await env())
   const admin = await loginAdmin(app)
   const user = await newUser(app, 'pager')
 
@@ -153,101 +155,155 @@ describe('todos: order and keyset pagination', async () => {
     for (const id of originals) expect(ids).toContain(id)
   })
 
-  describe('query plans', () => {
-    const scopes: [string, TodoScope][] = [
-      ['owner', { owner: 'someone' }],
-      ['all', 'all'],
+  it('a list item is the todo as read alone, for any text', async () => {
+    const owner = await newUser(app, 'texts')
+    const titles = [
+      'plain',
+      'quote " backslash \\ slash / tab \t newline \n',
+      'control \u0001\u001f and del \u007f',
+      'unicode: ünïcødé, 中文, emoji 🎉, rtl \u202e, line sep \u2028',
+      '<script>alert(1)</script> & ampersand',
     ]
+    const created: Todo[] = []
+    for (const [n, title] of titles.entries()) {
+      created.push(
+        await create(owner, {
+          title,
+          description: n % 2 === 0 ? null : `${title} (description)`,
+          due: [null, '2026-11-22', '2026-11-22T10:00:00.5+05:30'][n % 3] ?? null,
+          public: n % 2 === 0,
+        }),
+      )
+    }
+    const done = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/todos/${created[0]?.id}`,
+      headers: admin.headers,
+      payload: { done: true },
+    })
+    expect(done.statusCode).toBe(200)
+    const listed = (await walk(owner, '/api/v1/todos?sort=created_at&limit=2')).flat()
+    expect(listed).toHaveLength(titles.length)
+    for (const item of listed) {
+      const single = await app.inject({ url: `/api/v1/todos/${item.id}`, headers: owner.headers })
+      expect(item).toStrictEqual(json<Todo>(single))
+      expect(Object.keys(item)).toEqual(Object.keys(json<Todo>(single)))
+    }
+    expect(listed.map((item) => item.title)).toEqual(titles)
+    expect(listed[0]?.done).toBe(true)
+    // The anonymous feed is written the same way.
+    const feed = json<TodoPage>(await app.inject({ url: '/api/v1/todos' }))
+    for (const item of feed.items) expect(listed).toContainEqual(item)
+  })
+}
 
-    function plans(kysely: Kysely<Database>, sqlite: SQLite.Database) {
-      const repo = createTodosRepository(kysely)
-      const out: { name: string; index: string; plan: string[] }[] = []
-      const add = (name: string, index: string, range: TodoRange) => {
-        const { sql, parameters } = repo.rangeQuery(range).compile()
-        const rows = sqlite
-          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .all(...(parameters as unknown[])) as { detail: string }[]
-        out.push({ name, index, plan: rows.map((row) => row.detail) })
-      }
-      for (const [scopeName, scope] of scopes) {
-        for (const done of [undefined, 0, 1] as const) {
-          for (const sort of ['due', 'created_at'] as const) {
-            for (const desc of [false, true]) {
-              for (const after of [null, { key: '2026-01-01T00:00:00.000Z', id: uuidv7() }]) {
-                for (const dueNull of sort === 'due' ? ([0, 1] as const) : ([0] as const)) {
-                  const index = `todos_${scopeName === 'owner' ? 'owner_' : ''}${done === undefined ? '' : 'done_'}${sort === 'due' ? 'due' : 'created'}_idx`
-                  add(
-                    `${scopeName} done=${done} ${sort} ${desc ? 'desc' : 'asc'} ${after ? 'after' : 'first'} due_null=${dueNull}`,
-                    index,
-                    { scope, done, sort, dueNull, desc, after, limit: 21 },
-                  )
-                }
+describe(
+  'todos: order and keyset pagination (SQLite)',
+  orderAndPagination(async () => ({})),
+)
+
+const postgres = await postgresAvailable()
+describe.skipIf(!postgres)(
+  'todos: order and keyset pagination (PostgreSQL)',
+  orderAndPagination(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
+)
+
+describe('todos: every list query is an index range scan (SQLite)', async () => {
+  const { app, dataDir } = await buildTestApp()
+  await newUser(app, 'planner')
+  const scopes: [string, TodoScope][] = [
+    ['owner', { owner: 'someone' }],
+    ['all', 'all'],
+  ]
+
+  function plans(kysely: Kysely<Database>, sqlite: SQLite.Database) {
+    const repo = createTodosRepository(kysely, 'sqlite')
+    const out: { name: string; index: string; plan: string[] }[] = []
+    const add = (name: string, index: string, range: TodoRange) => {
+      const { sql, parameters } = repo.rangeQuery(range).compile()
+      const rows = sqlite
+        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...(parameters as unknown[])) as { detail: string }[]
+      out.push({ name, index, plan: rows.map((row) => row.detail) })
+    }
+    for (const [scopeName, scope] of scopes) {
+      for (const done of [undefined, 0, 1] as const) {
+        for (const sort of ['due', 'created_at'] as const) {
+          for (const desc of [false, true]) {
+            for (const after of [null, { key: '2026-01-01T00:00:00.000Z', id: uuidv7() }]) {
+              for (const dueNull of sort === 'due' ? ([0, 1] as const) : ([0] as const)) {
+                const index = `todos_${scopeName === 'owner' ? 'owner_' : ''}${done === undefined ? '' : 'done_'}${sort === 'due' ? 'due' : 'created'}_idx`
+                add(
+                  `${scopeName} done=${done} ${sort} ${desc ? 'desc' : 'asc'} ${after ? 'after' : 'first'} due_null=${dueNull}`,
+                  index,
+                  { scope, done, sort, dueNull, desc, after, limit: 21 },
+                )
               }
             }
           }
         }
       }
-      add('public created desc first', 'todos_public_created_idx', {
-        scope: { public: true },
-        done: undefined,
-        sort: 'created_at',
-        dueNull: 0,
-        desc: true,
-        after: null,
-        limit: 5,
-      })
-      return out
     }
-
-    function expectRangeScans(sqlite: SQLite.Database) {
-      const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
-      for (const { name, index, plan } of plans(kysely, sqlite)) {
-        // One line: a SEARCH (a seek and a range) of the expected index; no sort. The one query
-        // with nothing to seek to (every todo from the newest or oldest) walks the index from
-        // its end and stops at the limit, which SQLite calls a SCAN of that index.
-        const unbounded = name.startsWith('all done=undefined created_at') && name.includes('first')
-        expect(plan, `${name}: ${plan.join(' / ')}`).toHaveLength(1)
-        expect(plan[0], name).toMatch(
-          new RegExp(`^${unbounded ? 'SCAN' : 'SEARCH'} todos USING INDEX ${index}( \\(|$)`),
-        )
-        expect(plan.join('\n'), name).not.toMatch(/TEMP B-TREE/)
-        // After a cursor the seek reaches the cursor itself, not the start of the scope.
-        if (name.includes('after')) expect(plan[0], name).toMatch(/(due_key|created_at)[<>]\?\)/)
-      }
-    }
-
-    it('every list query is an index range scan (EXPLAIN QUERY PLAN), before and after ANALYZE', () => {
-      const sqlite = new SQLite(path.join(dataDir, 'test.db'))
-      try {
-        expectRangeScans(sqlite)
-        // With statistics from a skewed table the planner must still choose the same ranges.
-        const owners = sqlite.prepare('SELECT id FROM users').all() as { id: string }[]
-        const insert = sqlite.prepare(
-          `INSERT INTO todos (id, owner_id, title, description, done, due, due_null, due_key, public, created_at, updated_at)
-           VALUES (?, ?, 't', NULL, ?, NULL, ?, ?, ?, ?, ?)`,
-        )
-        sqlite.transaction(() => {
-          for (let i = 0; i < 5000; i++) {
-            const now = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString()
-            const hasDue = i % 5 !== 0
-            const id = uuidv7()
-            insert.run(
-              id,
-              owners[i % 10 === 0 ? 1 : 0]?.id,
-              i % 7 === 0 ? 1 : 0,
-              hasDue ? 0 : 1,
-              hasDue ? now : id,
-              i % 3 === 0 ? 1 : 0,
-              now,
-              now,
-            )
-          }
-        })()
-        sqlite.exec('ANALYZE')
-        expectRangeScans(sqlite)
-      } finally {
-        sqlite.close()
-      }
+    add('public created desc first', 'todos_public_created_idx', {
+      scope: { public: true },
+      done: undefined,
+      sort: 'created_at',
+      dueNull: 0,
+      desc: true,
+      after: null,
+      limit: 5,
     })
+    return out
+  }
+
+  function expectRangeScans(sqlite: SQLite.Database) {
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+    for (const { name, index, plan } of plans(kysely, sqlite)) {
+      // One line: a SEARCH (a seek and a range) of the expected index; no sort. The one query
+      // with nothing to seek to (every todo from the newest or oldest) walks the index from
+      // its end and stops at the limit, which SQLite calls a SCAN of that index.
+      const unbounded = name.startsWith('all done=undefined created_at') && name.includes('first')
+      expect(plan, `${name}: ${plan.join(' / ')}`).toHaveLength(1)
+      expect(plan[0], name).toMatch(
+        new RegExp(`^${unbounded ? 'SCAN' : 'SEARCH'} todos USING INDEX ${index}( \\(|$)`),
+      )
+      expect(plan.join('\n'), name).not.toMatch(/TEMP B-TREE/)
+      // After a cursor the seek reaches the cursor itself, not the start of the scope.
+      if (name.includes('after')) expect(plan[0], name).toMatch(/(due_key|created_at)[<>]\?\)/)
+    }
+  }
+
+  it('every list query is an index range scan (EXPLAIN QUERY PLAN), before and after ANALYZE', () => {
+    const sqlite = new SQLite(path.join(dataDir, 'test.db'))
+    try {
+      expectRangeScans(sqlite)
+      // With statistics from a skewed table the planner must still choose the same ranges.
+      const owners = sqlite.prepare('SELECT id FROM users').all() as { id: string }[]
+      const insert = sqlite.prepare(
+        `INSERT INTO todos (id, owner_id, title, description, done, due, due_null, due_key, public, created_at, updated_at)
+           VALUES (?, ?, 't', NULL, ?, NULL, ?, ?, ?, ?, ?)`,
+      )
+      sqlite.transaction(() => {
+        for (let i = 0; i < 5000; i++) {
+          const now = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString()
+          const hasDue = i % 5 !== 0
+          const id = uuidv7()
+          insert.run(
+            id,
+            owners[i % 10 === 0 ? 1 : 0]?.id,
+            i % 7 === 0 ? 1 : 0,
+            hasDue ? 0 : 1,
+            hasDue ? now : id,
+            i % 3 === 0 ? 1 : 0,
+            now,
+            now,
+          )
+        }
+      })()
+      sqlite.exec('ANALYZE')
+      expectRangeScans(sqlite)
+    } finally {
+      sqlite.close()
+    }
   })
 })

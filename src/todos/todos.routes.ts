@@ -56,7 +56,8 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
     async (request, reply) => {
       const page = await todos.list(request.caller?.principal ?? null, request.query)
       setNextLink(request, reply, page.next_cursor)
-      return page
+      // Already JSON (written by the database): Fastify sends a string with a JSON type as is.
+      return reply.type('application/json; charset=utf-8').send(page.body)
     },
   )
 

@@ -2,11 +2,17 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { BASIC_CHALLENGE, BEARER_CHALLENGE } from '../auth/auth.plugin.js'
 import type { Principal } from '../auth/identity-cache.js'
+import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { type CursorCodec, type CursorValue, type Page, toPage } from '../core/pagination.js'
+import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
-import { createTodosRepository, type TodoScope } from './todos.repository.js'
+import {
+  createTodosRepository,
+  type TodoListRow,
+  type TodoScope,
+  type TodosRepository,
+} from './todos.repository.js'
 import {
   type Todo,
   type TodoCreate,
@@ -74,9 +80,13 @@ interface Position {
 
 export type TodosService = ReturnType<typeof createTodosService>
 
-export function createTodosService(deps: { db: Kysely<Database>; cursors: CursorCodec }) {
-  const { db, cursors } = deps
-  const todos = createTodosRepository(db)
+export function createTodosService(deps: {
+  db: Kysely<Database>
+  dialect: DialectName
+  cursors: CursorCodec
+}) {
+  const { db, dialect, cursors } = deps
+  const todos = createTodosRepository(db, dialect)
 
   const isAdmin = (caller: Principal | null) => caller?.role === 'admin'
 
@@ -107,16 +117,17 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
     done: boolean | undefined
     from: Position | null
     limit: number
-  }): Promise<TodoRow[]> {
+  }): Promise<TodoListRow[]> {
     const { scope, sort, desc, from } = options
     const done = options.done === undefined ? undefined : options.done ? 1 : 0
     const phases: (0 | 1)[] = sort === 'due' ? [0, 1] : [0]
-    const rows: TodoRow[] = []
+    const rows: TodoListRow[] = []
     for (const dueNull of phases) {
       if (from !== null && dueNull < from.dueNull) continue
       const after = from !== null && from.dueNull === dueNull ? from : null
       const limit = options.limit - rows.length
-      rows.push(...(await todos.listRange({ scope, done, sort, dueNull, desc, after, limit })))
+      const range = await todos.listRange({ scope, done, sort, dueNull, desc, after, limit })
+      for (const row of range) rows.push(row)
       if (rows.length >= options.limit) break
     }
     return rows
@@ -124,7 +135,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
 
   /** Loads a todo for a write by `caller`; 404 unless they own it or are an admin. */
   async function loadForWrite(
-    repo: ReturnType<typeof createTodosRepository>,
+    repo: TodosRepository,
     caller: Principal,
     id: string,
   ): Promise<TodoRow> {
@@ -140,7 +151,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
     precondition: ((current: Todo) => void) | undefined,
   ): Promise<Todo> {
     return db.transaction().execute(async (trx) => {
-      const repo = createTodosRepository(trx)
+      const repo = createTodosRepository(trx, dialect)
       const row = await loadForWrite(repo, caller, id)
       precondition?.(toTodo(row))
       if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
@@ -152,7 +163,8 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
   }
 
   return {
-    async list(caller: Principal | null, query: TodoListQuery): Promise<Page<Todo>> {
+    /** A page as its JSON body (see `toJsonPage`) and the next cursor. */
+    async list(caller: Principal | null, query: TodoListQuery): Promise<JsonPage> {
       if (caller === null) {
         if (query.owner !== undefined) {
           throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
@@ -168,7 +180,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
           from: null,
           limit: PUBLIC_FEED_SIZE,
         })
-        return { items: rows.map(toTodo), next_cursor: null }
+        return toJsonPage(rows, PUBLIC_FEED_SIZE, [], cursors)
       }
       let scope: TodoScope
       if (isAdmin(caller)) scope = query.owner === undefined ? 'all' : { owner: query.owner }
@@ -190,11 +202,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
         from,
         limit: query.limit + 1,
       })
-      const cursorOf = (row: TodoRow): CursorValue[] =>
-        query.sort === 'due'
-          ? [tag, row.due_null, row.due_key, row.id]
-          : [tag, row.created_at, row.id]
-      return toPage(rows, query.limit, toTodo, cursorOf, cursors)
+      return toJsonPage(rows, query.limit, [tag], cursors)
     },
 
     async get(caller: Principal | null, id: string): Promise<Todo> {
@@ -263,7 +271,7 @@ export function createTodosService(deps: { db: Kysely<Database>; cursors: Cursor
       precondition?: (current: Todo) => void,
     ): Promise<void> {
       await db.transaction().execute(async (trx) => {
-        const repo = createTodosRepository(trx)
+        const repo = createTodosRepository(trx, dialect)
         const row = await loadForWrite(repo, caller, id)
         precondition?.(toTodo(row))
         await repo.delete(id)
