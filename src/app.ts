@@ -31,6 +31,7 @@ import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
 import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
+import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
 import { ProblemSchema } from './core/schemas.js'
@@ -54,21 +55,6 @@ export interface BuildOptions {
   /** Where log lines go instead of stdout (tests that read the log). */
   logStream?: { write(line: string): void }
 }
-
-// Secrets never reach a log line, wherever they appear in a logged object.
-const REDACT = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-csrf-token"]',
-  'res.headers["set-cookie"]',
-  '*.password',
-  '*.new_password',
-  '*.current_password',
-  '*.refresh_token',
-  '*.access_token',
-  '*.token',
-  '*.key',
-]
 
 const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
 
@@ -141,17 +127,16 @@ export async function buildApp(
   await migrateToLatest(database, migrations)
   const db = database.kysely
 
+  const loggers = createLoggers(
+    options.logger === false ? 'silent' : config.logLevel,
+    options.logStream,
+  )
   const app = Fastify({
-    logger:
-      options.logger === false
-        ? false
-        : {
-            level: config.logLevel,
-            redact: { paths: REDACT, censor: '[REDACTED]' },
-            ...(options.logStream === undefined ? {} : { stream: options.logStream }),
-          },
-    // Our own onResponse hook writes the one line per request.
+    loggerInstance: loggers.app,
+    // Our own onResponse hook writes the one line per request, with the request id in it;
+    // a child logger per request (Fastify's default, for `request.log`) is work for nothing.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustedProxies === undefined ? false : [...config.trustedProxies],
     onProtoPoisoning: 'error',
@@ -162,7 +147,7 @@ export async function buildApp(
     // A URL Fastify cannot decode skips every hook: answer and log it here.
     frameworkErrors: (error, request, reply) => {
       frameworkErrors(error, request, reply)
-      logRequest(app.log, request, reply)
+      logRequest(loggers.requests, request, reply)
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -175,10 +160,7 @@ export async function buildApp(
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)
 
-  // The request line holds only these fields (URL credentials cut by redactUrl), so it skips
-  // pino's wildcard redaction pass, which costs ~7 µs on every line (BENCHMARKS.md).
-  const requestLog = app.log.child({}, { redact: [] })
-  app.addHook('onResponse', async (request, reply) => logRequest(requestLog, request, reply))
+  app.addHook('onResponse', async (request, reply) => logRequest(loggers.requests, request, reply))
 
   // Services, each with its dependencies spelled out.
   const serverSecret =

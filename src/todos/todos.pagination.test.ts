@@ -220,7 +220,7 @@ describe('todos: every list query is an index range scan (SQLite)', async () => 
     const repo = createTodosRepository(kysely, 'sqlite')
     const out: { name: string; index: string; plan: string[] }[] = []
     const add = (name: string, index: string, range: TodoRange) => {
-      const { sql, parameters } = repo.rangeQuery(range).compile()
+      const { sql, parameters } = repo.rangeQuery(range)
       const rows = sqlite
         .prepare(`EXPLAIN QUERY PLAN ${sql}`)
         .all(...(parameters as unknown[])) as { detail: string }[]
