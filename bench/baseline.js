@@ -1,10 +1,10 @@
 // The baseline: what a careful hand-written server does for the same requests, with bare
 // node:http, node:crypto, better-sqlite3 and @node-rs/argon2 — no framework, no validation
-// library, no logging. Gatehouse is measured against this.
+// library; the same one-line-per-request log as Gatehouse. Gatehouse is measured against this.
 //
 // Env: PORT, DATABASE (SQLite file already migrated by Gatehouse), JWT_SECRET.
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import { writeSync } from 'node:fs'
+import { write, writeSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import { verify } from '@node-rs/argon2'
@@ -335,9 +335,24 @@ async function handle(req, res) {
   return problem(res, 404, 'Not found', `No route for ${req.method} ${path}`)
 }
 
-// BASELINE_LOG=1: one JSON line per request, written synchronously to stdout as pino does, with
-// Gatehouse's fields — to compare like with like when Gatehouse's request log is in question.
-const logRequests = process.env.BASELINE_LOG === '1'
+// One JSON line per request with Gatehouse's fields, as the contract asks of a server and as
+// Gatehouse writes by default; BASELINE_LOG=0 turns it off. Written as Gatehouse's destination
+// does: asynchronously, lines that arrive while a write is in flight going out in the next one.
+const logRequests = process.env.BASELINE_LOG !== '0'
+let pendingLog = ''
+let writingLog = false
+function flushLog() {
+  writingLog = true
+  const chunk = pendingLog
+  pendingLog = ''
+  write(1, chunk, () => {
+    writingLog = false
+    if (pendingLog !== '') flushLog()
+  })
+}
+process.on('exit', () => {
+  if (pendingLog !== '') writeSync(1, pendingLog)
+})
 const hostname = os.hostname()
 let requestCount = 0
 
@@ -359,7 +374,8 @@ const server = http.createServer((req, res) => {
         ip: req.socket.remoteAddress,
         msg: 'request',
       })
-      writeSync(1, `${line}\n`)
+      pendingLog += `${line}\n`
+      if (!writingLog) flushLog()
     })
   }
   handle(req, res).catch((error) => {

@@ -132,7 +132,7 @@ async function main() {
   const baseline = await start('baseline', path.join(here, 'baseline.js'), 3901, {
     ...common,
     DATABASE: dbFile,
-    BASELINE_LOG: process.env.BENCH_BASELINE_LOG ?? '',
+    BASELINE_LOG: process.env.BENCH_BASELINE_LOG ?? '1',
   })
   const servers = [gatehouse, baseline]
   for (const s of servers)

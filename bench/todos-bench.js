@@ -203,7 +203,7 @@ async function queryPlans(dbFile, benchUserId) {
         for (const desc of [false, true]) {
           for (const from of [null, after]) {
             const range = { scope, done, sort, dueNull: 0, desc, after: from, limit: LIMIT + 1 }
-            const { sql, parameters } = repo.rangeQuery(range).compile()
+            const { sql, parameters } = repo.rangeQuery(range)
             const rows = sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters)
             plans.push({
               query: `${scopeName}${done === undefined ? '' : ' done=true'} sort=${sort} order=${desc ? 'desc' : 'asc'} ${from ? 'after cursor' : 'first page'}`,
@@ -215,17 +215,15 @@ async function queryPlans(dbFile, benchUserId) {
       }
     }
   }
-  const { sql, parameters } = repo
-    .rangeQuery({
-      scope: { public: true },
-      done: undefined,
-      sort: 'created_at',
-      dueNull: 0,
-      desc: true,
-      after: null,
-      limit: 5,
-    })
-    .compile()
+  const { sql, parameters } = repo.rangeQuery({
+    scope: { public: true },
+    done: undefined,
+    sort: 'created_at',
+    dueNull: 0,
+    desc: true,
+    after: null,
+    limit: 5,
+  })
   plans.push({
     query: 'anonymous (public, newest first)',
     sql,

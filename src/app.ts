@@ -160,7 +160,10 @@ export async function buildApp(
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)
 
-  app.addHook('onResponse', async (request, reply) => logRequest(loggers.requests, request, reply))
+  app.addHook('onResponse', (request, reply, done) => {
+    logRequest(loggers.requests, request, reply)
+    done()
+  })
 
   // Services, each with its dependencies spelled out.
   const serverSecret =

@@ -32,17 +32,19 @@ export function installBasicHeaders(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     draining = true
   })
-  app.addHook('onRequest', async (_request, reply) => {
+  // Callback style, not async: it runs on every request, and a promise per hook shows in W1.
+  app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(BASIC_HEADERS)
-    if (draining) {
-      throw new AppError(
+    if (!draining) return done()
+    done(
+      new AppError(
         503,
         'SERVICE_UNAVAILABLE',
         'Service unavailable',
         'The server is shutting down; retry on a new connection',
         { headers: { connection: 'close', 'retry-after': '1' } },
-      )
-    }
+      ),
+    )
   })
 }
 
