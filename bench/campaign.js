@@ -46,7 +46,7 @@ const smtpPort = sink.server.address().port
 const work = mkdtempSync(path.join(tmpdir(), 'gatehouse-campaign-bench-'))
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
-const child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
+const child = spawn(process.execPath, [path.join(root, 'dist/gatehouse.js')], {
   cwd: root,
   env: {
     PATH: process.env.PATH,

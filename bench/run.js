@@ -123,7 +123,7 @@ async function main() {
       startRss: rss(child.pid).current,
     }
   }
-  const gatehouse = await start('gatehouse', path.join(root, 'dist', 'main.js'), 3900, {
+  const gatehouse = await start('gatehouse', path.join(root, 'dist', 'gatehouse.js'), 3900, {
     ...common,
     NODE_ENV: 'production',
     DATABASE_URL: `sqlite:${dbFile}`,

@@ -1,4 +1,4 @@
-// Todos at scale: seeds N todos straight into SQLite, starts the real server (dist/main.js) as a
+// Todos at scale: seeds N todos straight into SQLite, starts the real server (dist/gatehouse.js) as a
 // child process and measures list pages with autocannon, at every size given.
 //
 //   npm run bench:todos                     # 10,000 and 1,000,000 rows
@@ -52,7 +52,7 @@ function freePort() {
 }
 
 async function startServer(dbFile, port) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/gatehouse.js')], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'production',

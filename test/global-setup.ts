@@ -3,8 +3,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 
 /**
- * Compiles the server once per test run, so tests that start `node dist/main.js` exercise the
- * current source (incremental: a no-op build takes a few seconds).
+ * Builds the server once per test run as `npm run build` does (tsc, then the bundle), so tests
+ * that start `node dist/gatehouse.js` exercise the current source and the file `npm start` runs.
  */
 export default function setup(): void {
   const root = path.resolve(import.meta.dirname, '..')
@@ -13,4 +13,5 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   })
+  execFileSync(process.execPath, ['scripts/bundle.js'], { cwd: root, stdio: 'inherit' })
 }

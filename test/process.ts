@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 
 /** The built server (`test/global-setup.ts` compiles it once per test run). */
-export const MAIN = path.resolve(import.meta.dirname, '../dist/main.js')
+export const MAIN = path.resolve(import.meta.dirname, '../dist/gatehouse.js')
 
 export function tempDir(prefix = 'gatehouse-proc-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix))
@@ -84,7 +84,7 @@ export async function runToExit(
 const LISTENING = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/
 
 /**
- * Starts `node dist/main.js` in `cwd` on a port the OS picks (PORT=0; the port is read from the
+ * Starts `node dist/gatehouse.js` in `cwd` on a port the OS picks (PORT=0; the port is read from the
  * "Server listening" log line) and waits until `GET /readyz` answers 200.
  */
 export async function startServer(
