@@ -23,12 +23,14 @@ export type AuditLog = ReturnType<typeof createAuditLog>
 /** Security events: written beside the change they describe, never with a secret in them. */
 export function createAuditLog(db: Kysely<Database>) {
   return {
+    /** `executor`: a transaction, to write the event with the change it describes. */
     async record(
       kind: AuditKind,
       actorId: string | null,
       detail: Record<string, string> = {},
+      executor: Kysely<Database> = db,
     ): Promise<void> {
-      await db
+      await executor
         .insertInto('audit_events')
         .values({
           id: uuidv7(),

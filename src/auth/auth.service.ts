@@ -202,8 +202,9 @@ export function createAuthService(deps: {
           revoked_at: null,
         },
         { id: uuidv7(), token_hash: hashToken(refreshToken) },
+        (trx) =>
+          audit.record('login.success', row.id, { ip: client.ip, session_id: sessionId }, trx),
       )
-      await audit.record('login.success', row.id, { ip: client.ip, session_id: sessionId })
       return issuePair(row.id, row.role, sessionId, refreshToken)
     },
 

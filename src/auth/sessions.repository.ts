@@ -6,9 +6,11 @@ export type SessionsRepository = ReturnType<typeof createSessionsRepository>
 
 export function createSessionsRepository(db: Kysely<Database>) {
   return {
+    /** `alongside` writes in the same transaction (the login's audit row): one commit, not two. */
     async create(
       session: SessionRow,
       refreshToken: { id: string; token_hash: string },
+      alongside?: (trx: Kysely<Database>) => Promise<void>,
     ): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('sessions').values(session).execute()
@@ -21,6 +23,7 @@ export function createSessionsRepository(db: Kysely<Database>) {
             used_at: null,
           })
           .execute()
+        await alongside?.(trx)
       })
     },
     /**
