@@ -128,8 +128,11 @@ export function setNextLink(
   nextCursor: string | null,
 ): void {
   if (nextCursor === null) return
-  const url = new URL(request.url, 'http://placeholder')
-  url.searchParams.set('cursor', nextCursor)
-  url.searchParams.delete('access_token')
-  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`)
+  // Only the query is parsed: a whole URL object costs a few µs more on every list page.
+  const mark = request.url.indexOf('?')
+  const path = mark < 0 ? request.url : request.url.slice(0, mark)
+  const query = new URLSearchParams(mark < 0 ? '' : request.url.slice(mark + 1))
+  query.set('cursor', nextCursor)
+  query.delete('access_token')
+  reply.header('link', `<${path}?${query}>; rel="next"`)
 }
