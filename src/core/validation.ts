@@ -107,6 +107,22 @@ SetErrorFunction((error) =>
     : DefaultErrorFunction(error),
 )
 
+const NUL_MESSAGE = 'must not contain the NUL character (U+0000)'
+
+/**
+ * Where a string in `value` holds U+0000, as a JSON pointer. PostgreSQL cannot store it in
+ * text (the insert would fail with a 500), so it is refused up front on every database alike.
+ */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, `${path}/${key}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 /**
  * TypeBox's compiled checks. Bodies are checked as sent, never coerced ("true" is not true)
  * and never stripped (an unknown field is a 400); query strings and params are converted
@@ -117,7 +133,15 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   const convert = httpPart !== 'body'
   return (input: unknown) => {
     const value = convert ? fromText(schema, Value.Default(schema, Value.Clone(input))) : input
-    if (check.Check(value)) return { value }
+    if (check.Check(value)) {
+      const nul = nulPath(value, '')
+      if (nul === undefined) return { value }
+      return {
+        error: [
+          { instancePath: nul, message: NUL_MESSAGE, keyword: '', schemaPath: '', params: {} },
+        ],
+      }
+    }
     const errors = []
     for (const error of check.Errors(value)) {
       errors.push({

@@ -155,6 +155,30 @@ const orderAndPagination = (env: () => Promise<Record<string, string>>) => async
     for (const id of originals) expect(ids).toContain(id)
   })
 
+  it('a NUL character (which PostgreSQL cannot store) is a 400 naming the field, and changes nothing', async () => {
+    const owner = await newUser(app, 'nul')
+    const todo = await create(owner, { title: 'clean' })
+    const cases = [
+      { method: 'POST', url: '/api/v1/todos', payload: { title: 'a\u0000b' }, path: 'body/title' },
+      {
+        method: 'PATCH',
+        url: `/api/v1/todos/${todo.id}`,
+        payload: { description: 'x\u0000' },
+        path: 'body/description',
+      },
+      { method: 'GET', url: '/api/v1/todos/%00', path: 'params/id' },
+      { method: 'GET', url: '/api/v1/todos?owner=%00', path: 'query/owner' },
+    ] as const
+    for (const { path, ...request } of cases) {
+      const response = await app.inject({ ...request, headers: owner.headers })
+      expect(response.statusCode, `${request.method} ${request.url}`).toBe(400)
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(json<{ errors: { path: string }[] }>(response).errors[0]?.path).toBe(path)
+    }
+    const listed = (await walk(owner, '/api/v1/todos')).flat()
+    expect(listed).toEqual([todo])
+  })
+
   it('a list item is the todo as read alone, for any text', async () => {
     const owner = await newUser(app, 'texts')
     const titles = [
