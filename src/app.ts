@@ -237,7 +237,7 @@ export async function buildApp(
   const mailTokens = createMailTokens(serverSecret)
   const mailLinks = createMailLinks(config.publicUrl)
   const outboxWorker = createOutboxWorker({
-    outbox: createOutboxRepository(db, messageIdHost),
+    outbox: createOutboxRepository(db, { messageIdHost, dialect: database.dialect }),
     mailer: createMailer({
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
@@ -259,10 +259,19 @@ export async function buildApp(
     tokens: mailTokens,
     links: mailLinks,
     messageIdHost,
+    dialect: database.dialect,
     cursors,
     mailQueued,
   })
-  const campaignsService = createCampaignsService({ db, messageIdHost, cursors, mailQueued })
+  const campaignsService = createCampaignsService({
+    db,
+    dialect: database.dialect,
+    messageIdHost,
+    cursors,
+    mailQueued,
+    queueChunk: config.campaignQueueChunk,
+    log: app.log,
+  })
 
   await app.register(swagger, {
     openapi: {
@@ -380,8 +389,19 @@ export async function buildApp(
   maintenance.unref()
 
   outboxWorker.start()
+  // Campaigns a crash (or a stopped instance) left half queued are finished here; the check
+  // repeats in case another instance sharing the database dies while this one runs.
+  const resumeQueuing = () =>
+    campaignsService
+      .resumeQueuing()
+      .catch((error: unknown) => app.log.error({ err: error }, 'resuming campaigns failed'))
+  await resumeQueuing()
+  const resumeTimer = setInterval(resumeQueuing, 60_000)
+  resumeTimer.unref()
   app.addHook('onClose', async () => {
     clearInterval(maintenance)
+    clearInterval(resumeTimer)
+    await campaignsService.stop()
     // Before the database closes: in-flight mails are recorded, unstarted ones given back.
     await outboxWorker.stop()
     await redis?.quit()
