@@ -1,5 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises'
-import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import type { DialectName } from '../core/db.js'
@@ -21,18 +19,13 @@ export function createCampaignsService(deps: {
   dialect: DialectName
   messageIdHost: string
   cursors: CursorCodec
-  /** Called after a commit that queued mail. */
-  mailQueued: () => void
-  /** Subscribers queued per transaction. */
-  queueChunk: number
-  log: FastifyBaseLogger
+  /** Starts queuing a campaign just marked 'queuing' (see createCampaignQueuer). */
+  queueCampaign: (id: string) => void
 }) {
   const { db } = deps
   const outboxOptions = { messageIdHost: deps.messageIdHost, dialect: deps.dialect }
   const campaigns = createCampaignsRepository(db)
   const outbox = createOutboxRepository(db, outboxOptions)
-  const queuing = new Map<string, Promise<void>>()
-  let stopped = false
 
   async function withCounts(rows: readonly CampaignRow[]): Promise<Campaign[]> {
     const counts = await outbox.campaignCounts(rows.map((row) => row.id))
@@ -47,53 +40,6 @@ export function createCampaignsService(deps: {
     const [campaign] = await withCounts([row])
     if (campaign === undefined) throw notFound()
     return campaign
-  }
-
-  /**
-   * One chunk per transaction, with a turn of the event loop between chunks, so queuing
-   * 100,000 mails never holds the loop (or SQLite's one connection) for long. The cursor is
-   * committed with its chunk: a crash loses at most the chunk in progress, which is redone.
-   */
-  async function queueAll(id: string): Promise<void> {
-    for (;;) {
-      if (stopped) return
-      const done = await db.transaction().execute(async (trx) => {
-        const repo = createCampaignsRepository(trx)
-        const after = await repo.lockQueuing(id)
-        if (after === undefined) return true
-        const now = nowIso()
-        const trxOutbox = createOutboxRepository(trx, outboxOptions)
-        const through = await trxOutbox.enqueueCampaignChunk(id, after, deps.queueChunk, now)
-        if (through !== null) {
-          await repo.setQueuedThrough(id, through)
-          return false
-        }
-        await repo.setStatus(id, 'sending')
-        // Nobody to send to, or everything already went: done at once.
-        await trxOutbox.finishCampaigns([id], now)
-        return true
-      })
-      deps.mailQueued()
-      if (done) return
-      await nextTurn()
-    }
-  }
-
-  function queueInBackground(id: string): void {
-    if (stopped || queuing.has(id)) return
-    const run = queueAll(id)
-      .catch((error: unknown) => {
-        deps.log.error({ err: error, campaign: id }, 'queuing the campaign failed; retrying')
-        setTimeout(() => {
-          queuing.delete(id)
-          queueInBackground(id)
-        }, 1000).unref()
-        return 'retry' as const
-      })
-      .then((outcome) => {
-        if (outcome !== 'retry') queuing.delete(id)
-      })
-    queuing.set(id, run)
   }
 
   return {
@@ -142,19 +88,8 @@ export function createCampaignsService(deps: {
         // covers everyone confirmed so far.
         if (row.status !== 'queuing') await repo.startQueuing(id)
       })
-      queueInBackground(id)
+      deps.queueCampaign(id)
       return get(id)
-    },
-
-    /** Carries on queuing every campaign left 'queuing' (by a crash, or another instance). */
-    async resumeQueuing(): Promise<void> {
-      for (const id of await campaigns.queuingIds()) queueInBackground(id)
-    },
-
-    /** Stops queuing after the current chunk; the rest is resumed on the next start. */
-    async stop(): Promise<void> {
-      stopped = true
-      await Promise.all(queuing.values())
     },
   }
 }
