@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { buildAppAt } from '../../test/auth.js'
 import { json, loginAdmin, type Session } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
+import { ADMIN_ENV, basicAuth, startServer } from '../../test/process.js'
 import { eventually, startSmtpServer, type TestSmtpServer } from '../../test/smtp.js'
 import { loadConfig } from '../core/config.js'
 import { type Db, migrateToLatest, openDatabase } from '../core/db.js'
@@ -199,6 +200,76 @@ describe.each(backends)('mailing list on $name', async ({ name, available }) => 
       .filter((mail) => mail.parsed.subject === 'Shared')
       .map((mail) => mail.parsed.from?.value[0]?.address)
     // Both workers took part.
+    expect(from.filter((address) => address === 'a@example.org').length).toBeGreaterThan(0)
+    expect(from.filter((address) => address === 'b@example.org').length).toBeGreaterThan(0)
+  })
+
+  it('the built server, delivering on its own thread: two processes on one database send each mail once and stop cleanly', {
+    timeout: 60_000,
+  }, async () => {
+    const smtp = await startSmtpServer()
+    cleanups.push(() => smtp.close())
+    smtp.setDelay(5)
+    const database = await freshDatabase()
+    const env = {
+      DATABASE_URL: database.url,
+      JWT_SECRET,
+      ...ADMIN_ENV,
+      SMTP_URL: smtp.url,
+      PUBLIC_URL: 'https://lists.example.org',
+      RATE_LIMIT: 'false',
+      MAIL_CONCURRENCY: '4',
+      CAMPAIGN_QUEUE_CHUNK: '7',
+    }
+    const a = await startServer({ ...env, MAIL_FROM: 'A <a@example.org>' }, database.dataDir)
+    const b = await startServer({ ...env, MAIL_FROM: 'B <b@example.org>' }, database.dataDir)
+    cleanups.push(
+      () => a.child.kill('SIGKILL'),
+      () => b.child.kill('SIGKILL'),
+    )
+    const call = async (
+      base: string,
+      method: string,
+      url: string,
+      body?: string,
+      type?: string,
+    ) => {
+      const response = await fetch(`${base}${url}`, {
+        method,
+        headers: {
+          authorization: basicAuth(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD),
+          ...(type === undefined ? {} : { 'content-type': type }),
+        },
+        ...(body === undefined ? {} : { body }),
+      })
+      return (await response.json()) as Record<string, unknown>
+    }
+    const count = 200
+    const csv = ['name,email']
+    for (let i = 0; i < count; i++) csv.push(`Reader ${i},reader${i}@example.com`)
+    await call(a.url, 'POST', '/api/v1/subscribers/import', csv.join('\n'), 'text/csv')
+    const { id } = await call(
+      a.url,
+      'POST',
+      '/api/v1/campaigns',
+      JSON.stringify({ subject: 'Threads', text: 'Hello' }),
+      'application/json',
+    )
+    await call(a.url, 'POST', `/api/v1/campaigns/${String(id)}/send`)
+    const done = await eventually(async () => {
+      const campaign = await call(b.url, 'GET', `/api/v1/campaigns/${String(id)}`)
+      return campaign.status === 'sent' ? campaign : undefined
+    }, 30_000)
+    expect(done).toMatchObject({ recipients: count, sent: count, failed: 0 })
+    expect(await a.stop('SIGTERM')).toMatchObject({ code: 0 })
+    expect(await b.stop('SIGTERM')).toMatchObject({ code: 0 })
+
+    const counts = byRecipient(smtp, 'Threads')
+    expect(counts.size).toBe(count)
+    expect([...counts.values()].every((n) => n === 1)).toBe(true)
+    const from = smtp.mails
+      .filter((mail) => mail.parsed.subject === 'Threads')
+      .map((mail) => mail.parsed.from?.value[0]?.address)
     expect(from.filter((address) => address === 'a@example.org').length).toBeGreaterThan(0)
     expect(from.filter((address) => address === 'b@example.org').length).toBeGreaterThan(0)
   })
