@@ -256,7 +256,11 @@ export async function buildApp(
     config.smtpUrl !== undefined && outboxThreadAvailable(config.database)
       ? createThreadOutboxWorker(
           {
-            database: config.database,
+            // A few connections are plenty for claims, results and queuing chunks.
+            database:
+              config.database.kind === 'postgres'
+                ? { ...config.database, poolSize: Math.min(config.database.poolSize, 3) }
+                : config.database,
             smtpUrl: config.smtpUrl,
             mailFrom: config.mailFrom,
             maxConnections,

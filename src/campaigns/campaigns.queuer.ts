@@ -7,7 +7,7 @@ import { createCampaignsRepository } from './campaigns.repository.js'
 import { createOutboxRepository } from './outbox.repository.js'
 import type { OutboxWorker, WorkerLog } from './outbox.worker.js'
 
-/** Between chunks: at 250 subscribers a chunk, up to ~25,000 queued a second. */
+/** Between chunks: at 250 subscribers a chunk, at most 50,000 queued a second. */
 const QUEUE_PAUSE_MS = 5
 /** How often to look for campaigns another instance left half queued. */
 const RESUME_MS = 60_000
