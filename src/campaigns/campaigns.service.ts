@@ -84,9 +84,9 @@ export function createCampaignsService(deps: {
         const repo = createCampaignsRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        // Already queuing: that run (here, in another instance, or one resumed after a crash)
-        // covers everyone confirmed so far.
-        if (row.status !== 'queuing') await repo.startQueuing(id)
+        // From the first subscriber again, even while queuing: a run in progress picks up the
+        // reset cursor, so someone confirmed behind it since is not missed.
+        await repo.startQueuing(id)
       })
       deps.queueCampaign(id)
       return get(id)

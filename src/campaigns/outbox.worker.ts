@@ -106,9 +106,10 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   }
 
   /**
-   * Starts one delivery per turn of the event loop, so API requests get in between. Building a
-   * message with nodemailer costs a few tenths of a millisecond where it runs on this thread
-   * (see createThreadMailer); starting a whole batch in one go held requests behind all of them.
+   * Starts one delivery per turn of the event loop, so other work gets in between. Building a
+   * message with nodemailer costs a few tenths of a millisecond; on the main thread (when the
+   * worker is not on its own, see createThreadOutboxWorker) starting a whole batch in one go
+   * held API requests behind all of them.
    */
   function startNext(): void {
     if (startScheduled) return
