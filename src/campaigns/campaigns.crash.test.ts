@@ -128,6 +128,8 @@ describe('a campaign survives SIGKILL of the server while it is being queued', (
   }, async () => {
     const count = 2000
     const smtp = await startSmtpServer()
+    // Slow until the kill, as above, so "in flight" stays a handful of mails.
+    smtp.setDelay(15)
     const file = path.join(dataDir, 'crash.db')
     const env = {
       DATABASE_URL: `sqlite:${file}`,
@@ -185,6 +187,7 @@ describe('a campaign survives SIGKILL of the server while it is being queued', (
     expect(atKill.queued).toBeGreaterThan(0)
     expect(atKill.queued).toBeLessThan(count)
 
+    smtp.setDelay(0)
     server = await startServer(env, dataDir)
     const until = Date.now() + 60_000
     let final: Record<string, unknown> = {}
