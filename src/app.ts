@@ -22,10 +22,15 @@ import { profileRoutes } from './auth/profile.routes.js'
 import { createRevocations } from './auth/revocations.js'
 import { createSessionsRepository } from './auth/sessions.repository.js'
 import { createAccessTokenIssuer } from './auth/tokens.js'
+import { createCampaignQueuer, withCampaignQueuer } from './campaigns/campaigns.queuer.js'
 import { campaignsRoutes } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
 import { createOutboxRepository } from './campaigns/outbox.repository.js'
-import { createOutboxWorker } from './campaigns/outbox.worker.js'
+import {
+  createOutboxWorker,
+  createThreadOutboxWorker,
+  outboxThreadAvailable,
+} from './campaigns/outbox.worker.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
@@ -221,33 +226,84 @@ export async function buildApp(
   const messageIdHost = new URL(config.publicUrl).hostname || 'gatehouse'
   const mailTokens = createMailTokens(serverSecret)
   const mailLinks = createMailLinks(config.publicUrl)
-  const outboxWorker = createOutboxWorker({
-    outbox: createOutboxRepository(db, messageIdHost),
-    mailer: createMailer({
-      smtpUrl: config.smtpUrl,
-      from: config.mailFrom,
-      log: app.log,
-      // Twice as many mails in flight as connections keeps every connection busy.
-      maxConnections: Math.ceil(config.mailConcurrency / 2),
-    }),
-    tokens: mailTokens,
-    links: mailLinks,
-    log: app.log,
+  // Twice as many mails in flight as connections keeps every connection busy.
+  const maxConnections = Math.ceil(config.mailConcurrency / 2)
+  const workerOptions = {
     concurrency: config.mailConcurrency,
     leaseMs: config.outboxLeaseSeconds * 1000,
     retryBaseMs: config.mailRetryBaseMs,
     maxAttempts: config.mailMaxAttempts,
-  })
+  }
+  // The built server delivers on a thread of its own (claiming, nodemailer, SMTP), so sending a
+  // campaign does not hold up API requests; from the TypeScript source (tests) and without
+  // SMTP_URL (mails go to this log) the worker runs on the main thread.
+  const mailThread = config.smtpUrl !== undefined && outboxThreadAvailable(config.database)
+  app.log.info(
+    { mailThread },
+    `mail delivery on ${mailThread ? 'a worker thread' : 'the main thread'}`,
+  )
+  const outboxWorker = mailThread
+    ? createThreadOutboxWorker(
+        {
+          // A few connections are plenty for claims, results and queuing chunks.
+          database:
+            config.database.kind === 'postgres'
+              ? { ...config.database, poolSize: Math.min(config.database.poolSize, 3) }
+              : config.database,
+          smtpUrl: config.smtpUrl,
+          mailFrom: config.mailFrom,
+          maxConnections,
+          messageIdHost,
+          publicUrl: config.publicUrl,
+          tokenSecret: serverSecret,
+          queueChunk: config.campaignQueueChunk,
+          options: workerOptions,
+        },
+        app.log,
+      )
+    : inProcessDelivery()
+  function inProcessDelivery() {
+    const worker = createOutboxWorker({
+      ...workerOptions,
+      outbox: createOutboxRepository(db, { messageIdHost, dialect: database.dialect }),
+      mailer: createMailer({
+        smtpUrl: config.smtpUrl,
+        from: config.mailFrom,
+        log: app.log,
+        maxConnections,
+      }),
+      tokens: mailTokens,
+      links: mailLinks,
+      log: app.log,
+    })
+    const queuer = createCampaignQueuer({
+      db,
+      dialect: database.dialect,
+      messageIdHost,
+      chunk: config.campaignQueueChunk,
+      queued: () => worker.kick(),
+      log: app.log,
+    })
+    return withCampaignQueuer(worker, queuer)
+  }
   const mailQueued = () => outboxWorker.kick()
   const subscribersService = createSubscribersService({
     db,
     tokens: mailTokens,
     links: mailLinks,
     messageIdHost,
+    dialect: database.dialect,
     cursors,
     mailQueued,
   })
-  const campaignsService = createCampaignsService({ db, messageIdHost, cursors, mailQueued })
+  const campaignsService = createCampaignsService({
+    db,
+    dialect: database.dialect,
+    messageIdHost,
+    cursors,
+    // The queuer (with the outbox worker) looks for campaigns marked 'queuing'.
+    queueCampaign: mailQueued,
+  })
 
   await app.register(swagger, {
     openapi: {
@@ -364,10 +420,12 @@ export async function buildApp(
   }, 10 * 60_000)
   maintenance.unref()
 
+  // Also finishes queuing campaigns a crash (or another instance) left half queued.
   outboxWorker.start()
   app.addHook('onClose', async () => {
     clearInterval(maintenance)
-    // Before the database closes: in-flight mails are recorded, unstarted ones given back.
+    // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
+    // unstarted ones given back.
     await outboxWorker.stop()
     await redis?.quit()
     await database.close()

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import SQLite from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ADMIN } from '../../test/helpers.js'
 import { type ServerProcess, startServer } from '../../test/process.js'
@@ -104,6 +105,116 @@ describe('a campaign survives SIGKILL of the server', () => {
     // In flight: up to CONCURRENCY at the SMTP server, plus those accepted but not yet recorded.
     expect(duplicates).toBeLessThanOrEqual(CONCURRENCY * 2)
     // The server's pooled connections would hold the SMTP server's close for 30 s.
+    server.child.kill('SIGKILL')
+    await server.exited
+    await smtp.close()
+  })
+})
+
+/**
+ * SIGKILL while the campaign is still being queued (small chunks, so queuing takes a while):
+ * the restarted server queues the rest by itself, and nobody is queued or mailed twice.
+ */
+describe('a campaign survives SIGKILL of the server while it is being queued', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-crash-queue-'))
+  let server: ServerProcess | undefined
+  afterAll(() => {
+    server?.child.kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('queuing resumes from its cursor after restart; every subscriber gets the mail once', {
+    timeout: 90_000,
+  }, async () => {
+    const count = 2000
+    const smtp = await startSmtpServer()
+    // Slow until the kill, as above, so "in flight" stays a handful of mails.
+    smtp.setDelay(15)
+    const file = path.join(dataDir, 'crash.db')
+    const env = {
+      DATABASE_URL: `sqlite:${file}`,
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      SMTP_URL: smtp.url,
+      PUBLIC_URL: 'https://lists.example.org',
+      OUTBOX_LEASE_SECONDS: '2',
+      MAIL_CONCURRENCY: String(CONCURRENCY),
+      CAMPAIGN_QUEUE_CHUNK: '5',
+      RATE_LIMIT: 'false',
+    }
+    server = await startServer(env, dataDir)
+    const call = async (method: string, url: string, body?: string, type = 'application/json') => {
+      const response = await fetch(`${server?.url}${url}`, {
+        method,
+        headers: {
+          authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
+          ...(body === undefined ? {} : { 'content-type': type }),
+        },
+        ...(body === undefined ? {} : { body }),
+      })
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+    }
+    const csv = ['name,email']
+    for (let i = 0; i < count; i++) csv.push(`Reader ${i},reader${i}@example.com`)
+    await call('POST', '/api/v1/subscribers/import', csv.join('\n'), 'text/csv')
+    const id = String(
+      (await call('POST', '/api/v1/campaigns', JSON.stringify({ subject: 'Queued', text: 'Hi' })))
+        .body.id,
+    )
+
+    // Watch the database as another process would, and kill the server mid-queue.
+    const watcher = new SQLite(file, { readonly: true, fileMustExist: true })
+    const state = () => ({
+      status: (
+        watcher.prepare('select status from campaigns where id = ?').get(id) as { status: string }
+      ).status,
+      queued: (
+        watcher.prepare('select count(*) as n from outbox where campaign_id = ?').get(id) as {
+          n: number
+        }
+      ).n,
+    })
+    expect((await call('POST', `/api/v1/campaigns/${id}/send`)).status).toBe(202)
+    const deadline = Date.now() + 30_000
+    while (state().queued < count / 10 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    server.child.kill('SIGKILL')
+    await server.exited
+    const atKill = state()
+    watcher.close()
+    expect(atKill.status).toBe('queuing')
+    expect(atKill.queued).toBeGreaterThan(0)
+    expect(atKill.queued).toBeLessThan(count)
+
+    smtp.setDelay(0)
+    server = await startServer(env, dataDir)
+    const until = Date.now() + 60_000
+    let final: Record<string, unknown> = {}
+    while (Date.now() < until) {
+      final = (await call('GET', `/api/v1/campaigns/${id}`)).body
+      if (final.status === 'sent') break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(final).toMatchObject({ status: 'sent', recipients: count, sent: count, failed: 0 })
+
+    const byRecipient = new Map<string, Set<string>>()
+    let total = 0
+    for (const mail of smtp.mails) {
+      if (mail.parsed.subject !== 'Queued') continue
+      total += 1
+      const ids = byRecipient.get(mail.to[0] ?? '') ?? new Set<string>()
+      ids.add(mail.parsed.messageId ?? '')
+      byRecipient.set(mail.to[0] ?? '', ids)
+    }
+    const duplicates = total - byRecipient.size
+    console.info(
+      `crash while queuing: ${atKill.queued} of ${count} queued at SIGKILL, ${total} mails, ${duplicates} duplicates`,
+    )
+    expect(byRecipient.size).toBe(count)
+    for (const ids of byRecipient.values()) expect(ids.size).toBe(1)
+    // Queuing adds nothing twice; only mails in flight at the kill can go again.
+    expect(duplicates).toBeLessThanOrEqual(CONCURRENCY * 2)
     server.child.kill('SIGKILL')
     await server.exited
     await smtp.close()

@@ -42,7 +42,7 @@ export function toCampaign(row: CampaignRow, counts: CampaignCounts): Campaign {
     id: row.id,
     subject: row.subject,
     text: row.text,
-    status: row.status,
+    status: row.status === 'queuing' ? 'sending' : row.status,
     recipients: counts.recipients,
     sent: counts.sent,
     failed: counts.failed,

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
+import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import type { CursorCodec, Page } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
@@ -15,14 +16,16 @@ export type CampaignsService = ReturnType<typeof createCampaignsService>
 
 export function createCampaignsService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   messageIdHost: string
   cursors: CursorCodec
-  /** Called after a commit that queued mail. */
-  mailQueued: () => void
+  /** Starts queuing a campaign just marked 'queuing' (see createCampaignQueuer). */
+  queueCampaign: (id: string) => void
 }) {
   const { db } = deps
+  const outboxOptions = { messageIdHost: deps.messageIdHost, dialect: deps.dialect }
   const campaigns = createCampaignsRepository(db)
-  const outbox = createOutboxRepository(db, deps.messageIdHost)
+  const outbox = createOutboxRepository(db, outboxOptions)
 
   async function withCounts(rows: readonly CampaignRow[]): Promise<Campaign[]> {
     const counts = await outbox.campaignCounts(rows.map((row) => row.id))
@@ -48,6 +51,7 @@ export function createCampaignsService(deps: {
         status: 'draft' as const,
         created_at: nowIso(),
         sent_at: null,
+        queued_through: '',
       }
       await campaigns.insert(row)
       return toCampaign(row, { recipients: 0, sent: 0, failed: 0 })
@@ -70,25 +74,21 @@ export function createCampaignsService(deps: {
     },
 
     /**
-     * Queues one mail per confirmed subscriber in one transaction with the status change.
-     * Calling it again queues only subscribers who have no row yet (unique per campaign and
-     * subscriber), so nobody gets the campaign twice.
+     * Marks the campaign 'queuing' and answers at once; the mails are queued in the
+     * background, a chunk of subscribers per transaction. Calling it again queues only
+     * subscribers who have no row yet (unique per campaign and subscriber), so nobody gets the
+     * campaign twice.
      */
     async send(id: string): Promise<Campaign> {
       await db.transaction().execute(async (trx) => {
         const repo = createCampaignsRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        const now = nowIso()
-        const queued = await createOutboxRepository(trx, deps.messageIdHost).enqueueCampaign(
-          id,
-          now,
-        )
-        if (row.status === 'draft' || queued > 0) await repo.setStatus(id, 'sending')
-        // Nobody to send to, or everything already went: done at once.
-        await createOutboxRepository(trx, deps.messageIdHost).finishCampaigns([id], now)
+        // From the first subscriber again, even while queuing: a run in progress picks up the
+        // reset cursor, so someone confirmed behind it since is not missed.
+        await repo.startQueuing(id)
       })
-      deps.mailQueued()
+      deps.queueCampaign(id)
       return get(id)
     },
   }

@@ -1,6 +1,7 @@
 import type { Insertable, Selectable } from 'kysely'
 
-export type CampaignStatus = 'draft' | 'sending' | 'sent'
+/** 'queuing': its mails are being written to the outbox (shown as 'sending' in the API). */
+export type CampaignStatus = 'draft' | 'queuing' | 'sending' | 'sent'
 
 export interface CampaignsTable {
   id: string
@@ -9,6 +10,8 @@ export interface CampaignsTable {
   status: CampaignStatus
   created_at: string
   sent_at: string | null
+  /** The last subscriber id queued while 'queuing'; '' before the first chunk. */
+  queued_through: string
 }
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed'

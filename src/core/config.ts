@@ -48,6 +48,8 @@ export interface Config {
   /** First retry delay after a 4xx or a network error; doubles each attempt. */
   readonly mailRetryBaseMs: number
   readonly mailMaxAttempts: number
+  /** Subscribers queued per transaction when a campaign is sent. */
+  readonly campaignQueueChunk: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -239,5 +241,6 @@ export function loadConfig(env: Env = process.env): Config {
     outboxLeaseSeconds: integer(env, 'OUTBOX_LEASE_SECONDS', 60, 1, 86_400),
     mailRetryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 5_000, 1, 3_600_000),
     mailMaxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 8, 1, 100),
+    campaignQueueChunk: integer(env, 'CAMPAIGN_QUEUE_CHUNK', 250, 1, 100_000),
   })
 }

@@ -36,6 +36,9 @@ function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Databa
   database.pragma(`synchronous = ${synchronous}`)
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 10000')
+  // 4 MB of page cache instead of better-sqlite3's 16 MB: the file's pages stay in the OS
+  // page cache anyway, and the 12 MB counted against the server's RSS (BENCHMARKS.md "Campaign").
+  database.pragma('cache_size = -4000')
   return database
 }
 

@@ -83,7 +83,7 @@ function noDelaySocket(
 export function createMailer(options: {
   smtpUrl: string | undefined
   from: string
-  log: FastifyBaseLogger
+  log: Pick<FastifyBaseLogger, 'info'>
   maxConnections: number
 }): Mailer {
   const transport: Transporter =

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely'
 import * as core from './001_core.js'
 import * as todos from './002_todos.js'
 import * as mailing from './003_mailing.js'
+import * as campaignQueue from './004_campaign_queue.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
   '001_core': core,
   '002_todos': todos,
   '003_mailing': mailing,
+  '004_campaign_queue': campaignQueue,
 }

@@ -59,61 +59,83 @@ export async function* csvRecords(body: Readable): AsyncGenerator<ImportRecord> 
 /**
  * A JSON array of `{name, email}` objects, read element by element: the scanner keeps one
  * element's text at a time, never the whole array. `line` is the element's 1-based position.
+ * An element that is not an object (a string, a number, an array, null) is an error for its
+ * line, like any other bad line; only a body that is not an array at all is refused.
  */
 export async function* jsonRecords(body: Readable): AsyncGenerator<ImportRecord> {
   let started = false
   let ended = false
+  // Inside an element: `depth` counts open brackets; a bare value (number, true, null, or
+  // garbage) ends at the next comma, bracket or space.
+  let inElement = false
+  let bare = false
   let depth = 0
   let inString = false
   let escaped = false
   let element = ''
   let index = 0
   const MAX_ELEMENT = 10_000
+  const isSpace = (c: string | undefined) => c === ' ' || c === '\n' || c === '\r' || c === '\t'
   for await (const chunk of body as AsyncIterable<Buffer | string>) {
     const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8')
     let from = 0
+    const finish = (to: number) => {
+      element += text.slice(from, to)
+      index += 1
+      const record = parseElement(element, index)
+      element = ''
+      inElement = false
+      bare = false
+      return record
+    }
     for (let i = 0; i < text.length; i++) {
       const c = text[i]
       if (ended) {
-        if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t')
-          throw badImport('Trailing data after the JSON array')
+        if (!isSpace(c)) throw badImport('Trailing data after the JSON array')
         continue
       }
       if (!started) {
         if (c === '[') started = true
-        else if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t' && c !== '\ufeff')
-          throw badImport('Expected a JSON array')
+        else if (!isSpace(c) && c !== '\ufeff') throw badImport('Expected a JSON array')
         continue
       }
-      if (depth === 0) {
-        if (c === '{') {
-          depth = 1
+      if (!inElement) {
+        if (c === ']') ended = true
+        else if (c === ',' || isSpace(c)) continue
+        else {
+          inElement = true
           from = i
           element = ''
-        } else if (c === ']') ended = true
-        else if (c === ',' || c === ' ' || c === '\n' || c === '\r' || c === '\t') continue
-        else throw badImport(`Element ${index + 1} is not an object`)
+          if (c === '{' || c === '[') depth = 1
+          else if (c === '"') inString = true
+          else bare = true
+        }
+        continue
+      }
+      if (bare) {
+        if (c === ',' || c === ']' || isSpace(c)) {
+          yield finish(i)
+          if (c === ']') ended = true
+        }
         continue
       }
       if (inString) {
         if (escaped) escaped = false
         else if (c === '\\') escaped = true
-        else if (c === '"') inString = false
+        else if (c === '"') {
+          inString = false
+          if (depth === 0) yield finish(i + 1)
+        }
         continue
       }
       if (c === '"') inString = true
       else if (c === '{' || c === '[') depth += 1
       else if (c === '}' || c === ']') {
         depth -= 1
-        if (depth === 0) {
-          element += text.slice(from, i + 1)
-          index += 1
-          yield parseElement(element, index)
-          element = ''
-        }
+        if (depth === 0) yield finish(i + 1)
       }
     }
-    if (depth > 0) {
+    if (inElement) {
       element += text.slice(from)
       if (element.length > MAX_ELEMENT) throw badImport(`Element ${index + 1} is too large`)
     }
@@ -122,14 +144,19 @@ export async function* jsonRecords(body: Readable): AsyncGenerator<ImportRecord>
 }
 
 function parseElement(text: string, line: number): ImportRecord {
+  let value: unknown
   try {
-    const value = JSON.parse(text) as Record<string, unknown>
-    const extra = Object.keys(value).filter((key) => key !== 'name' && key !== 'email')
-    if (extra.length > 0) return { line, error: `unknown field ${extra[0]}` }
-    return { line, name: value.name, email: value.email }
+    value = JSON.parse(text)
   } catch {
     return { line, error: 'not valid JSON' }
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { line, error: 'not an object with name and email' }
+  }
+  const fields = value as Record<string, unknown>
+  const extra = Object.keys(fields).filter((key) => key !== 'name' && key !== 'email')
+  if (extra.length > 0) return { line, error: `unknown field ${extra[0]}` }
+  return { line, name: fields.name, email: fields.email }
 }
 
 // Spreadsheets run cells that start like a formula; a leading quote keeps them text (OWASP).

@@ -335,6 +335,39 @@ describe('mailing list subscribers', async () => {
     expect(jsonResult.created).toBe(2)
     expect(jsonResult.errors.map((error) => error.line)).toEqual([2, 3])
 
+    // An element that is not an object is a bad line like any other, not a bad request.
+    const first = address('json')
+    const last = address('json')
+    const mixed = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      payload: `[ {"name":"M1","email":"${first}"}, "a string", 42 ,null,[1,{"a":"]"}],true,\n  {"name":"M2","email":"${last}"}, nope ]`,
+    })
+    expect(mixed.statusCode).toBe(200)
+    const mixedResult = json<{
+      created: number
+      skipped: number
+      errors: { line: number; message: string }[]
+    }>(mixed)
+    expect(mixedResult.created).toBe(2)
+    expect(mixedResult.errors).toEqual([
+      { line: 2, message: 'not an object with name and email' },
+      { line: 3, message: 'not an object with name and email' },
+      { line: 4, message: 'not an object with name and email' },
+      { line: 5, message: 'not an object with name and email' },
+      { line: 6, message: 'not an object with name and email' },
+      { line: 8, message: 'not valid JSON' },
+    ])
+    expect((await subscriberByEmail(last)) as unknown).toMatchObject({ status: 'confirmed' })
+    const notArray = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      payload: '{"name":"X","email":"x@example.com"}',
+    })
+    expect(notArray.statusCode).toBe(400)
+
     const badHeader = await app.inject({
       method: 'POST',
       url: '/api/v1/subscribers/import',

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createOutboxRepository } from '../campaigns/outbox.repository.js'
-import { isUniqueViolation } from '../core/db.js'
+import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { type CursorCodec, type Page, toPage } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
@@ -52,6 +52,7 @@ export function createSubscribersService(deps: {
   tokens: MailTokens
   links: MailLinks
   messageIdHost: string
+  dialect: DialectName
   cursors: CursorCodec
   /** Called after a commit that queued mail. */
   mailQueued: () => void
@@ -135,7 +136,10 @@ export function createSubscribersService(deps: {
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createSubscribersRepository(trx)
-          const outbox = createOutboxRepository(trx, deps.messageIdHost)
+          const outbox = createOutboxRepository(trx, {
+            messageIdHost: deps.messageIdHost,
+            dialect: deps.dialect,
+          })
           const existing = await repo.findByEmail(input.email)
           if (existing !== undefined && (existing.last_mailed_at ?? '') > throttledSince) return
           if (existing?.status === 'confirmed') {
