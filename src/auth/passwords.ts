@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { availableParallelism } from 'node:os'
 import { hash, verify } from '@node-rs/argon2'
 import { AppError } from '../core/errors.js'
 
@@ -7,6 +8,33 @@ import { AppError } from '../core/errors.js'
 const ARGON2_OPTIONS = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
 export const PASSWORD_MAX_LENGTH = 1024
+
+/**
+ * Hashes in flight at once: no more than the cores this process may run on (its CPU affinity)
+ * nor the libuv pool. More would not hash faster, only make the event loop share its core with
+ * more hashing threads: pinned to one core with four hashes in flight, API requests waited
+ * behind four threads during a login storm instead of one (BENCHMARKS.md, W6).
+ */
+const HASH_SLOTS = Math.max(
+  1,
+  Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4),
+)
+let hashesInFlight = 0
+const waitingForSlot: (() => void)[] = []
+
+async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (hashesInFlight >= HASH_SLOTS)
+    await new Promise<void>((resolve) => waitingForSlot.push(resolve))
+  else hashesInFlight += 1
+  try {
+    return await work()
+  } finally {
+    // Hand the slot straight to the next waiter, or free it.
+    const next = waitingForSlot.shift()
+    if (next === undefined) hashesInFlight -= 1
+    else next()
+  }
+}
 
 /**
  * The 49,233 most common passwords of public breach corpora, as shipped by
@@ -49,7 +77,7 @@ export function checkPasswordPolicy(password: string, minLength: number, field: 
 }
 
 export function hashPassword(password: string): Promise<string> {
-  return hash(normalizePassword(password), ARGON2_OPTIONS)
+  return withHashSlot(() => hash(normalizePassword(password), ARGON2_OPTIONS))
 }
 
 // Verified against when the user does not exist, so an unknown username costs the same time.
@@ -67,11 +95,12 @@ export async function verifyPassword(
 ): Promise<boolean> {
   if ([...password].length > PASSWORD_MAX_LENGTH * 4) return false
   if (passwordHash === undefined) {
-    await verify(await prepareDummyHash(), normalizePassword(password)).catch(() => false)
+    const dummy = await prepareDummyHash()
+    await withHashSlot(() => verify(dummy, normalizePassword(password))).catch(() => false)
     return false
   }
   try {
-    return await verify(passwordHash, normalizePassword(password))
+    return await withHashSlot(() => verify(passwordHash, normalizePassword(password)))
   } catch {
     return false
   }
