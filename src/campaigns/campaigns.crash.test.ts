@@ -15,6 +15,21 @@ const CONCURRENCY = 4
  * the same database: delivery resumes by itself, everyone gets the mail, and only mails in
  * flight at the kill may arrive twice, with the same Message-ID.
  */
+/** The admin's API calls, made to whichever server process is current (each test restarts it). */
+function adminCalls(current: () => ServerProcess | undefined) {
+  return async (method: string, url: string, body?: string, type = 'application/json') => {
+    const response = await fetch(`${current()?.url}${url}`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
+        ...(body === undefined ? {} : { 'content-type': type }),
+      },
+      ...(body === undefined ? {} : { body }),
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+  }
+}
+
 describe('a campaign survives SIGKILL of the server', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-crash-'))
   let server: ServerProcess | undefined
@@ -40,17 +55,7 @@ describe('a campaign survives SIGKILL of the server', () => {
       RATE_LIMIT: 'false',
     }
     server = await startServer(env, dataDir)
-    const call = async (method: string, url: string, body?: string, type = 'application/json') => {
-      const response = await fetch(`${server?.url}${url}`, {
-        method,
-        headers: {
-          authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
-          ...(body === undefined ? {} : { 'content-type': type }),
-        },
-        ...(body === undefined ? {} : { body }),
-      })
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
-    }
+    const call = adminCalls(() => server)
 
     const csv = ['name,email']
     for (let i = 0; i < SUBSCRIBERS; i++) csv.push(`Reader ${i},reader${i}@example.com`)
@@ -143,17 +148,7 @@ describe('a campaign survives SIGKILL of the server while it is being queued', (
       RATE_LIMIT: 'false',
     }
     server = await startServer(env, dataDir)
-    const call = async (method: string, url: string, body?: string, type = 'application/json') => {
-      const response = await fetch(`${server?.url}${url}`, {
-        method,
-        headers: {
-          authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`,
-          ...(body === undefined ? {} : { 'content-type': type }),
-        },
-        ...(body === undefined ? {} : { body }),
-      })
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
-    }
+    const call = adminCalls(() => server)
     const csv = ['name,email']
     for (let i = 0; i < count; i++) csv.push(`Reader ${i},reader${i}@example.com`)
     await call('POST', '/api/v1/subscribers/import', csv.join('\n'), 'text/csv')
