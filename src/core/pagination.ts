@@ -113,8 +113,7 @@ export function toJsonPage(
     hasMore && last !== undefined
       ? codec.encode([...cursorPrefix, ...(JSON.parse(last.position) as CursorValue[])])
       : null
-  let items = ''
-  for (const row of kept) items = items === '' ? row.item : `${items},${row.item}`
+  const items = kept.map((row) => row.item).join(',')
   return {
     body: `{"items":[${items}],"next_cursor":${nextCursor === null ? 'null' : JSON.stringify(nextCursor)}}`,
     next_cursor: nextCursor,
