@@ -99,6 +99,12 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   // the pool and replaced on the next query; /readyz reports the outage meanwhile. Without a
   // listener this 'error' event would crash the process.
   pool.on('error', () => {})
+  // The same for a connection that is checked out (mid-transaction, between two queries) when
+  // the server ends it: the pool listens only to idle ones, so the client needs its own
+  // listener. Its next query fails and the pool discards it on release.
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+  })
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     kysely,
