@@ -4,7 +4,7 @@
 //
 // Env: PORT, DATABASE (SQLite file already migrated by Gatehouse), JWT_SECRET.
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import { write, writeSync } from 'node:fs'
+import { writeSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import { verify } from '@node-rs/argon2'
@@ -337,22 +337,8 @@ async function handle(req, res) {
 
 // One JSON line per request with Gatehouse's fields, as the contract asks of a server and as
 // Gatehouse writes by default; BASELINE_LOG=0 turns it off. Written as Gatehouse's destination
-// does: asynchronously, lines that arrive while a write is in flight going out in the next one.
+// does: one synchronous write(2) a line.
 const logRequests = process.env.BASELINE_LOG !== '0'
-let pendingLog = ''
-let writingLog = false
-function flushLog() {
-  writingLog = true
-  const chunk = pendingLog
-  pendingLog = ''
-  write(1, chunk, () => {
-    writingLog = false
-    if (pendingLog !== '') flushLog()
-  })
-}
-process.on('exit', () => {
-  if (pendingLog !== '') writeSync(1, pendingLog)
-})
 const hostname = os.hostname()
 let requestCount = 0
 
@@ -374,8 +360,7 @@ const server = http.createServer((req, res) => {
         ip: req.socket.remoteAddress,
         msg: 'request',
       })
-      pendingLog += `${line}\n`
-      if (!writingLog) flushLog()
+      writeSync(1, `${line}\n`)
     })
   }
   handle(req, res).catch((error) => {
