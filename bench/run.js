@@ -85,7 +85,9 @@ async function main() {
   if (groups.has('w4')) {
     const [cmd, cmdArgs] = pinned(0, process.execPath, [path.join(here, 'argon2-rate.js'), '5'])
     argon2 = JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8' }))
-    log(`bench: argon2id alone on one core: ${argon2.hashesPerSecond.toFixed(1)} hashes/s`)
+    log(
+      `bench: argon2id alone on one core: ${argon2.rates.map((r) => `${r.hashesPerSecond.toFixed(1)} hashes/s at ${r.concurrency} in flight`).join(', ')}; ceiling ${argon2.hashesPerSecond.toFixed(1)}`,
+    )
   }
 
   // ---- servers --------------------------------------------------------------------------------
