@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { type Config, ConfigError, loadConfig } from './core/config.js'
+import { primeNextTick } from './core/warmup.js'
+
+primeNextTick()
 
 let config: Config
 try {
