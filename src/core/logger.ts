@@ -30,7 +30,8 @@ export interface Loggers {
  * Both loggers write to one destination: stdout through sonic-boom, one `write(2)` a line, as
  * pino does by default. An asynchronous destination (`sync: false`) hands every write to a libuv
  * thread and takes a completion callback back; on the core the event loop runs on, that cost
- * more than the write itself (W1: 19 µs of CPU a request against 20–25 µs, BENCHMARKS.md). A
+ * more than the write itself (the bench baseline's `GET /public`: 17.2 µs of CPU a request
+ * against 18.2–20.0 µs; BENCHMARKS.md, session 8). A
  * line is in the kernel's hands before the request's next step, so a crash loses no log line.
  */
 export function createLoggers(level: string, stream?: DestinationStream): Loggers {
