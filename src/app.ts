@@ -4,12 +4,12 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
-  type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify'
+import type { Logger } from 'pino'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createApiKeysRepository } from './auth/api-keys.repository.js'
@@ -91,7 +91,10 @@ export function redactUrl(url: string): string {
 }
 
 /** The one log line per request, after it is answered; no bodies, no credentials. */
-function logRequest(log: FastifyBaseLogger, request: FastifyRequest, reply: FastifyReply): void {
+function logRequest(log: Logger, request: FastifyRequest, reply: FastifyReply): void {
+  const failure = failureOf(request)
+  // Not built at all below its level (LOG_LEVEL=warn keeps only failures).
+  if (!log.isLevelEnabled(failure === undefined ? 'info' : 'error')) return
   const line = {
     reqId: request.id,
     method: request.method,
@@ -101,7 +104,6 @@ function logRequest(log: FastifyBaseLogger, request: FastifyRequest, reply: Fast
     user: request.caller?.principal.id,
     ip: request.ip,
   }
-  const failure = failureOf(request)
   if (failure === undefined) log.info(line, 'request')
   else log.error({ ...line, err: failure }, 'request')
 }
