@@ -47,6 +47,7 @@ import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
 import { subscribersRoutes } from './subscribers/subscribers.routes.js'
 import { createSubscribersService } from './subscribers/subscribers.service.js'
 import { createMailLinks, createMailTokens } from './subscribers/subscribers.tokens.js'
+import { TodoPageCache } from './todos/todos.page-cache.js'
 import { todosRoutes } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
 import { createUsersRepository } from './users/users.repository.js'
@@ -213,8 +214,21 @@ export async function buildApp(
     passwordMinLength: config.passwordMinLength,
     shared,
   })
-  const usersService = createUsersService({ db, identities, sessions, revocations, audit, cursors })
-  const todos = createTodosService({ db, dialect: database.dialect, cursors })
+  // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
+  const todoPages =
+    database.dataVersion !== undefined && config.todoListCacheMb > 0
+      ? new TodoPageCache(database.dataVersion, config.todoListCacheMb * 1024 * 1024)
+      : undefined
+  const usersService = createUsersService({
+    db,
+    identities,
+    sessions,
+    revocations,
+    audit,
+    cursors,
+    onUserDeleted: (id) => todoPages?.changed(id),
+  })
+  const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(
     db,
     (request: FastifyRequest) =>

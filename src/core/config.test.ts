@@ -40,6 +40,8 @@ const BAD_VALUES: [variable: string, value: string][] = [
   ['SMTP_URL', 'mail.example.com'],
   ['PUBLIC_URL', 'ftp://example.com'],
   ['LOG_LEVEL', 'loud'],
+  ['TODO_LIST_CACHE_MB', '-1'],
+  ['TODO_LIST_CACHE_MB', '8MB'],
 ]
 
 describe('start-up with a bad setting', () => {

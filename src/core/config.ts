@@ -50,6 +50,8 @@ export interface Config {
   readonly mailMaxAttempts: number
   /** Subscribers queued per transaction when a campaign is sent. */
   readonly campaignQueueChunk: number
+  /** Memory for cached todo list pages, in MiB; 0 turns the cache off (SQLite only). */
+  readonly todoListCacheMb: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -242,5 +244,6 @@ export function loadConfig(env: Env = process.env): Config {
     mailRetryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 5_000, 1, 3_600_000),
     mailMaxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 8, 1, 100),
     campaignQueueChunk: integer(env, 'CAMPAIGN_QUEUE_CHUNK', 250, 1, 100_000),
+    todoListCacheMb: integer(env, 'TODO_LIST_CACHE_MB', 8, 0, 4096),
   })
 }

@@ -21,6 +21,12 @@ export type DialectName = 'sqlite' | 'postgres'
 export interface Db<DB> {
   readonly kysely: Kysely<DB>
   readonly dialect: DialectName
+  /**
+   * SQLite only: a number that changes whenever another connection to the file commits (another
+   * process, the outbox thread), and never for this connection's own commits. Cheap enough to
+   * read on every request.
+   */
+  readonly dataVersion?: () => number
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -70,8 +76,10 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
 
 export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
-    const database = withStatementCache(openSqlite(config.path, config.synchronous))
+    const connection = openSqlite(config.path, config.synchronous)
+    const database = withStatementCache(connection)
     const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
+    const dataVersion = connection.prepare('PRAGMA data_version').pluck()
     // An open SQLite file keeps answering after it is deleted or replaced on disk, while every
     // write then goes to a file nobody will open again: readiness also checks it is still there.
     const file = config.path === ':memory:' ? undefined : path.resolve(config.path)
@@ -79,6 +87,7 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
     return {
       kysely,
       dialect: 'sqlite',
+      dataVersion: () => dataVersion.get() as number,
       async ping() {
         await sql`select 1`.execute(kysely)
         if (file !== undefined && (await stat(file)).ino !== inode) {

@@ -92,7 +92,7 @@ export function toPage<Row, Item>(
 
 /** A page whose items the database wrote as JSON text; `body` is the whole response body. */
 export interface JsonPage {
-  body: string
+  body: string | Buffer
   next_cursor: string | null
 }
 

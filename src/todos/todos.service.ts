@@ -7,6 +7,7 @@ import { AppError } from '../core/errors.js'
 import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
+import type { TodoPageCache } from './todos.page-cache.js'
 import {
   createTodosRepository,
   type TodoListRow,
@@ -84,8 +85,10 @@ export function createTodosService(deps: {
   db: Kysely<Database>
   dialect: DialectName
   cursors: CursorCodec
+  /** Cached list pages; absent, every list reads the database. */
+  pages?: TodoPageCache
 }) {
-  const { db, dialect, cursors } = deps
+  const { db, dialect, cursors, pages } = deps
   const todos = createTodosRepository(db, dialect)
 
   const isAdmin = (caller: Principal | null) => caller?.role === 'admin'
@@ -150,59 +153,95 @@ export function createTodosService(deps: {
     changes: TodoRowUpdate,
     precondition: ((current: Todo) => void) | undefined,
   ): Promise<Todo> {
-    return db.transaction().execute(async (trx) => {
-      const repo = createTodosRepository(trx, dialect)
-      const row = await loadForWrite(repo, caller, id)
-      precondition?.(toTodo(row))
-      if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
-        throw doneAdminOnly()
-      const updated = await repo.update(id, { ...changes, updated_at: nowIso() })
-      if (updated === undefined) throw todoNotFound()
-      return toTodo(updated)
+    let owner: string | undefined
+    try {
+      return await db.transaction().execute(async (trx) => {
+        const repo = createTodosRepository(trx, dialect)
+        const row = await loadForWrite(repo, caller, id)
+        owner = row.owner_id
+        precondition?.(toTodo(row))
+        if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
+          throw doneAdminOnly()
+        const updated = await repo.update(id, { ...changes, updated_at: nowIso() })
+        if (updated === undefined) throw todoNotFound()
+        return toTodo(updated)
+      })
+    } finally {
+      // Also on failure: the commit may have happened even if answering it failed.
+      if (owner !== undefined) pages?.changed(owner)
+    }
+  }
+
+  /** Who may list what: 401 or 403 for a list the caller may not see. */
+  function listScope(caller: Principal | null, query: TodoListQuery): TodoScope {
+    if (caller === null) {
+      if (query.owner === undefined) return { public: true }
+      throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
+        headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
+      })
+    }
+    if (isAdmin(caller)) return query.owner === undefined ? 'all' : { owner: query.owner }
+    if (query.owner === undefined || query.owner === caller.id) return { owner: caller.id }
+    throw new AppError(
+      403,
+      'ADMINS_ONLY',
+      'Admins only',
+      "Only admins may list another user's todos",
+    )
+  }
+
+  async function readListPage(scope: TodoScope, query: TodoListQuery): Promise<JsonPage> {
+    if (scope !== 'all' && 'public' in scope) {
+      // The public feed is fixed: sort, order, done and paging do not apply to it.
+      const rows = await readPage({
+        scope,
+        sort: 'created_at',
+        desc: true,
+        done: undefined,
+        from: null,
+        limit: PUBLIC_FEED_SIZE,
+      })
+      return toJsonPage(rows, PUBLIC_FEED_SIZE, [], cursors)
+    }
+    const tag = `${query.sort}.${query.order}`
+    const from = query.cursor === undefined ? null : decodeCursor(query.cursor, query.sort, tag)
+    const rows = await readPage({
+      scope,
+      sort: query.sort,
+      desc: query.order === 'desc',
+      done: query.done,
+      from,
+      limit: query.limit + 1,
     })
+    return toJsonPage(rows, query.limit, [tag], cursors)
+  }
+
+  /**
+   * A page's cache key. The owner comes last: it is the only free text (an admin's `?owner=`),
+   * and every field before it is fixed or has no `|`, so no two requests share a key.
+   */
+  function pageKey(scope: TodoScope, query: TodoListQuery): string {
+    if (scope === 'all' || 'owner' in scope) {
+      const who = scope === 'all' ? '*' : `owner:${scope.owner}`
+      return `${query.sort}.${query.order}|${query.done}|${query.limit}|${query.cursor ?? ''}|${who}`
+    }
+    return 'public feed'
   }
 
   return {
     /** A page as its JSON body (see `toJsonPage`) and the next cursor. */
     async list(caller: Principal | null, query: TodoListQuery): Promise<JsonPage> {
-      if (caller === null) {
-        if (query.owner !== undefined) {
-          throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
-            headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
-          })
-        }
-        // The public feed is fixed: sort, order, done and paging do not apply to it.
-        const rows = await readPage({
-          scope: { public: true },
-          sort: 'created_at',
-          desc: true,
-          done: undefined,
-          from: null,
-          limit: PUBLIC_FEED_SIZE,
-        })
-        return toJsonPage(rows, PUBLIC_FEED_SIZE, [], cursors)
-      }
-      let scope: TodoScope
-      if (isAdmin(caller)) scope = query.owner === undefined ? 'all' : { owner: query.owner }
-      else if (query.owner === undefined || query.owner === caller.id) scope = { owner: caller.id }
-      else
-        throw new AppError(
-          403,
-          'ADMINS_ONLY',
-          'Admins only',
-          "Only admins may list another user's todos",
-        )
-      const tag = `${query.sort}.${query.order}`
-      const from = query.cursor === undefined ? null : decodeCursor(query.cursor, query.sort, tag)
-      const rows = await readPage({
-        scope,
-        sort: query.sort,
-        desc: query.order === 'desc',
-        done: query.done,
-        from,
-        limit: query.limit + 1,
-      })
-      return toJsonPage(rows, query.limit, [tag], cursors)
+      const scope = listScope(caller, query)
+      if (pages === undefined) return readListPage(scope, query)
+      const key = pageKey(scope, query)
+      const owner = scope !== 'all' && 'owner' in scope ? scope.owner : null
+      const cached = pages.get(key, owner)
+      if (cached !== undefined) return cached
+      // Stamped before the query: a write that commits meanwhile outdates the page.
+      const stamp = pages.stamp()
+      const page = await readListPage(scope, query)
+      pages.set(key, owner, stamp, page)
+      return page
     },
 
     async get(caller: Principal | null, id: string): Promise<Todo> {
@@ -219,7 +258,7 @@ export function createTodosService(deps: {
       if (input.done === true && !isAdmin(caller)) throw doneAdminOnly()
       const now = nowIso()
       const id = uuidv7()
-      const row = await todos.insert({
+      const columns = {
         id,
         owner_id: caller.id,
         title: input.title,
@@ -229,8 +268,12 @@ export function createTodosService(deps: {
         public: input.public === true ? 1 : 0,
         created_at: now,
         updated_at: now,
-      })
-      return toTodo(row)
+      }
+      try {
+        return toTodo(await todos.insert(columns))
+      } finally {
+        pages?.changed(caller.id)
+      }
     },
 
     /** PUT: absent description, due and public reset to defaults; absent `done` is kept. */
@@ -270,12 +313,18 @@ export function createTodosService(deps: {
       id: string,
       precondition?: (current: Todo) => void,
     ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        const repo = createTodosRepository(trx, dialect)
-        const row = await loadForWrite(repo, caller, id)
-        precondition?.(toTodo(row))
-        await repo.delete(id)
-      })
+      let owner: string | undefined
+      try {
+        await db.transaction().execute(async (trx) => {
+          const repo = createTodosRepository(trx, dialect)
+          const row = await loadForWrite(repo, caller, id)
+          owner = row.owner_id
+          precondition?.(toTodo(row))
+          await repo.delete(id)
+        })
+      } finally {
+        if (owner !== undefined) pages?.changed(owner)
+      }
     },
   }
 }

@@ -29,6 +29,8 @@ export function createUsersService(deps: {
   revocations: Revocations
   audit: AuditLog
   cursors: CursorCodec
+  /** Told after a user and what they owned were deleted (the todo list cache listens). */
+  onUserDeleted?: (id: string) => void
 }) {
   const { db, identities, audit } = deps
   const users = createUsersRepository(db)
@@ -123,16 +125,21 @@ export function createUsersService(deps: {
       id: string,
       precondition?: (current: User) => void,
     ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        const repo = createUsersRepository(trx)
-        const activeAdmins = await repo.lockActiveAdmins()
-        const row = await repo.findById(id)
-        if (row === undefined) throw userNotFound()
-        precondition?.(toUser(row))
-        if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
-        // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
-        await repo.delete(id)
-      })
+      try {
+        await db.transaction().execute(async (trx) => {
+          const repo = createUsersRepository(trx)
+          const activeAdmins = await repo.lockActiveAdmins()
+          const row = await repo.findById(id)
+          if (row === undefined) throw userNotFound()
+          precondition?.(toUser(row))
+          if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
+          // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
+          await repo.delete(id)
+        })
+      } finally {
+        // Also on failure: a commit whose acknowledgement failed still changed the data.
+        deps.onUserDeleted?.(id)
+      }
       identities.forget(id)
       await audit.record('user.delete', actorId, { user_id: id })
     },
