@@ -4,10 +4,14 @@
 //   npm run bench:todos                     # 10,000 and 1,000,000 rows
 //   node bench/todos-bench.js --sizes 10000 --duration 3
 //
+// Every size is measured twice: with the list page cache (the default) and without it
+// (TODO_LIST_CACHE_MB=0), so both a repeated read and a read from the database are on record.
+// With taskset, the server runs on core 0 and this process (the load) on core 1.
+//
 // Needs `npm run build` first (bench:todos does it). Prints a markdown table and the query plans,
 // and writes bench/results/todos-<time>.json.
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -39,6 +43,26 @@ const PASSWORD = 'bench password that is long enough'
 const ADMIN = { username: 'benchadmin', password: 'bench admin password, long enough' }
 
 const ROOT = path.resolve(import.meta.dirname, '..')
+const CACHES = [
+  ['on', {}],
+  ['off', { TODO_LIST_CACHE_MB: '0' }],
+]
+
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** User + system CPU time the process has used so far, in µs. */
+function cpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -51,9 +75,12 @@ function freePort() {
   })
 }
 
-async function startServer(dbFile, port) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/gatehouse.js')], {
+async function startServer(dbFile, port, extraEnv = {}) {
+  const server = [process.execPath, path.join(ROOT, 'dist/gatehouse.js')]
+  const [command, ...commandArgs] = hasTaskset ? ['taskset', '-c', '0', ...server] : server
+  const child = spawn(command, commandArgs, {
     env: {
+      ...extraEnv,
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       RATE_LIMIT: 'false',
@@ -82,6 +109,7 @@ async function startServer(dbFile, port) {
 }
 
 async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   await exited
@@ -253,15 +281,20 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
 
-/** autocannon's histogram has 1 ms resolution; the tracker's own timings are kept exactly. */
-async function measure(url, headers) {
+/**
+ * autocannon's histogram has 1 ms resolution; the tracker's own timings are kept exactly. The
+ * server's CPU time per request (from /proc) is the steadiest figure on a shared machine.
+ */
+async function measure(url, headers, pid) {
   await autocannon({ url, headers, connections: CONNECTIONS, duration: 1 })
   const latencies = []
+  const cpuBefore = cpuMicros(pid)
   const instance = autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION })
   instance.on('response', (_client, statusCode, _bytes, ms) => {
     if (statusCode === 200) latencies.push(ms)
   })
   const result = await instance
+  const cpu = cpuMicros(pid) - cpuBefore
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
   latencies.sort((a, b) => a - b)
@@ -269,6 +302,7 @@ async function measure(url, headers) {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     rps: result.requests.average,
+    cpuUs: cpu / result.requests.total,
   }
 }
 
@@ -294,31 +328,35 @@ async function runSize(size) {
     )
     const plans = await queryPlans(dbFile, me.id)
 
-    server = await startServer(dbFile, port)
-    const base = server.base
-    const adminHeaders = await tokenOf(base, ADMIN.username, ADMIN.password)
     const rows = []
-    const add = async (role, sort, depth, url, headers) => {
-      const result = await measure(base + url, headers)
-      rows.push({ size, role, sort, depth, ...result })
-      console.error(
-        `${size}\t${role}\t${sort}\t${depth}\tp50 ${result.p50.toFixed(2)} ms\tp99 ${result.p99.toFixed(2)} ms\t${Math.round(result.rps)} req/s`,
-      )
-    }
-    // Measured twice (first and last) because the machine's load drifts; the ratio uses the mean.
-    await add('user', '-', '-', '/api/v1/private', userHeaders)
-    await add('anonymous', 'created_at desc', 1, '/api/v1/todos', {})
-    for (const [role, headers] of [
-      ['user', userHeaders],
-      ['admin', adminHeaders],
-    ]) {
-      for (const sort of ['due', 'created_at']) {
-        const first = `/api/v1/todos?sort=${sort}&limit=${LIMIT}`
-        await add(role, sort, 1, first, headers)
-        await add(role, sort, DEPTH, await deepUrl(base, headers, first), headers)
+    for (const [cache, env] of CACHES) {
+      server = await startServer(dbFile, port, env)
+      const base = server.base
+      const pid = server.child.pid
+      const adminHeaders = await tokenOf(base, ADMIN.username, ADMIN.password)
+      const add = async (role, sort, depth, url, headers) => {
+        const result = await measure(base + url, headers, pid)
+        rows.push({ size, cache, role, sort, depth, ...result })
+        console.error(
+          `${size}\tcache ${cache}\t${role}\t${sort}\t${depth}\tp50 ${result.p50.toFixed(2)} ms\tp99 ${result.p99.toFixed(2)} ms\t${Math.round(result.rps)} req/s\t${result.cpuUs.toFixed(0)} µs CPU/req`,
+        )
       }
+      // Measured twice (first and last), as the machine's load drifts; ratios use the mean.
+      await add('user', '-', '-', '/api/v1/private', userHeaders)
+      await add('anonymous', 'created_at desc', 1, '/api/v1/todos', {})
+      for (const [role, headers] of [
+        ['user', userHeaders],
+        ['admin', adminHeaders],
+      ]) {
+        for (const sort of ['due', 'created_at']) {
+          const first = `/api/v1/todos?sort=${sort}&limit=${LIMIT}`
+          await add(role, sort, 1, first, headers)
+          await add(role, sort, DEPTH, await deepUrl(base, headers, first), headers)
+        }
+      }
+      await add('user', '-', '-', '/api/v1/private', userHeaders)
+      await stopServer(server.child)
     }
-    await add('user', '-', '-', '/api/v1/private', userHeaders)
     return { size, seeding: seeded, plans, rows }
   } finally {
     await stopServer(server.child).catch(() => {})
@@ -331,21 +369,21 @@ for (const size of SIZES) results.push(await runSize(size))
 
 const fmt = (n) => (Number.isFinite(n) ? n.toFixed(2) : '—')
 const lines = [
-  `Todos benchmark — ${new Date().toISOString()}, Node ${process.version}, ${CONNECTIONS} connections, ${DURATION} s a run, limit ${LIMIT}`,
+  `Todos benchmark — ${new Date().toISOString()}, Node ${process.version}, ${CONNECTIONS} connections, ${DURATION} s a run, limit ${LIMIT}, ${hasTaskset ? 'server on core 0, load on core 1' : 'unpinned'}`,
   '',
   ...results.map(
     (r) =>
       `- ${r.size.toLocaleString('en')} rows: seeded in ${r.seeding.seconds.toFixed(1)} s; the bench user owns ${r.seeding.owned.toLocaleString('en')}`,
   ),
   '',
-  '| rows | endpoint / role | sort (asc) | page | p50 ms | p99 ms | req/s |',
-  '|---:|---|---|---:|---:|---:|---:|',
+  '| rows | page cache | endpoint / role | sort (asc) | page | p50 ms | p99 ms | req/s | CPU µs/req |',
+  '|---:|---|---|---|---:|---:|---:|---:|---:|',
 ]
 for (const r of results) {
   for (const row of r.rows) {
     const endpoint = row.sort === '-' ? 'GET /private (user)' : row.role
     lines.push(
-      `| ${row.size.toLocaleString('en')} | ${endpoint} | ${row.sort} | ${row.depth} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${Math.round(row.rps)} |`,
+      `| ${row.size.toLocaleString('en')} | ${row.cache} | ${endpoint} | ${row.sort} | ${row.depth} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${Math.round(row.rps)} | ${row.cpuUs.toFixed(0)} |`,
     )
   }
 }
@@ -359,21 +397,36 @@ if (smallest !== largest) {
   )
   for (const row of largest.rows.filter((r) => r.sort !== '-')) {
     const base = smallest.rows.find(
-      (b) => b.role === row.role && b.sort === row.sort && b.depth === row.depth,
+      (b) =>
+        b.cache === row.cache &&
+        b.role === row.role &&
+        b.sort === row.sort &&
+        b.depth === row.depth,
     )
     if (base !== undefined)
-      lines.push(`- ${row.role} ${row.sort} page ${row.depth}: ${(row.p50 / base.p50).toFixed(2)}`)
+      lines.push(
+        `- cache ${row.cache}, ${row.role} ${row.sort} page ${row.depth}: ${(row.p50 / base.p50).toFixed(2)}`,
+      )
   }
 }
+lines.push(
+  '',
+  "User's first page against GET /private in the same server (target ≥ 50% of req/s):",
+  '',
+)
 for (const r of results) {
-  const privs = r.rows.filter((row) => row.sort === '-')
-  const privRps = privs.reduce((sum, row) => sum + row.rps, 0) / privs.length
-  for (const sort of ['due', 'created_at']) {
-    const first = r.rows.find((row) => row.role === 'user' && row.sort === sort && row.depth === 1)
-    if (first)
-      lines.push(
-        `- ${r.size.toLocaleString('en')} rows: user's first page (sort=${sort}) at ${((100 * first.rps) / privRps).toFixed(0)}% of GET /private req/s (target ≥ 50%)`,
-      )
+  for (const [cache] of CACHES) {
+    const rows = r.rows.filter((row) => row.cache === cache)
+    const privs = rows.filter((row) => row.sort === '-')
+    const privRps = privs.reduce((sum, row) => sum + row.rps, 0) / privs.length
+    const privCpu = privs.reduce((sum, row) => sum + row.cpuUs, 0) / privs.length
+    for (const sort of ['due', 'created_at']) {
+      const first = rows.find((row) => row.role === 'user' && row.sort === sort && row.depth === 1)
+      if (first)
+        lines.push(
+          `- ${r.size.toLocaleString('en')} rows, cache ${cache}, sort=${sort}: ${((100 * first.rps) / privRps).toFixed(0)}% of the req/s (${((100 * privCpu) / first.cpuUs).toFixed(0)}% by CPU per request)`,
+        )
+    }
   }
 }
 lines.push('', `Query plans at ${largest.size.toLocaleString('en')} rows (EXPLAIN QUERY PLAN):`, '')
