@@ -231,6 +231,10 @@ describe('errors and hardening', async () => {
       `${payload}.${Buffer.alloc(16).toString('base64url')}`,
       `${payload}`,
       `${issued}.extra`,
+      // Characters a lenient base64url decoder would skip: not the cursor that was issued.
+      `${issued}|`,
+      `${issued}=`,
+      '',
       Buffer.from(JSON.stringify(['x'])).toString('base64url'),
     ]
     for (const cursor of forged) {

@@ -11,7 +11,7 @@ export const PageQuery = {
     description: 'Items per page, 1–100',
   }),
   cursor: Type.Optional(
-    Type.String({ maxLength: 1024, description: 'Opaque cursor from `next_cursor`' }),
+    Type.String({ minLength: 1, maxLength: 1024, description: 'Opaque cursor from `next_cursor`' }),
   ),
 }
 
@@ -52,8 +52,10 @@ export function createCursorCodec(secret: Buffer): CursorCodec {
     decode(cursor, arity) {
       const [payload, signature, ...rest] = cursor.split('.')
       if (payload === undefined || signature === undefined || rest.length > 0) throw invalid()
-      const given = Buffer.from(signature, 'base64url')
-      const expected = sign(payload)
+      // Compared as text: Node's base64url decoder skips characters outside the alphabet, so
+      // comparing decoded bytes would accept altered forms of an issued cursor.
+      const given = Buffer.from(signature)
+      const expected = Buffer.from(sign(payload).toString('base64url'))
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid()
       let values: unknown
       try {

@@ -286,6 +286,7 @@ describe('todos: access, rules, conditional requests', async () => {
       'limit=101',
       'limit=ten',
       'done=maybe',
+      'cursor=',
       'cursor=forged',
       'cursor=eyJ4Ijp9.AAAAAAAAAAAAAAAAAAAAAA',
     ]) {
