@@ -94,8 +94,10 @@ export function redactUrl(url: string): string {
 /** The one log line per request, after it is answered; no bodies, no credentials. */
 function logRequest(log: Logger, request: FastifyRequest, reply: FastifyReply): void {
   const failure = failureOf(request)
-  // Not built at all below its level (LOG_LEVEL=warn keeps only failures).
-  if (!log.isLevelEnabled(failure === undefined ? 'info' : 'error')) return
+  // A 5xx is an error line even when no handler threw (a framework 500, /readyz's 503).
+  const level = failure !== undefined || reply.statusCode >= 500 ? 'error' : 'info'
+  // Not built at all below its level (LOG_LEVEL=warn keeps only errors).
+  if (!log.isLevelEnabled(level)) return
   const line = {
     reqId: request.id,
     method: request.method,
@@ -105,8 +107,8 @@ function logRequest(log: Logger, request: FastifyRequest, reply: FastifyReply): 
     user: request.caller?.principal.id,
     ip: request.ip,
   }
-  if (failure === undefined) log.info(line, 'request')
-  else log.error({ ...line, err: failure }, 'request')
+  if (failure !== undefined) log.error({ ...line, err: failure }, 'request')
+  else log[level](line, 'request')
 }
 
 /**

@@ -220,6 +220,8 @@ describe.skipIf(!postgres)('request logs of a failure', async () => {
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
     const body = await response.text()
     expect(body).not.toMatch(/gatehouse_test_|does not exist|select|at .+\.js:\d+/i)
+    // A 5xx that no handler threw is an error line too.
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
     await server.stop('SIGTERM')
     if (process.env.DEBUG_LOGS) console.log(server.stdout(), server.stderr())
     expect(server.stdout()).not.toContain(secret)
@@ -229,5 +231,7 @@ describe.skipIf(!postgres)('request logs of a failure', async () => {
     expect(lines[0]?.err).toBeDefined()
     const reqId = lines[0]?.reqId
     expect(server.logLines().filter((line) => line.reqId === reqId)).toHaveLength(1)
+    const readiness = server.logLines().filter((line) => line.url === '/readyz')
+    expect(readiness.at(-1)).toMatchObject({ level: 50, status: 503 })
   })
 })
