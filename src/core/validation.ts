@@ -116,10 +116,14 @@ function compileConversion(schema: TSchema): Conversion {
   const generic: Conversion = (input) => fromText(schema, Value.Default(schema, Value.Clone(input)))
   if (schema.type !== 'object' || schema.properties === undefined) return generic
   const properties = Object.entries(schema.properties as Record<string, TSchema>)
+  // Defaults are honoured only on the properties themselves; anything else goes generic.
   const isScalar = (property: TSchema): boolean =>
     Array.isArray(property.anyOf)
-      ? (property.anyOf as TSchema[]).every(isScalar)
+      ? (property.anyOf as TSchema[]).every(
+          (member) => member.default === undefined && isScalar(member),
+        )
       : property.type !== 'object' && property.type !== 'array' && property.type !== undefined
+  if (typeof schema.additionalProperties === 'object') return generic
   if (!properties.every(([, property]) => isScalar(property))) return generic
   const converted = new Map(properties.filter(([, property]) => convertsText(property)))
   const defaults = properties.filter(([, property]) => property.default !== undefined)
