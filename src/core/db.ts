@@ -24,9 +24,10 @@ export interface Db<DB> {
   /**
    * SQLite only: a number that changes whenever another connection to the file commits (another
    * process, the outbox thread), and never for this connection's own commits. Cheap enough to
-   * read on every request.
+   * read on every request. Undefined while this connection is inside a transaction, whose
+   * snapshot hides other connections' commits.
    */
-  readonly dataVersion?: () => number
+  readonly dataVersion?: () => number | undefined
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -87,7 +88,9 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
     return {
       kysely,
       dialect: 'sqlite',
-      dataVersion: () => dataVersion.get() as number,
+      // Read beside Kysely, not through it (its connection mutex would cost more than the read):
+      // so it can land inside another request's open transaction, hence the check.
+      dataVersion: () => (connection.inTransaction ? undefined : (dataVersion.get() as number)),
       async ping() {
         await sql`select 1`.execute(kysely)
         if (file !== undefined && (await stat(file)).ino !== inode) {

@@ -1,17 +1,30 @@
 import { describe, expect, it } from 'vitest'
 import { TodoPageCache } from './todos.page-cache.js'
 
-// The cache's own rules, where HTTP cannot reach: on SQLite a list request runs start to end
-// without yielding to another request, so a write cannot be made to commit between a page's
-// stamp and its store from outside. What a client sees is tested in todos.cache.test.ts.
+// The cache's own rules, where HTTP cannot reach: on SQLite every query is synchronous, and no
+// ordering of requests we could produce (delays in event-loop turns and in promise turns) makes
+// a write commit between a page's stamp and its store. What a client sees is tested in
+// todos.cache.test.ts.
 describe('TodoPageCache', () => {
   const page = (body: string) => ({ body, next_cursor: null })
   const text = (cached: { body: string | Buffer } | undefined) => cached?.body.toString()
 
   function cacheWithVersion() {
-    let version = 1
+    let version: number | undefined = 1
     const cache = new TodoPageCache(() => version, 1024 * 1024)
-    return { cache, bump: () => (version += 1) }
+    return {
+      cache,
+      bump: () => {
+        version = (version ?? 0) + 1
+      },
+      hide: () => {
+        const seen = version
+        version = undefined
+        return () => {
+          version = seen
+        }
+      },
+    }
   }
 
   it('serves a stored page until a write to its owner', () => {
@@ -45,6 +58,15 @@ describe('TodoPageCache', () => {
     bump()
     expect(cache.get('a', 'alice')).toBeUndefined()
     expect(cache.get('all', null)).toBeUndefined()
+  })
+
+  it('serves nothing while other connections cannot be seen (inside a transaction)', () => {
+    const { cache, hide } = cacheWithVersion()
+    cache.set('k', 'alice', cache.stamp(), page('[1]'))
+    const show = hide()
+    expect(cache.get('k', 'alice')).toBeUndefined()
+    show()
+    expect(text(cache.get('k', 'alice'))).toBe('[1]')
   })
 
   it('stays correct when the record of writers overflows', () => {

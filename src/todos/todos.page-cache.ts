@@ -44,14 +44,15 @@ export class TodoPageCache {
   private lastWriteToAny = 0
   private readonly lastWriteByOwner = new Map<string, number>()
   private readonly pages: LRUCache<string, CachedPage>
-  private dataVersion: number
+  private dataVersion: number | undefined
 
   /**
-   * @param readDataVersion SQLite's `data_version` on the connection that runs the queries
+   * @param readDataVersion SQLite's `data_version` on the connection that runs the queries, or
+   *   undefined when it cannot tell (inside a transaction)
    * @param maxBytes about how much memory the pages may take (their JSON text)
    */
   constructor(
-    private readonly readDataVersion: () => number,
+    private readonly readDataVersion: () => number | undefined,
     maxBytes: number,
   ) {
     this.dataVersion = readDataVersion()
@@ -63,7 +64,7 @@ export class TodoPageCache {
 
   /** The cached page, if no write since it was read could have changed it. */
   get(key: string, owner: string | null): JsonPage | undefined {
-    this.noticeOtherConnections()
+    if (!this.noticeOtherConnections()) return undefined
     const entry = this.pages.get(key)
     if (entry === undefined) return undefined
     if (!this.isCurrent(entry.stamp, owner)) {
@@ -100,11 +101,15 @@ export class TodoPageCache {
     return stamp >= lastWrite
   }
 
-  private noticeOtherConnections(): void {
+  /** False when other connections' commits cannot be seen now: no page may be served. */
+  private noticeOtherConnections(): boolean {
     const version = this.readDataVersion()
-    if (version === this.dataVersion) return
-    this.dataVersion = version
-    this.dropAll()
+    if (version === undefined) return false
+    if (version !== this.dataVersion) {
+      this.dataVersion = version
+      this.dropAll()
+    }
+    return true
   }
 
   private dropAll(): void {

@@ -158,16 +158,16 @@ export function createTodosService(deps: {
       return await db.transaction().execute(async (trx) => {
         const repo = createTodosRepository(trx, dialect)
         const row = await loadForWrite(repo, caller, id)
-        owner = row.owner_id
         precondition?.(toTodo(row))
         if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
           throw doneAdminOnly()
+        owner = row.owner_id
         const updated = await repo.update(id, { ...changes, updated_at: nowIso() })
         if (updated === undefined) throw todoNotFound()
         return toTodo(updated)
       })
     } finally {
-      // Also on failure: the commit may have happened even if answering it failed.
+      // Once the write was sent, also on failure: it may have committed though answering failed.
       if (owner !== undefined) pages?.changed(owner)
     }
   }
@@ -217,13 +217,14 @@ export function createTodosService(deps: {
   }
 
   /**
-   * A page's cache key. The owner comes last: it is the only free text (an admin's `?owner=`),
-   * and every field before it is fixed or has no `|`, so no two requests share a key.
+   * A page's cache key. The owner comes last: it is the only free text (an admin's `?owner=`).
+   * Every field before it is fixed text or a cursor, whose alphabet (base64url and `.`) has no
+   * `|`, and an absent cursor is `-`, which no cursor is; so no two requests share a key.
    */
   function pageKey(scope: TodoScope, query: TodoListQuery): string {
     if (scope === 'all' || 'owner' in scope) {
       const who = scope === 'all' ? '*' : `owner:${scope.owner}`
-      return `${query.sort}.${query.order}|${query.done}|${query.limit}|${query.cursor ?? ''}|${who}`
+      return `${query.sort}.${query.order}|${query.done}|${query.limit}|${query.cursor ?? '-'}|${who}`
     }
     return 'public feed'
   }
@@ -318,8 +319,8 @@ export function createTodosService(deps: {
         await db.transaction().execute(async (trx) => {
           const repo = createTodosRepository(trx, dialect)
           const row = await loadForWrite(repo, caller, id)
-          owner = row.owner_id
           precondition?.(toTodo(row))
+          owner = row.owner_id
           await repo.delete(id)
         })
       } finally {

@@ -125,6 +125,7 @@ export function createUsersService(deps: {
       id: string,
       precondition?: (current: User) => void,
     ): Promise<void> {
+      let deleting = false
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createUsersRepository(trx)
@@ -134,11 +135,12 @@ export function createUsersService(deps: {
           precondition?.(toUser(row))
           if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
           // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
+          deleting = true
           await repo.delete(id)
         })
       } finally {
-        // Also on failure: a commit whose acknowledgement failed still changed the data.
-        deps.onUserDeleted?.(id)
+        // Once the delete was sent, also on failure: it may have committed though answering failed.
+        if (deleting) deps.onUserDeleted?.(id)
       }
       identities.forget(id)
       await audit.record('user.delete', actorId, { user_id: id })
