@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { assertIfMatch, notModified, withEtag } from '../core/conditional.js'
+import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
@@ -62,7 +62,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     },
     async (request, reply) => {
       const user = await users.update(callerOf(request).principal.id, request.body, (current) =>
-        assertIfMatch(request, current),
+        assertPreconditions(request, current),
       )
       return withEtag(reply, user)
     },

@@ -40,16 +40,29 @@ export function notModified(
   return false
 }
 
-/** For PUT/PATCH/DELETE: refuses the write (412) when `If-Match` names another version. */
-export function assertIfMatch(request: FastifyRequest, current: unknown): void {
+/**
+ * For PUT/PATCH/DELETE, in RFC 9110 §13.2.2's order: refuses the write (412) when `If-Match`
+ * names another version, or when `If-None-Match` names this one (or is `*`: the resource exists).
+ */
+export function assertPreconditions(request: FastifyRequest, current: unknown): void {
   const ifMatch = request.headers['if-match']
-  if (ifMatch === undefined) return
-  if (!listMatches(ifMatch, etagOf(current), true)) {
+  const ifNoneMatch = request.headers['if-none-match']
+  if (ifMatch === undefined && ifNoneMatch === undefined) return
+  const etag = etagOf(current)
+  if (ifMatch !== undefined && !listMatches(ifMatch, etag, true)) {
     throw new AppError(
       412,
       'PRECONDITION_FAILED',
       'Precondition failed',
       'The resource has changed since you read it (If-Match does not match its ETag)',
+    )
+  }
+  if (ifNoneMatch !== undefined && listMatches(ifNoneMatch, etag, false)) {
+    throw new AppError(
+      412,
+      'PRECONDITION_FAILED',
+      'Precondition failed',
+      'If-None-Match names the current version of the resource',
     )
   }
 }

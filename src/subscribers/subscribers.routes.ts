@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { assertIfMatch, notModified, withEtag } from '../core/conditional.js'
+import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
@@ -240,7 +240,7 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
     },
     async (request, reply) => {
       const subscriber = await subscribers.update(request.params.id, request.body, (current) =>
-        assertIfMatch(request, current),
+        assertPreconditions(request, current),
       )
       return withEtag(reply, subscriber)
     },
@@ -261,7 +261,7 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
     },
     async (request, reply) => {
       const subscriber = await subscribers.update(request.params.id, request.body, (current) =>
-        assertIfMatch(request, current),
+        assertPreconditions(request, current),
       )
       return withEtag(reply, subscriber)
     },
@@ -286,7 +286,9 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       },
     },
     async (request, reply) => {
-      await subscribers.delete(request.params.id, (current) => assertIfMatch(request, current))
+      await subscribers.delete(request.params.id, (current) =>
+        assertPreconditions(request, current),
+      )
       return reply.code(204).send(null)
     },
   )

@@ -130,6 +130,14 @@ describe('todos: access, rules, conditional requests', async () => {
     )
     expect(body.next_cursor).toBeNull()
     expect(response.headers.link).toBeUndefined()
+    // The feed has no pages, so any cursor (even one issued to a user for their list) is 400.
+    const issued = json<{ next_cursor: string }>(
+      await app.inject({ url: '/api/v1/todos?limit=1', headers: other.headers }),
+    ).next_cursor
+    for (const cursor of ['forged', issued]) {
+      const paged = await app.inject({ url: `/api/v1/todos?cursor=${cursor}` })
+      expect(paged.statusCode, cursor).toBe(400)
+    }
   })
 
   it('?owner= is for admins: a user naming someone else gets 403, anonymous 401', async () => {
@@ -153,7 +161,7 @@ describe('todos: access, rules, conditional requests', async () => {
       headers: owner.headers,
     })
     expect(user.statusCode).toBe(403)
-    expect(json(user).title).toBe('Admins only')
+    expect(json(user).title).toBe('Forbidden')
     expect((await app.inject({ url: `/api/v1/todos?owner=${other.id}` })).statusCode).toBe(401)
   })
 
@@ -341,10 +349,35 @@ describe('todos: access, rules, conditional requests', async () => {
     expect(
       (await app.inject({ url, headers: { ...owner.headers, 'if-none-match': etag } })).statusCode,
     ).toBe(200)
+    // If-None-Match on a write (RFC 9110 §13.1.2): naming the current version, or `*` while the
+    // todo exists, refuses it; naming an older version lets it through.
+    for (const [method, payload] of [
+      ['PATCH', { title: 'refused' }],
+      ['PUT', { title: 'refused' }],
+      ['DELETE', undefined],
+    ] as const) {
+      for (const ifNoneMatch of [String(now.headers.etag), '*']) {
+        const refused = await app.inject({
+          method,
+          url,
+          headers: { ...owner.headers, 'if-none-match': ifNoneMatch },
+          ...(payload === undefined ? {} : { payload }),
+        })
+        expect(refused.statusCode, `${method} ${ifNoneMatch}`).toBe(412)
+      }
+    }
+    expect(json<Todo>(await app.inject({ url, headers: owner.headers })).title).toBe('v2')
+    const allowed = await app.inject({
+      method: 'PATCH',
+      url,
+      headers: { ...owner.headers, 'if-none-match': etag },
+      payload: { title: 'v3' },
+    })
+    expect(allowed.statusCode).toBe(200)
     const deleted = await app.inject({
       method: 'DELETE',
       url,
-      headers: { ...owner.headers, 'if-match': String(now.headers.etag) },
+      headers: { ...owner.headers, 'if-match': String(allowed.headers.etag) },
     })
     expect(deleted.statusCode).toBe(204)
   })

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../auth/auth.plugin.js'
-import { assertIfMatch, notModified, withEtag } from '../core/conditional.js'
+import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
@@ -48,7 +48,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         summary:
           "List todos: anonymous, the 5 newest public ones; a user, their own; an admin, everyone's",
         description:
-          'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and paging do not apply to them.',
+          'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and limit do not apply to them, and a cursor is refused (400).',
         querystring: TodoListQuery,
         response: { 200: TodoPage, 400: problems[400], 401: problems[401], 403: problems[403] },
       },
@@ -119,7 +119,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         callerOf(request).principal,
         request.params.id,
         request.body,
-        (current) => assertIfMatch(request, current),
+        (current) => assertPreconditions(request, current),
       )
       return withEtag(reply, todo)
     },
@@ -143,7 +143,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         callerOf(request).principal,
         request.params.id,
         request.body,
-        (current) => assertIfMatch(request, current),
+        (current) => assertPreconditions(request, current),
       )
       return withEtag(reply, todo)
     },
@@ -168,7 +168,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
     },
     async (request, reply) => {
       await todos.delete(callerOf(request).principal, request.params.id, (current) =>
-        assertIfMatch(request, current),
+        assertPreconditions(request, current),
       )
       return reply.code(204).send(null)
     },

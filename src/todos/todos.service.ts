@@ -175,19 +175,19 @@ export function createTodosService(deps: {
   /** Who may list what: 401 or 403 for a list the caller may not see. */
   function listScope(caller: Principal | null, query: TodoListQuery): TodoScope {
     if (caller === null) {
-      if (query.owner === undefined) return { public: true }
-      throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
-        headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
-      })
+      if (query.owner !== undefined) {
+        throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
+          headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
+        })
+      }
+      // The feed has no next page, so no cursor was issued for it.
+      if (query.cursor !== undefined) throw invalid('query/cursor', 'the public feed has no pages')
+      return { public: true }
     }
     if (isAdmin(caller)) return query.owner === undefined ? 'all' : { owner: query.owner }
     if (query.owner === undefined || query.owner === caller.id) return { owner: caller.id }
-    throw new AppError(
-      403,
-      'ADMINS_ONLY',
-      'Admins only',
-      "Only admins may list another user's todos",
-    )
+    // `Forbidden`, not `Admins only`: that title is for admin routes (API.md §3), and this is not one.
+    throw new AppError(403, 'FORBIDDEN', 'Forbidden', "Only admins may list another user's todos")
   }
 
   async function readListPage(scope: TodoScope, query: TodoListQuery): Promise<JsonPage> {
