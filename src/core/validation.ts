@@ -1,6 +1,11 @@
 import { FormatRegistry, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { DefaultErrorFunction, SetErrorFunction } from '@sinclair/typebox/errors'
+import {
+  DefaultErrorFunction,
+  SetErrorFunction,
+  type ValueError,
+  ValueErrorType,
+} from '@sinclair/typebox/errors'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifySchemaCompiler } from 'fastify'
 // Only the e-mail check: the whole validator package costs ~25 ms at start-up.
@@ -152,6 +157,26 @@ SetErrorFunction((error) =>
 
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)'
 
+function codePointLength(value: string): number {
+  let length = 0
+  for (const _ of value) length += 1
+  return length
+}
+
+/**
+ * JSON Schema counts a string's length in characters (code points); TypeBox's check counts
+ * UTF-16 units, so 101 emoji would fail `maxLength: 200`. An error that only this difference
+ * causes is dropped, also inside a union (`description: string | null`). Runs only once the
+ * compiled check has failed, so valid requests never pay for it.
+ */
+function onlyCountsUnits(error: ValueError): boolean {
+  if (error.type === ValueErrorType.StringMaxLength && typeof error.value === 'string')
+    return codePointLength(error.value) <= Number(error.schema.maxLength)
+  if (error.type === ValueErrorType.Union)
+    return error.errors.some((variant) => [...variant].every(onlyCountsUnits))
+  return false
+}
+
 /**
  * Where a string in `value` holds U+0000, as a JSON pointer. PostgreSQL cannot store it in
  * text (the insert would fail with a 500), so it is refused up front on every database alike.
@@ -174,19 +199,19 @@ function nulPath(value: unknown, path: string): string | undefined {
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = TypeCompiler.Compile(schema)
   const convert = httpPart === 'body' ? undefined : compileConversion(schema)
+  const accept = (value: unknown) => {
+    const nul = nulPath(value, '')
+    if (nul === undefined) return { value }
+    return {
+      error: [{ instancePath: nul, message: NUL_MESSAGE, keyword: '', schemaPath: '', params: {} }],
+    }
+  }
   return (input: unknown) => {
     const value = convert === undefined ? input : convert(input)
-    if (check.Check(value)) {
-      const nul = nulPath(value, '')
-      if (nul === undefined) return { value }
-      return {
-        error: [
-          { instancePath: nul, message: NUL_MESSAGE, keyword: '', schemaPath: '', params: {} },
-        ],
-      }
-    }
+    if (check.Check(value)) return accept(value)
     const errors = []
     for (const error of check.Errors(value)) {
+      if (onlyCountsUnits(error)) continue
       errors.push({
         instancePath: error.path,
         message: error.message,
@@ -196,6 +221,6 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
       })
       if (errors.length >= 20) break
     }
-    return { error: errors }
+    return errors.length === 0 ? accept(value) : { error: errors }
   }
 }

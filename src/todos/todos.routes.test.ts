@@ -249,6 +249,30 @@ describe('todos: access, rules, conditional requests', async () => {
     expect(after).toEqual(todo)
   })
 
+  it('title 1–200 and description ≤ 10,000 characters, counted as characters, not UTF-16 units', async () => {
+    const emoji = '\u{1F600}' // one character, two UTF-16 units
+    const cases: [Record<string, unknown>, number][] = [
+      [{ title: '' }, 400],
+      [{ title: 'x'.repeat(201) }, 400],
+      [{ title: emoji.repeat(201) }, 400],
+      [{ title: emoji.repeat(200) }, 201],
+      [{ title: 'd', description: emoji.repeat(10_000) }, 201],
+      [{ title: 'd', description: emoji.repeat(10_001) }, 400],
+      [{ title: 'd', description: 'x'.repeat(10_001) }, 400],
+    ]
+    for (const [payload, status] of cases) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/todos',
+        headers: owner.headers,
+        payload,
+      })
+      const label = `${String(payload.title).length} title units, ${String(payload.description ?? '').length} description units`
+      expect(response.statusCode, label).toBe(status)
+      if (status === 201) expect(json<Todo>(response).title).toBe(payload.title)
+    }
+  })
+
   it('400 for a due that is not an RFC 3339 date or date-time, naming the field and the form', async () => {
     for (const due of [
       '22-11-2026',
