@@ -6,6 +6,7 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify'
 import type { Kysely } from 'kysely'
+import { stringify as canonicalJson } from 'safe-stable-stringify'
 import type { Database } from '../database.js'
 import { isUniqueViolation } from './db.js'
 import { AppError } from './errors.js'
@@ -67,12 +68,13 @@ export function createIdempotency(
   }
 
   // Keyed: a body can hold a password (register), and a plain SHA-256 of it at rest would make
-  // guessing that password offline cheap.
+  // guessing that password offline cheap. The body is hashed with its keys sorted, so the same
+  // JSON with its members in another order is the same request.
   const requestHash = (request: FastifyRequest) =>
     createHmac('sha256', secret)
       .update('idempotency-request:')
       .update(`${request.method} ${request.url.split('?')[0]}\n`)
-      .update(JSON.stringify(request.body ?? null))
+      .update(canonicalJson(request.body ?? null) ?? 'null')
       .digest('base64url')
 
   async function claim(

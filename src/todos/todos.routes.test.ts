@@ -408,19 +408,25 @@ describe('todos: access, rules, conditional requests', async () => {
 
   it('an idempotent retry of a create creates one todo', async () => {
     const user = await newUser(app, 'idem')
-    const send = () =>
+    const send = (payload: string) =>
       app.inject({
         method: 'POST',
         url: '/api/v1/todos',
-        headers: { ...user.headers, 'idempotency-key': 'create-once-1' },
-        payload: { title: 'once' },
+        headers: {
+          ...user.headers,
+          'idempotency-key': 'create-once-1',
+          'content-type': 'application/json',
+        },
+        payload,
       })
-    const first = await send()
-    const retry = await send()
+    const first = await send('{"title":"once","public":false}')
+    // The same JSON, members reordered: the same request.
+    const retry = await send('{ "public": false, "title": "once" }')
     expect(first.statusCode).toBe(201)
     expect(retry.statusCode).toBe(201)
     expect(retry.body).toBe(first.body)
     expect(retry.headers.location).toBe(first.headers.location)
+    expect((await send('{"title":"twice","public":false}')).statusCode).toBe(422)
     const list = json<{ items: Todo[] }>(
       await app.inject({ url: '/api/v1/todos', headers: user.headers }),
     )
