@@ -147,13 +147,24 @@ function compileConversion(schema: TSchema): Conversion {
   }
 }
 
+/** The values of a union of literals (`'asc' | 'desc'`), or undefined for any other schema. */
+function literalChoices(schema: TSchema): unknown[] | undefined {
+  if (!Array.isArray(schema.anyOf)) return undefined
+  const members = schema.anyOf as TSchema[]
+  return members.every((member) => 'const' in member) ? members.map((m) => m.const) : undefined
+}
+
 // A schema may carry `errorMessage` to say what form it expects; TypeBox's own wording for a
-// union ("Expected union value") names neither the field's rules nor an example.
-SetErrorFunction((error) =>
-  typeof error.schema.errorMessage === 'string'
-    ? error.schema.errorMessage
-    : DefaultErrorFunction(error),
-)
+// union ("Expected union value") names neither the field's rules nor an example. A union of
+// literals says which values it takes.
+SetErrorFunction((error) => {
+  if (typeof error.schema.errorMessage === 'string') return error.schema.errorMessage
+  const choices = literalChoices(error.schema)
+  if (choices !== undefined) {
+    return `must be one of ${choices.map((choice) => JSON.stringify(choice)).join(', ')}`
+  }
+  return DefaultErrorFunction(error)
+})
 
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)'
 

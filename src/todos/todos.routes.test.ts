@@ -326,6 +326,11 @@ describe('todos: access, rules, conditional requests', async () => {
       expect(response.statusCode, query).toBe(400)
       expect(response.headers['content-type']).toMatch(/application\/problem\+json/)
     }
+    // The message says which values are accepted.
+    const badSort = await app.inject({ url: '/api/v1/todos?sort=title', headers: owner.headers })
+    expect(json<{ errors: { path: string; message: string }[] }>(badSort).errors).toEqual([
+      { path: 'query/sort', message: 'must be one of "due", "created_at"' },
+    ])
     // A cursor is bound to the sort and order that issued it.
     for (let i = 0; i < 2; i++) await create(owner, { title: `c${i}` })
     const first = json<{ next_cursor: string }>(

@@ -17,6 +17,7 @@ export const Due = Type.Union(
 const Title = Type.String({ minLength: 1, maxLength: 200 })
 const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()], {
   description: 'Up to 10,000 characters; null when absent',
+  errorMessage: 'must be a string of at most 10,000 characters, or null',
 })
 
 export const Todo = Type.Object(
