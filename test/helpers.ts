@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { afterAll } from 'vitest'
+import { afterAll, expect } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/core/config.js'
+import type { Todo } from '../src/todos/todos.schemas.js'
 
 export const ADMIN = { username: 'root', password: 'admin-password-for-tests' }
 export const PASSWORD = 'a perfectly fine test password'
@@ -97,4 +98,20 @@ export async function newUser(app: FastifyInstance, prefix = 'user'): Promise<Se
 
 export function loginAdmin(app: FastifyInstance): Promise<Session> {
   return login(app, ADMIN.username, ADMIN.password)
+}
+
+/** Creates a todo as `session` and expects 201. */
+export async function createTodo(
+  app: FastifyInstance,
+  session: Session,
+  body: Record<string, unknown>,
+): Promise<Todo> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/todos',
+    headers: session.headers,
+    payload: body,
+  })
+  expect(response.statusCode, response.body).toBe(201)
+  return json<Todo>(response)
 }

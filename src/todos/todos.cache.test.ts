@@ -2,7 +2,14 @@ import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import type { LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { buildTestApp, json, loginAdmin, newUser, type Session } from '../../test/helpers.js'
+import {
+  buildTestApp,
+  createTodo,
+  json,
+  loginAdmin,
+  newUser,
+  type Session,
+} from '../../test/helpers.js'
 import type { Todo } from './todos.schemas.js'
 
 // List pages are cached in memory (TodoPageCache). These tests read every list twice before a
@@ -49,16 +56,7 @@ describe('todos: a cached list page never outlives a write', async () => {
     }
   }
 
-  async function create(owner: Session, body: Record<string, unknown>): Promise<Todo> {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/todos',
-      headers: owner.headers,
-      payload: body,
-    })
-    expect(response.statusCode, response.body).toBe(201)
-    return json<Todo>(response)
-  }
+  const create = (session: Session, body: Record<string, unknown>) => createTodo(app, session, body)
 
   interface WriteCase {
     name: string

@@ -3,7 +3,14 @@ import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { describe, expect, it } from 'vitest'
-import { buildTestApp, json, loginAdmin, newUser, type Session } from '../../test/helpers.js'
+import {
+  buildTestApp,
+  createTodo,
+  json,
+  loginAdmin,
+  newUser,
+  type Session,
+} from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import type { Database } from '../database.js'
 import { createTodosRepository, type TodoRange, type TodoScope } from './todos.repository.js'
@@ -20,16 +27,7 @@ const orderAndPagination = (env: () => Promise<Record<string, string>>) => async
   const admin = await loginAdmin(app)
   const user = await newUser(app, 'pager')
 
-  async function create(session: Session, body: Record<string, unknown>): Promise<Todo> {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/todos',
-      headers: session.headers,
-      payload: body,
-    })
-    expect(response.statusCode, response.body).toBe(201)
-    return json<Todo>(response)
-  }
+  const create = (session: Session, body: Record<string, unknown>) => createTodo(app, session, body)
 
   /** Follows `Link: rel="next"` from `url` to the end; returns every page. */
   async function walk(

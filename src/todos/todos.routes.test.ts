@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { buildTestApp, json, loginAdmin, newUser, type Session } from '../../test/helpers.js'
+import {
+  buildTestApp,
+  createTodo,
+  json,
+  loginAdmin,
+  newUser,
+  type Session,
+} from '../../test/helpers.js'
 import type { Todo } from './todos.schemas.js'
 
 describe('todos: access, rules, conditional requests', async () => {
@@ -8,16 +15,7 @@ describe('todos: access, rules, conditional requests', async () => {
   const other = await newUser(app, 'other')
   const admin = await loginAdmin(app)
 
-  async function create(session: Session, body: Record<string, unknown>): Promise<Todo> {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/todos',
-      headers: session.headers,
-      payload: body,
-    })
-    expect(response.statusCode, response.body).toBe(201)
-    return json<Todo>(response)
-  }
+  const create = (session: Session, body: Record<string, unknown>) => createTodo(app, session, body)
 
   type Actor = 'anonymous' | 'owner' | 'other' | 'admin'
   const headersOf = (actor: Actor): Record<string, string> =>
