@@ -16,6 +16,7 @@ import { createApiKeysRepository } from './auth/api-keys.repository.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes } from './auth/auth.routes.js'
 import { createAuthService } from './auth/auth.service.js'
+import { createCredentialGuard } from './auth/credential-guard.js'
 import { createIdentityCache } from './auth/identity-cache.js'
 import { loadSigningKeys, publicJwks } from './auth/keys.js'
 import { profileRoutes } from './auth/profile.routes.js'
@@ -31,6 +32,7 @@ import {
   createThreadOutboxWorker,
   outboxThreadAvailable,
 } from './campaigns/outbox.worker.js'
+import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
@@ -211,6 +213,8 @@ export async function buildApp(
     identities,
     revocations,
     accessTokens,
+    // Every password check (login, Basic, current_password) is counted here: API.md §3.
+    guard: createCredentialGuard({ enabled: config.rateLimit, redis }),
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     passwordMinLength: config.passwordMinLength,
@@ -375,7 +379,9 @@ export async function buildApp(
       // After authentication, so a signed-in user is counted as themselves.
       hook: 'preHandler',
       keyGenerator: (request) =>
-        request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
+        request.caller === null
+          ? `ip:${clientAddressKey(request.ip)}`
+          : `user:${request.caller.principal.id}`,
       errorResponseBuilder: (_request, context) =>
         new AppError(
           429,
@@ -393,6 +399,7 @@ export async function buildApp(
     revocations,
     accessTokens,
     allowQueryToken: config.allowQueryToken,
+    trustedOrigins: [new URL(config.publicUrl).origin, ...config.corsOrigins],
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })

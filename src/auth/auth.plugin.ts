@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientAddressKey } from '../core/client-address.js'
 import { AppError } from '../core/errors.js'
 import type { AuthService, Caller, ClientInfo } from './auth.service.js'
 import type { IdentityCache, Principal } from './identity-cache.js'
@@ -41,8 +42,43 @@ const badBasicCredentials = () =>
   )
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  return { ip: request.ip, userAgent: request.headers['user-agent'] }
+  return {
+    ip: request.ip,
+    address: clientAddressKey(request.ip),
+    userAgent: request.headers['user-agent'],
+  }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+const LATIN1 = new TextDecoder('latin1')
+// Control characters are never part of a username or a password anyone typed; a NUL would also
+// reach the database, which refuses it (PostgreSQL) or truncates at it.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+/**
+ * `user:password` of a Basic header (RFC 7617): UTF-8, or ISO-8859-1 when the bytes are not
+ * UTF-8 (what Python's requests sends); the username NFKC as at registration (the password is
+ * normalised where it is checked). Undefined when it cannot be credentials at all.
+ */
+function basicCredentials(encoded: string): { username: string; password: string } | undefined {
+  if (encoded.length > 8192 || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
+  const bytes = Buffer.from(encoded, 'base64')
+  let decoded: string
+  try {
+    decoded = UTF8.decode(bytes)
+  } catch {
+    decoded = LATIN1.decode(bytes)
+  }
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return undefined
+  const username = decoded.slice(0, colon).normalize('NFKC')
+  const password = decoded.slice(colon + 1)
+  if (username === '' || CONTROL.test(username) || CONTROL.test(password)) return undefined
+  return { username, password }
+}
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 export interface AuthPluginOptions {
   auth: AuthService
@@ -50,6 +86,8 @@ export interface AuthPluginOptions {
   revocations: Revocations
   accessTokens: AccessTokenIssuer
   allowQueryToken: boolean
+  /** Origins whose pages may send a browser's ambient credentials: PUBLIC_URL's and CORS_ORIGINS. */
+  trustedOrigins: readonly string[]
 }
 
 /** The one place that decides who is calling: Bearer/JWT, API key, Basic, or the query token. */
@@ -78,16 +116,38 @@ export const authPlugin = fp<AuthPluginOptions>(
       return { principal, scheme, claims }
     }
 
-    async function fromBasic(encoded: string): Promise<Caller> {
-      const decoded = Buffer.from(encoded, 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      if (colon < 0) throw badBasicCredentials()
+    async function fromBasic(encoded: string, request: FastifyRequest): Promise<Caller> {
+      const credentials = basicCredentials(encoded)
+      if (credentials === undefined) throw badBasicCredentials()
       const principal: Principal | undefined = await auth.principalOfBasic(
-        decoded.slice(0, colon),
-        decoded.slice(colon + 1),
+        credentials.username,
+        credentials.password,
+        clientInfo(request),
       )
       if (principal === undefined || principal.disabled) throw badBasicCredentials()
       return { principal, scheme: 'basic' }
+    }
+
+    const trustedOrigins = new Set(options.trustedOrigins)
+    /**
+     * A browser attaches Basic credentials it has cached to any request to this site, also one
+     * that a page elsewhere makes it send (a form post, a body-less fetch): a cross-site write
+     * carrying them is refused, as a cookie-authenticated one is without its CSRF token.
+     */
+    function refuseCrossSiteWrite(request: FastifyRequest): void {
+      if (!UNSAFE_METHODS.has(request.method)) return
+      const origin = request.headers.origin
+      if (
+        request.headers['sec-fetch-site'] === 'cross-site' ||
+        (origin !== undefined && !trustedOrigins.has(origin))
+      ) {
+        throw new AppError(
+          403,
+          'FORBIDDEN',
+          'Forbidden',
+          'A cross-site request may not write with credentials the browser sent by itself',
+        )
+      }
     }
 
     async function resolve(request: FastifyRequest): Promise<Caller | null> {
@@ -99,7 +159,10 @@ export const authPlugin = fp<AuthPluginOptions>(
         // `JWT <token>` is what Flask-JWT clients send.
         if ((scheme === 'bearer' || scheme === 'jwt') && value !== '')
           return fromToken(value, 'bearer', request)
-        if (scheme === 'basic' && value !== '') return fromBasic(value)
+        if (scheme === 'basic' && value !== '') {
+          refuseCrossSiteWrite(request)
+          return fromBasic(value, request)
+        }
         throw unauthenticated()
       }
       if (options.allowQueryToken) {

@@ -13,11 +13,6 @@ export interface AuthRoutesOptions {
   idempotency: IdempotencyHooks
 }
 
-const loginKey = (request: FastifyRequest) => {
-  const username = (request.body as { username?: unknown } | undefined)?.username
-  return `login:${request.ip}:${typeof username === 'string' ? username : ''}`
-}
-
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app,
   { auth, idempotency },
@@ -56,7 +51,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     login.post(
       '/login',
       {
-        config: { rateLimit: { max: 10, timeWindow: '1 minute', keyGenerator: loginKey } },
         schema: {
           tags: ['auth'],
           summary: 'Exchange username and password for tokens (JSON or form body)',

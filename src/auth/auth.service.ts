@@ -7,8 +7,15 @@ import type { UsersRepository } from '../users/users.repository.js'
 import { toUser, type User } from '../users/users.schemas.js'
 import type { Role } from '../users/users.table.js'
 import type { ApiKeysRepository } from './api-keys.repository.js'
+import type { CredentialGuard } from './credential-guard.js'
 import type { IdentityCache, Principal } from './identity-cache.js'
-import { checkPasswordPolicy, hashPassword, prepareDummyHash, verifyPassword } from './passwords.js'
+import {
+  checkPasswordPolicy,
+  type HashLane,
+  hashPassword,
+  prepareDummyHash,
+  verifyPassword,
+} from './passwords.js'
 import type { Revocations } from './revocations.js'
 import type { SessionsRepository } from './sessions.repository.js'
 import { type AccessClaims, type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
@@ -47,6 +54,8 @@ export interface Caller {
 
 export interface ClientInfo {
   readonly ip: string
+  /** What limits count the client by: the IPv4 address, or the IPv6 /64 (core/client-address.ts). */
+  readonly address: string
   readonly userAgent: string | undefined
 }
 
@@ -82,13 +91,14 @@ export function createAuthService(deps: {
   identities: IdentityCache
   revocations: Revocations
   accessTokens: AccessTokenIssuer
+  guard: CredentialGuard
   accessTokenTtl: number
   refreshTokenTtl: number
   passwordMinLength: number
   /** Other instances share the database: cached API keys are checked against it on each use. */
   shared: boolean
 }) {
-  const { users, sessions, apiKeys, audit, identities, revocations, accessTokens } = deps
+  const { users, sessions, apiKeys, audit, identities, revocations, accessTokens, guard } = deps
   void prepareDummyHash()
   const apiKeyCache = new Map<
     string,
@@ -108,6 +118,27 @@ export function createAuthService(deps: {
       expires_in: deps.accessTokenTtl,
       refresh_token: refreshToken,
     }
+  }
+
+  /**
+   * One password check of `account` from `client`, counted by the guard: a 429 before any work
+   * when a limit holds; the check itself waits for argon2 in the client's lane.
+   */
+  async function guardedCheck(
+    account: string,
+    client: ClientInfo,
+    check: (lane: HashLane) => Promise<boolean>,
+  ): Promise<boolean> {
+    const attempt = await guard.begin(account, client.address)
+    let ok: boolean
+    try {
+      ok = await check(attempt.lane)
+    } catch (error) {
+      await attempt.abandoned()
+      throw error
+    }
+    await (ok ? attempt.succeeded() : attempt.failed())
+    return ok
   }
 
   async function endSessions(
@@ -177,23 +208,30 @@ export function createAuthService(deps: {
       input: { username: string; password: string },
       client: ClientInfo,
     ): Promise<TokenPair> {
-      const row = await users.findByUsername(input.username)
-      const ok = await verifyPassword(row?.password_hash, input.password)
-      if (row === undefined || !ok || row.disabled === 1) {
+      let row: Awaited<ReturnType<UsersRepository['findByUsername']>>
+      let passwordOk = false
+      const ok = await guardedCheck(input.username, client, async (lane) => {
+        row = await users.findByUsername(input.username)
+        passwordOk = await verifyPassword(row?.password_hash, input.password, lane)
+        return passwordOk && row?.disabled === 0
+      })
+      if (!ok || row === undefined) {
         await audit.record('login.failure', row?.id ?? null, {
           username: input.username,
           ip: client.ip,
-          reason: row === undefined ? 'unknown_user' : ok ? 'disabled' : 'wrong_password',
+          scheme: 'password',
+          reason: row === undefined ? 'unknown_user' : passwordOk ? 'disabled' : 'wrong_password',
         })
         throw invalidCredentials()
       }
+      const user = row
       const now = nowIso()
       const refreshToken = randomToken()
       const sessionId = uuidv7()
       await sessions.create(
         {
           id: sessionId,
-          user_id: row.id,
+          user_id: user.id,
           created_at: now,
           last_used_at: now,
           // The family's absolute end: rotation never extends it.
@@ -203,9 +241,9 @@ export function createAuthService(deps: {
         },
         { id: uuidv7(), token_hash: hashToken(refreshToken) },
         (trx) =>
-          audit.record('login.success', row.id, { ip: client.ip, session_id: sessionId }, trx),
+          audit.record('login.success', user.id, { ip: client.ip, session_id: sessionId }, trx),
       )
-      return issuePair(row.id, row.role, sessionId, refreshToken)
+      return issuePair(user.id, user.role, sessionId, refreshToken)
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
@@ -259,9 +297,21 @@ export function createAuthService(deps: {
       caller: Caller,
       currentPassword: string,
       newPassword: string,
+      client: ClientInfo,
     ): Promise<void> {
       const row = await users.findById(caller.principal.id)
-      if (row === undefined || !(await verifyPassword(row.password_hash, currentPassword))) {
+      const ok =
+        row !== undefined &&
+        (await guardedCheck(row.username, client, (lane) =>
+          verifyPassword(row.password_hash, currentPassword, lane),
+        ))
+      if (row === undefined || !ok) {
+        await audit.record('login.failure', caller.principal.id, {
+          username: caller.principal.username,
+          ip: client.ip,
+          scheme: 'current_password',
+          reason: 'wrong_password',
+        })
         throw new AppError(
           401,
           'WRONG_PASSWORD',
@@ -407,8 +457,15 @@ export function createAuthService(deps: {
       return identities.principal(entry.userId)
     },
 
-    /** Basic credentials: from the cache of recent successes, else one argon2 verification. */
-    async principalOfBasic(username: string, password: string): Promise<Principal | undefined> {
+    /**
+     * Basic credentials: from the cache of recent successes, else one argon2 verification; both
+     * under the guard's limits, and every failure audited like a failed login.
+     */
+    async principalOfBasic(
+      username: string,
+      password: string,
+      client: ClientInfo,
+    ): Promise<Principal | undefined> {
       const remembered = identities.verifiedCredential(username, password)
       if (remembered !== undefined) {
         const principal = await identities.principal(remembered.userId)
@@ -416,12 +473,24 @@ export function createAuthService(deps: {
           principal !== undefined &&
           principal.passwordChangedAt === remembered.passwordChangedAt
         ) {
+          await guard.check(username, client.address)
           return principal
         }
       }
-      const row = await users.findByUsername(username)
-      if (!(await verifyPassword(row?.password_hash, password)) || row === undefined)
+      let row: Awaited<ReturnType<UsersRepository['findByUsername']>>
+      const ok = await guardedCheck(username, client, async (lane) => {
+        row = await users.findByUsername(username)
+        return verifyPassword(row?.password_hash, password, lane)
+      })
+      if (!ok || row === undefined) {
+        await audit.record('login.failure', row?.id ?? null, {
+          username: username.slice(0, 64),
+          ip: client.ip,
+          scheme: 'basic',
+          reason: row === undefined ? 'unknown_user' : 'wrong_password',
+        })
         return undefined
+      }
       const principal = await identities.principal(row.id)
       if (principal !== undefined) identities.rememberCredential(username, password, principal)
       return principal

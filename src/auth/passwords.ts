@@ -19,22 +19,96 @@ const HASH_SLOTS = Math.max(
   1,
   Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4),
 )
-let hashesInFlight = 0
-const waitingForSlot: (() => void)[] = []
+/**
+ * Checks waiting for a slot, at most. At about 34 ms a hash on two slots, 128 waiting is a wait
+ * of about 2 s; beyond that an answer now (503) serves a client better than a longer queue.
+ */
+const MAX_WAITING = 128
 
-async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (hashesInFlight >= HASH_SLOTS)
-    await new Promise<void>((resolve) => waitingForSlot.push(resolve))
-  else hashesInFlight += 1
-  try {
-    return await work()
-  } finally {
-    // Hand the slot straight to the next waiter, or free it.
-    const next = waitingForSlot.shift()
-    if (next === undefined) hashesInFlight -= 1
-    else next()
+/** Whose check this is: the queue takes clients in turn, and an account's known clients first. */
+export interface HashLane {
+  /** The client's address key (core/client-address.ts). */
+  readonly client: string
+  /** This client has signed in to the account before (credential-guard.ts): it goes first. */
+  readonly priority: boolean
+}
+
+const ANY_CLIENT: HashLane = { client: '', priority: false }
+
+const queueFull = () =>
+  new AppError(
+    503,
+    'SERVICE_UNAVAILABLE',
+    'Service unavailable',
+    'Too many password checks are waiting; retry in a moment',
+    { headers: { 'retry-after': '1' } },
+  )
+
+/**
+ * A bounded queue in front of argon2. Waiting checks are taken from clients in turn, so a flood
+ * from one client (or a few) delays another client's check by about one hash per flooding
+ * client, not by the whole flood; checks from a client that has signed in to the account before
+ * go ahead of all of them, so a distributed attack on one account does not slow its owner.
+ */
+class HashQueue {
+  private inFlight = 0
+  private waiting = 0
+  private readonly priority: (() => void)[] = []
+  // Insertion order is the turn: a served client moves to the back.
+  private readonly byClient = new Map<string, (() => void)[]>()
+
+  constructor(
+    private readonly slots: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  async run<T>(lane: HashLane, work: () => Promise<T>): Promise<T> {
+    if (this.inFlight < this.slots) this.inFlight += 1
+    else {
+      if (this.waiting >= this.maxWaiting) throw queueFull()
+      this.waiting += 1
+      await new Promise<void>((resolve) => this.enqueue(lane, resolve))
+    }
+    try {
+      return await work()
+    } finally {
+      this.release()
+    }
+  }
+
+  private enqueue(lane: HashLane, resolve: () => void): void {
+    if (lane.priority) {
+      this.priority.push(resolve)
+      return
+    }
+    const queue = this.byClient.get(lane.client)
+    if (queue === undefined) this.byClient.set(lane.client, [resolve])
+    else queue.push(resolve)
+  }
+
+  /** Hands the slot straight to the next waiter, or frees it. */
+  private release(): void {
+    const next = this.priority.shift() ?? this.nextInTurn()
+    if (next === undefined) {
+      this.inFlight -= 1
+      return
+    }
+    this.waiting -= 1
+    next()
+  }
+
+  private nextInTurn(): (() => void) | undefined {
+    const first = this.byClient.entries().next()
+    if (first.done) return undefined
+    const [client, queue] = first.value
+    const next = queue.shift()
+    this.byClient.delete(client)
+    if (queue.length > 0) this.byClient.set(client, queue)
+    return next
   }
 }
+
+const hashQueue = new HashQueue(HASH_SLOTS, MAX_WAITING)
 
 /**
  * The 49,233 most common passwords of public breach corpora, as shipped by
@@ -76,8 +150,8 @@ export function checkPasswordPolicy(password: string, minLength: number, field: 
   }
 }
 
-export function hashPassword(password: string): Promise<string> {
-  return withHashSlot(() => hash(normalizePassword(password), ARGON2_OPTIONS))
+export function hashPassword(password: string, lane: HashLane = ANY_CLIENT): Promise<string> {
+  return hashQueue.run(lane, () => hash(normalizePassword(password), ARGON2_OPTIONS))
 }
 
 // Verified against when the user does not exist, so an unknown username costs the same time.
@@ -89,19 +163,16 @@ export function prepareDummyHash(): Promise<string> {
   return dummyHash
 }
 
+/** One argon2 verification, queued as `lane`; against a dummy hash when there is no user. */
 export async function verifyPassword(
   passwordHash: string | undefined,
   password: string,
+  lane: HashLane = ANY_CLIENT,
 ): Promise<boolean> {
   if ([...password].length > PASSWORD_MAX_LENGTH * 4) return false
-  if (passwordHash === undefined) {
-    const dummy = await prepareDummyHash()
-    await withHashSlot(() => verify(dummy, normalizePassword(password))).catch(() => false)
-    return false
-  }
-  try {
-    return await withHashSlot(() => verify(passwordHash, normalizePassword(password)))
-  } catch {
-    return false
-  }
+  const against = passwordHash ?? (await prepareDummyHash())
+  const ok = await hashQueue.run(lane, () =>
+    verify(against, normalizePassword(password)).catch(() => false),
+  )
+  return ok && passwordHash !== undefined
 }

@@ -5,7 +5,7 @@ import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { UsersService } from '../users/users.service.js'
-import { callerOf } from './auth.plugin.js'
+import { callerOf, clientInfo } from './auth.plugin.js'
 import {
   ApiKey,
   ApiKeyBody,
@@ -76,7 +76,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         security,
         summary: 'Change password; every other session ends',
         body: PasswordChangeBody,
-        response: { 204: NoContent, 400: problems[400], 401: problems[401] },
+        response: { 204: NoContent, 400: problems[400], 401: problems[401], 429: problems[429] },
       },
     },
     async (request, reply) => {
@@ -84,6 +84,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         callerOf(request),
         request.body.current_password,
         request.body.new_password,
+        clientInfo(request),
       )
       return reply.code(204).send(null)
     },

@@ -1,6 +1,9 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../database.js'
+import { USERNAME_PATTERN } from './users.schemas.js'
 import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
+
+const USERNAME = new RegExp(USERNAME_PATTERN)
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
@@ -10,6 +13,8 @@ export function createUsersRepository(db: Kysely<Database>) {
       return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
     },
     findByUsername(username: string): Promise<UserRow | undefined> {
+      // A name no account can have is not looked up: any text a client sends ends up here.
+      if (!USERNAME.test(username)) return Promise.resolve(undefined)
       return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
     },
     async insert(row: NewUserRow): Promise<void> {
