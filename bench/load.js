@@ -4,11 +4,28 @@ import autocannon from 'autocannon'
 
 const options = JSON.parse(process.argv[2] ?? '{}')
 
+// `randomClient`: each request comes from a new address (X-Forwarded-For, for a server that
+// trusts this host as its proxy) and, with `randomBasicUser`, guesses at a made-up account.
+const randomByte = () => Math.floor(Math.random() * 254) + 1
+const randomAddress = () => `10.${randomByte()}.${randomByte()}.${randomByte()}`
+const setupRequest =
+  options.randomClient === true
+    ? (request) => {
+        const headers = { ...request.headers, 'x-forwarded-for': randomAddress() }
+        if (options.randomBasicUser === true) {
+          const user = `guess${Math.floor(Math.random() * 1e9)}`
+          headers.authorization = `Basic ${Buffer.from(`${user}:wrong password guess`).toString('base64')}`
+        }
+        return { ...request, headers }
+      }
+    : undefined
+
 const instance = autocannon({
   url: options.url,
   method: options.method ?? 'GET',
   headers: options.headers ?? {},
   body: options.body,
+  ...(setupRequest === undefined ? {} : { requests: [{ setupRequest }] }),
   connections: options.connections ?? 10,
   pipelining: 1,
   duration: options.duration ?? 10,

@@ -1,7 +1,7 @@
 // `npm run bench [-- group...]`: Gatehouse as it runs in production against a bare node:http
 // baseline doing the same work, each loaded from a separate process. See BENCHMARKS.md.
 //
-// Groups: w1 w2 w3 w4 w5 w6 (default: all). `todos` and `campaign` hand over to
+// Groups: w1 w2 w3 w4 w5 w6 w8 (default: all). `todos` and `campaign` hand over to
 // bench/todos-bench.js and bench/campaign.js when those exist.
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -30,7 +30,7 @@ if (args[0] !== undefined && args[0] in EXTERNAL) {
 }
 
 async function main() {
-  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6']
+  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w8']
   const unknown = args.filter((a) => !ALL.includes(a))
   if (unknown.length > 0) {
     process.stderr.write(
@@ -305,6 +305,77 @@ async function main() {
   }
 
   for (const s of servers) s.peakRss = rss(s.child.pid).peak
+
+  // W8: a correct login's latency while 50 connections send wrong Basic passwords, on a
+  // Gatehouse with its limits on (Gatehouse only: the baseline has no limiter). The server
+  // trusts this host's X-Forwarded-For, so each side can play other clients.
+  if (groups.has('w8')) {
+    const limited = await start(
+      'gatehouse-limited',
+      path.join(root, 'dist', 'gatehouse.js'),
+      3902,
+      {
+        ...common,
+        NODE_ENV: 'production',
+        DATABASE_URL: `sqlite:${dbFile}`,
+        RATE_LIMIT: 'true',
+        TRUSTED_PROXIES: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+      },
+    )
+    const owner = { 'x-forwarded-for': '198.51.100.7' }
+    const ownerLogin = { ...loginRequest, headers: { ...loginRequest.headers, ...owner } }
+    const first = await fetch(`${limited.url}/api/v1/auth/login`, ownerLogin)
+    if (first.status !== 200) throw new Error(`W8: owner login ${first.status}`)
+    const wrongBasic = {
+      authorization: `Basic ${Buffer.from(`${BENCH_USER}:not the password`).toString('base64')}`,
+    }
+    // The owner's logins at a fixed 5 a second: fewer than the 600-a-minute request limit.
+    const probe = { path: '/api/v1/auth/login', ...ownerLogin, connections: 1, rate: 5 }
+    const floods = [
+      {
+        id: 'one',
+        title: 'one client, the owner’s account',
+        headers: { ...wrongBasic, 'x-forwarded-for': '203.0.113.9' },
+      },
+      {
+        id: 'many',
+        title: 'a new client each try, the owner’s account',
+        headers: wrongBasic,
+        randomClient: true,
+      },
+      {
+        id: 'spray',
+        title: 'a new client each try, made-up accounts',
+        headers: wrongBasic,
+        randomClient: true,
+        randomBasicUser: true,
+      },
+    ]
+    const idle = await load({ url: `${limited.url}${probe.path}`, ...probe, duration })
+    results.w8 = { idle, floods: [] }
+    log(`bench: W8 idle: correct login p50 ${ms(idle.p50)} ms, p99 ${ms(idle.p99)} ms`)
+    for (const flood of floods) {
+      const before = cpuSeconds(limited.child.pid)
+      const running = load({
+        url: `${limited.url}/api/v1/private`,
+        headers: flood.headers,
+        randomClient: flood.randomClient,
+        randomBasicUser: flood.randomBasicUser,
+        connections: 50,
+        duration: duration + 2,
+      })
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const during = await load({ url: `${limited.url}${probe.path}`, ...probe, duration })
+      const floodResult = await running
+      const cpu = cpuSeconds(limited.child.pid) - before
+      results.w8.floods.push({ ...flood, during, flood: floodResult, cpu })
+      log(
+        `bench: W8 flood (${flood.title}): correct login p50 ${ms(during.p50)} ms, p99 ${ms(during.p99)} ms (${during.non2xx} non-2xx); flood ${floodResult.requestsPerSecond.toFixed(0)} req/s, ${floodResult.non2xx} non-2xx`,
+      )
+    }
+    limited.child.kill('SIGTERM')
+  }
   cleanup()
 
   // ---- report ---------------------------------------------------------------------------------
@@ -434,6 +505,17 @@ function buildReport({
         check('W6 storm p99 / idle p99', factor, 3, factor <= 3, `${factor.toFixed(2)}×`)
     }
   }
+  const w8rows = []
+  if (results.w8) {
+    const idle = results.w8.idle
+    for (const flood of results.w8.floods) {
+      const factor = flood.during.p99 / Math.max(idle.p99, 0.001)
+      w8rows.push(
+        `| ${flood.title} | ${fmt(flood.flood.requestsPerSecond)} | ${ms(idle.p50)} | ${ms(idle.p99)} | ${ms(flood.during.p50)} | ${ms(flood.during.p99)} | ${factor.toFixed(2)}× | ${flood.during.non2xx} |`,
+      )
+      check(`W8 ${flood.id}: flood p99 / idle p99`, factor, 3, factor <= 3, `${factor.toFixed(2)}×`)
+    }
+  }
   check(
     'startup',
     gatehouse.startupMs,
@@ -471,6 +553,16 @@ function buildReport({
           '| server | idle p50 ms | idle p99 ms | storm p50 ms | storm p99 ms | p99 storm/idle | logins/s in storm |',
           '|---|---:|---:|---:|---:|---:|---:|',
           ...w6rows,
+        ]
+      : []),
+    ...(w8rows.length > 0
+      ? [
+          '',
+          'W8: the owner’s correct login (from a client it used before) at a fixed 5 a second, idle and while 50 connections send wrong Basic passwords to `GET /private`, `RATE_LIMIT=true` (target: flood p99 ≤ 3× idle p99).',
+          '',
+          '| flood | flood req/s | idle p50 ms | idle p99 ms | flood p50 ms | flood p99 ms | p99 flood/idle | owner non-2xx |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|',
+          ...w8rows,
         ]
       : []),
     '',
