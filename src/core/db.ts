@@ -4,6 +4,9 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
   Kysely,
   type Migration,
   type MigrationProvider,
@@ -11,7 +14,10 @@ import {
   PostgresDialect,
   type SqliteDatabase,
   SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
   sql,
+  type TransactionSettings,
 } from 'kysely'
 import type PgModule from 'pg'
 import type { DatabaseConfig } from './config.js'
@@ -75,11 +81,39 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
   }
 }
 
+/**
+ * Transactions start as writers (BEGIN IMMEDIATE), so they wait out busy_timeout for the write
+ * lock. Kysely sends a plain, deferred BEGIN: a transaction that reads, then writes after another
+ * connection (the outbox thread, another process) committed, fails at once with
+ * SQLITE_BUSY_SNAPSHOT, which no timeout helps. Every transaction here writes; one asking for
+ * 'read only' stays deferred. Kysely has no setting for this (kysely#1152); its driver is where
+ * a transaction starts, while rewriting the text in `prepare` would depend on the exact 'begin'
+ * string Kysely happens to send.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings?: TransactionSettings,
+  ): Promise<void> {
+    const begin = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'
+    await connection.executeQuery(CompiledQuery.raw(begin))
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config)
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.config)
+  }
+}
+
 export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
     const connection = openSqlite(config.path, config.synchronous)
     const database = withStatementCache(connection)
-    const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
+    const kysely = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database }) })
     const dataVersion = connection.prepare('PRAGMA data_version').pluck()
     // An open SQLite file keeps answering after it is deleted or replaced on disk, while every
     // write then goes to a file nobody will open again: readiness also checks it is still there.
