@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -39,8 +39,32 @@ export interface Db<DB> {
   close(): Promise<void>
 }
 
+/**
+ * The database holds password hashes and tokens: only the server's account may read it. SQLite
+ * gives the -wal, -shm and -journal files it (re)creates the database file's mode, umask aside,
+ * so the database file decides: created here 0600 (a umask can only take bits away), and
+ * tightened with any sidecars an older version or a crash left readable by others. A file
+ * another account owns (EPERM) is the operator's arrangement and stays as it is.
+ */
+function restrictToOwner(file: string): void {
+  closeSync(openSync(file, 'a', 0o600))
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    try {
+      chmodSync(file + suffix, 0o600)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error
+    }
+  }
+}
+
 function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Database {
-  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  if (file !== ':memory:') {
+    // A directory made here is the owner's only. One that exists keeps its mode: it may be
+    // shared (the working directory, /tmp, /var/lib), and the files in it are protected anyway.
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 })
+    restrictToOwner(file)
+  }
   // Wait for another process's write lock instead of failing at once (two instances, migrations).
   const database = new SQLite(file, { timeout: 10_000 })
   if (file !== ':memory:') database.pragma('journal_mode = WAL')

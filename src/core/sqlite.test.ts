@@ -1,3 +1,4 @@
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -130,5 +131,100 @@ describe('SQLite with the outbox thread writing beside the requests', () => {
     expect(acknowledged).toBeGreaterThan(300)
     expect(refused).toEqual({})
     expect(server.stdout()).not.toContain('database is locked')
+  })
+})
+
+/** Each entry of `dir` (and `dir` itself, as '.') with its permission bits, e.g. '600'. */
+function modes(dir: string): Record<string, string> {
+  const entries: Record<string, string> = { '.': (statSync(dir).mode & 0o777).toString(8) }
+  for (const name of readdirSync(dir)) {
+    entries[name] = (statSync(path.join(dir, name)).mode & 0o777).toString(8)
+  }
+  return entries
+}
+
+describe('database files are readable by the server account only', () => {
+  const env = {
+    JWT_SECRET: 'a secret of at least thirty-two bytes, for the tests',
+    RATE_LIMIT: 'false',
+    ...ADMIN_ENV,
+  }
+
+  async function register(server: ServerProcess, username: string): Promise<void> {
+    const response = await postJson(`${server.url}/api/v1/auth/register`, {
+      username,
+      password: PASSWORD,
+      name: username,
+    })
+    expect(response.status).toBe(201)
+  }
+
+  it('in an existing directory: the database, its WAL and SHM are 0600, also after a crash and a restart', async () => {
+    const cwd = tempDir('gatehouse-modes-')
+    dirs.push(cwd)
+    const dataDir = path.join(cwd, 'data')
+    // An existing directory keeps its mode: it may be shared (the working directory, /tmp).
+    mkdirSync(dataDir)
+    chmodSync(dataDir, 0o755)
+    // An empty database file as an older version or an operator's touch left it.
+    const file = path.join(dataDir, 'gatehouse.db')
+    writeFileSync(file, '')
+    chmodSync(file, 0o644)
+    const start = async () => {
+      const server = await startServer({ ...env, DATABASE_URL: `sqlite:${file}` }, cwd)
+      servers.push(server)
+      return server
+    }
+    const owner = {
+      '.': '755',
+      'gatehouse.db': '600',
+      'gatehouse.db-shm': '600',
+      'gatehouse.db-wal': '600',
+    }
+
+    const first = await start()
+    await register(first, 'first')
+    expect(modes(dataDir)).toEqual(owner)
+    // A crash leaves the WAL and SHM behind; say an older version had made them 0644.
+    await first.stop('SIGKILL')
+    for (const name of ['gatehouse.db', 'gatehouse.db-shm', 'gatehouse.db-wal']) {
+      chmodSync(path.join(dataDir, name), 0o644)
+    }
+
+    const second = await start()
+    await register(second, 'second')
+    expect(modes(dataDir)).toEqual(owner)
+    // A clean stop removes the WAL and SHM with the last connection; SQLite makes them anew.
+    expect((await second.stop()).code).toBe(0)
+    expect(Object.keys(modes(dataDir))).toEqual(['.', 'gatehouse.db'])
+
+    const third = await start()
+    await register(third, 'third')
+    expect(modes(dataDir)).toEqual(owner)
+    expect((await third.stop()).code).toBe(0)
+  })
+
+  it('in a directory it creates: 0700, files 0600, whatever the umask', async () => {
+    const cwd = tempDir('gatehouse-modes-')
+    dirs.push(cwd)
+    const dataDir = path.join(cwd, 'var', 'gatehouse')
+    // The child inherits the umask it is spawned with; 0 takes nothing away from any mode.
+    const umask = process.umask(0)
+    const starting = startServer(
+      { ...env, DATABASE_URL: `sqlite:${path.join(dataDir, 'gatehouse.db')}` },
+      cwd,
+    )
+    process.umask(umask)
+    const server = await starting
+    servers.push(server)
+    await register(server, 'someone')
+    expect(modes(path.join(cwd, 'var'))).toEqual({ '.': '700', gatehouse: '700' })
+    expect(modes(dataDir)).toEqual({
+      '.': '700',
+      'gatehouse.db': '600',
+      'gatehouse.db-shm': '600',
+      'gatehouse.db-wal': '600',
+    })
+    expect((await server.stop()).code).toBe(0)
   })
 })
