@@ -1,9 +1,12 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
   Kysely,
   type Migration,
   type MigrationProvider,
@@ -11,7 +14,10 @@ import {
   PostgresDialect,
   type SqliteDatabase,
   SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
   sql,
+  type TransactionSettings,
 } from 'kysely'
 import type PgModule from 'pg'
 import type { DatabaseConfig } from './config.js'
@@ -33,8 +39,32 @@ export interface Db<DB> {
   close(): Promise<void>
 }
 
+/**
+ * The database holds password hashes and tokens: only the server's account may read it. SQLite
+ * gives the -wal, -shm and -journal files it (re)creates the database file's mode, umask aside,
+ * so the database file decides: created here 0600 (a umask can only take bits away), and
+ * tightened with any sidecars an older version or a crash left readable by others. A file
+ * another account owns (EPERM) is the operator's arrangement and stays as it is.
+ */
+function restrictToOwner(file: string): void {
+  closeSync(openSync(file, 'a', 0o600))
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    try {
+      chmodSync(file + suffix, 0o600)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error
+    }
+  }
+}
+
 function openSqlite(file: string, synchronous: 'NORMAL' | 'FULL'): SQLite.Database {
-  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  if (file !== ':memory:') {
+    // A directory made here is the owner's only. One that exists keeps its mode: it may be
+    // shared (the working directory, /tmp, /var/lib), and the files in it are protected anyway.
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 })
+    restrictToOwner(file)
+  }
   // Wait for another process's write lock instead of failing at once (two instances, migrations).
   const database = new SQLite(file, { timeout: 10_000 })
   if (file !== ':memory:') database.pragma('journal_mode = WAL')
@@ -75,11 +105,39 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
   }
 }
 
+/**
+ * Transactions start as writers (BEGIN IMMEDIATE), so they wait out busy_timeout for the write
+ * lock. Kysely sends a plain, deferred BEGIN: a transaction that reads, then writes after another
+ * connection (the outbox thread, another process) committed, fails at once with
+ * SQLITE_BUSY_SNAPSHOT, which no timeout helps. Every transaction here writes; one asking for
+ * 'read only' stays deferred. Kysely has no setting for this (kysely#1152); its driver is where
+ * a transaction starts, while rewriting the text in `prepare` would depend on the exact 'begin'
+ * string Kysely happens to send.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings?: TransactionSettings,
+  ): Promise<void> {
+    const begin = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'
+    await connection.executeQuery(CompiledQuery.raw(begin))
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config)
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.config)
+  }
+}
+
 export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
   if (config.kind === 'sqlite') {
     const connection = openSqlite(config.path, config.synchronous)
     const database = withStatementCache(connection)
-    const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database }) })
+    const kysely = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database }) })
     const dataVersion = connection.prepare('PRAGMA data_version').pluck()
     // An open SQLite file keeps answering after it is deleted or replaced on disk, while every
     // write then goes to a file nobody will open again: readiness also checks it is still there.
