@@ -400,6 +400,7 @@ export async function buildApp(
     accessTokens,
     allowQueryToken: config.allowQueryToken,
     trustedOrigins: [new URL(config.publicUrl).origin, ...config.corsOrigins],
+    refusalLimit: config.rateLimit ? app.rateLimit() : undefined,
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })

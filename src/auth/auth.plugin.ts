@@ -88,6 +88,8 @@ export interface AuthPluginOptions {
   allowQueryToken: boolean
   /** Origins whose pages may send a browser's ambient credentials: PUBLIC_URL's and CORS_ORIGINS. */
   trustedOrigins: readonly string[]
+  /** The per-client request limit, for requests refused here (absent with RATE_LIMIT=false). */
+  refusalLimit?: ((request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) | undefined
 }
 
 /** The one place that decides who is calling: Bearer/JWT, API key, Basic, or the query token. */
@@ -174,15 +176,35 @@ export const authPlugin = fp<AuthPluginOptions>(
 
     app.decorateRequest('caller', null)
 
+    /**
+     * Refused credentials never reach the request limit, which runs after authentication (so a
+     * user is counted as themselves): count the refusal against the client here, so guessing
+     * tokens or API keys is limited like everything else.
+     */
+    async function resolveCounted(
+      request: FastifyRequest,
+      reply: FastifyReply,
+    ): Promise<Caller | null> {
+      try {
+        return await resolve(request)
+      } catch (error) {
+        await options.refusalLimit?.(request, reply)
+        throw error
+      }
+    }
+
     app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
-      const caller = await resolve(request)
-      if (caller === null) throw unauthenticated()
+      const caller = await resolveCounted(request, reply)
+      if (caller === null) {
+        await options.refusalLimit?.(request, reply)
+        throw unauthenticated()
+      }
       request.caller = caller
       reply.header('cache-control', 'no-store')
     })
 
     app.decorate('identify', async (request: FastifyRequest, reply: FastifyReply) => {
-      const caller = await resolve(request)
+      const caller = await resolveCounted(request, reply)
       if (caller !== null) {
         request.caller = caller
         reply.header('cache-control', 'no-store')

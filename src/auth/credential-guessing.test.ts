@@ -200,6 +200,27 @@ describe('guessing credentials (API.md §3), RATE_LIMIT=true', async () => {
     expect((await loginFrom(app, neighbour, user.username, PASSWORD)).statusCode).toBe(200)
   })
 
+  it('refused tokens and API keys count against the client’s request limit: after 600 in a minute, 429', async () => {
+    const client = newClient()
+    const guesses = Array.from({ length: 600 }, (_, i) =>
+      app.inject({
+        url: '/api/v1/private',
+        remoteAddress: client,
+        headers: bearer(i % 2 === 0 ? `gh_guess${i}` : `eyJ.guess.${i}`),
+      }),
+    )
+    for (const response of await Promise.all(guesses)) expectProblem(response, 401)
+    expectThrottled(
+      await app.inject({
+        url: '/api/v1/private',
+        remoteAddress: client,
+        headers: bearer('gh_more'),
+      }),
+    )
+    // Sending no credentials to a route that needs them counts too.
+    expectThrottled(await app.inject({ url: '/api/v1/private', remoteAddress: client }))
+  })
+
   it('an IPv4-mapped IPv6 address is that IPv4 client', async () => {
     const user = await newUser(app)
     const client = newClient()
