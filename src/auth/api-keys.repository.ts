@@ -6,8 +6,15 @@ export type ApiKeysRepository = ReturnType<typeof createApiKeysRepository>
 
 export function createApiKeysRepository(db: Kysely<Database>) {
   return {
-    async insert(row: ApiKeyRow): Promise<void> {
-      await db.insertInto('api_keys').values(row).execute()
+    /** `alongside` writes in the same transaction (the audit row): both are stored, or neither. */
+    async insert(
+      row: ApiKeyRow,
+      alongside?: (trx: Kysely<Database>) => Promise<void>,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('api_keys').values(row).execute()
+        await alongside?.(trx)
+      })
     },
     findByHash(keyHash: string): Promise<ApiKeyRow | undefined> {
       return db

@@ -2,7 +2,8 @@ import { uuidv7 } from 'uuidv7'
 import type { AuditLog } from '../audit/audit.repository.js'
 import { isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { isoAfterSeconds, nowIso } from '../core/time.js'
+import { DATE_TIME_FORM } from '../core/schemas.js'
+import { instantOfDateTime, isoAfterSeconds, isoOf, nowIso } from '../core/time.js'
 import type { UsersRepository } from '../users/users.repository.js'
 import { toUser, type User } from '../users/users.schemas.js'
 import type { Role } from '../users/users.table.js'
@@ -317,14 +318,18 @@ export function createAuthService(deps: {
       caller: Caller,
       input: { name: string; expires_at?: string | undefined },
     ): Promise<ApiKeyView & { key: string }> {
-      if (input.expires_at !== undefined && Date.parse(input.expires_at) <= Date.now()) {
+      // The schema admits only instants we can store; this parse is the same one (core/time.ts).
+      const expiresAt =
+        input.expires_at === undefined ? undefined : instantOfDateTime(input.expires_at)
+      if (input.expires_at !== undefined && (expiresAt === undefined || expiresAt <= Date.now())) {
+        const message = expiresAt === undefined ? DATE_TIME_FORM : 'must be in the future'
         throw new AppError(
           400,
           'VALIDATION_FAILED',
           'Validation failed',
-          'body/expires_at: must be in the future',
+          `body/expires_at: ${message}`,
           {
-            errors: [{ path: 'body/expires_at', message: 'must be in the future' }],
+            errors: [{ path: 'body/expires_at', message }],
           },
         )
       }
@@ -336,15 +341,17 @@ export function createAuthService(deps: {
         prefix: key.slice(0, 11),
         key_hash: hashToken(key),
         created_at: nowIso(),
-        expires_at:
-          input.expires_at === undefined ? null : new Date(input.expires_at).toISOString(),
+        expires_at: expiresAt === undefined ? null : isoOf(expiresAt),
         last_used_at: null,
       }
-      await apiKeys.insert(row)
-      await audit.record('api_key.create', caller.principal.id, {
-        api_key_id: row.id,
-        prefix: row.prefix,
-      })
+      await apiKeys.insert(row, (trx) =>
+        audit.record(
+          'api_key.create',
+          caller.principal.id,
+          { api_key_id: row.id, prefix: row.prefix },
+          trx,
+        ),
+      )
       return {
         id: row.id,
         name: row.name,

@@ -3,6 +3,7 @@ import * as core from './001_core.js'
 import * as todos from './002_todos.js'
 import * as mailing from './003_mailing.js'
 import * as campaignQueue from './004_campaign_queue.js'
+import * as apiKeyExpiryRange from './005_api_key_expiry_range.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '002_todos': todos,
   '003_mailing': mailing,
   '004_campaign_queue': campaignQueue,
+  '005_api_key_expiry_range': apiKeyExpiryRange,
 }
