@@ -42,6 +42,15 @@ export function createApiKeysRepository(db: Kysely<Database>) {
         .executeTakeFirst()
       return row?.key_hash
     },
+    /** Deletes every key of a user; returns their hashes, for the lookup cache. */
+    async deleteForUser(userId: string): Promise<string[]> {
+      const rows = await db
+        .deleteFrom('api_keys')
+        .where('user_id', '=', userId)
+        .returning('key_hash')
+        .execute()
+      return rows.map((row) => row.key_hash)
+    },
     async touch(id: string, at: string): Promise<void> {
       await db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute()
     },

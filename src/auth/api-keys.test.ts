@@ -1,6 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import SQLite from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { expectInvalidToken, expectProblem, sleep } from '../../test/auth.js'
-import { bearer, buildTestApp, json, newUser } from '../../test/helpers.js'
+import { buildAppAt, expectInvalidToken, expectProblem, sleep } from '../../test/auth.js'
+import {
+  bearer,
+  buildTestApp,
+  json,
+  login,
+  loginAdmin,
+  newUser,
+  PASSWORD,
+  type Session,
+} from '../../test/helpers.js'
 
 interface NewKey {
   id: string
@@ -147,5 +160,117 @@ describe('/api/v1/profile/api-keys', async () => {
       403,
       'Admins only',
     )
+  })
+
+  describe('what ends a key (API.md §9)', async () => {
+    const admin = await loginAdmin(app)
+    const setDisabled = (id: string, disabled: boolean) =>
+      app.inject({
+        method: 'PATCH',
+        url: `/api/v1/users/${id}`,
+        headers: admin.headers,
+        payload: { disabled },
+      })
+    const keysOf = async (owner: Session) => {
+      const response = await app.inject({ url: '/api/v1/profile/api-keys', headers: owner.headers })
+      expect(response.statusCode, response.body).toBe(200)
+      return json<{ items: { id: string }[] }>(response).items
+    }
+    const works = async (key: string) =>
+      (await app.inject({ url: '/api/v1/private', headers: bearer(key) })).statusCode
+
+    it('disabling a user revokes their API keys for good: re-enabling revives none', async () => {
+      const owner = await newUser(app)
+      const first = json<NewKey>(await create({ name: 'one' }, owner.headers))
+      const second = json<NewKey>(await create({ name: 'two' }, owner.headers))
+      // Used once, so the key sits in the lookup cache when the user is disabled.
+      expect(await works(first.key)).toBe(200)
+      expect((await setDisabled(owner.id, true)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(first.key) }))
+      expect((await setDisabled(owner.id, false)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(first.key) }))
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(second.key) }))
+      // Revoked means gone, as after DELETE: the list holds none of them.
+      const again = await login(app, owner.username, PASSWORD)
+      expect(await keysOf(again)).toEqual([])
+      const audit = await app.inject({
+        url: '/api/v1/audit?kind=api_key.revoke&limit=100',
+        headers: admin.headers,
+      })
+      const events = json<{ items: { actor_id: string; detail: Record<string, string> }[] }>(
+        audit,
+      ).items
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          actor_id: admin.id,
+          detail: expect.objectContaining({ user_id: owner.id, count: '2' }),
+        }),
+      )
+    })
+
+    it('a user disabled before keys were revoked on disabling gets none back when enabled', async () => {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-keys-'))
+      try {
+        const before = await buildAppAt(dataDir)
+        const owner = await newUser(before)
+        const created = await before.inject({
+          method: 'POST',
+          url: '/api/v1/profile/api-keys',
+          headers: owner.headers,
+          payload: { name: 'legacy' },
+        })
+        const { key } = json<NewKey>(created)
+        await before.close()
+        // What a disable left behind before the fix: a disabled user who still has the key, in a
+        // database that predates the migration that ends such keys.
+        const raw = new SQLite(path.join(dataDir, 'test.db'))
+        raw.prepare('update users set disabled = 1 where id = ?').run(owner.id)
+        raw.prepare("delete from kysely_migration where name = '006_disabled_users_api_keys'").run()
+        raw.close()
+        const after = await buildAppAt(dataDir)
+        try {
+          const admin = await loginAdmin(after)
+          const enabled = await after.inject({
+            method: 'PATCH',
+            url: `/api/v1/users/${owner.id}`,
+            headers: admin.headers,
+            payload: { disabled: false },
+          })
+          expect(enabled.statusCode, enabled.body).toBe(200)
+          expectInvalidToken(await after.inject({ url: '/api/v1/private', headers: bearer(key) }))
+        } finally {
+          await after.close()
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true })
+      }
+    })
+
+    it('deleting a user ends their API keys, also one in the lookup cache', async () => {
+      const owner = await newUser(app)
+      const created = json<NewKey>(await create({ name: 'doomed' }, owner.headers))
+      expect(await works(created.key)).toBe(200)
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: `/api/v1/users/${owner.id}`,
+        headers: admin.headers,
+      })
+      expect(deleted.statusCode).toBe(204)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(created.key) }))
+    })
+
+    it('a password change keeps the API keys, still listed', async () => {
+      const owner = await newUser(app)
+      const created = json<NewKey>(await create({ name: 'kept' }, owner.headers))
+      const changed = await app.inject({
+        method: 'POST',
+        url: '/api/v1/profile/password',
+        headers: owner.headers,
+        payload: { current_password: PASSWORD, new_password: 'a new password for the key test' },
+      })
+      expect(changed.statusCode, changed.body).toBe(204)
+      expect(await works(created.key)).toBe(200)
+      expect((await keysOf(owner)).map((item) => item.id)).toEqual([created.id])
+    })
   })
 })

@@ -95,6 +95,14 @@ export function createAuthService(deps: {
     string,
     { id: string; userId: string; expiresAt: number | null; touchedAt: number }
   >()
+  // Bumped by forgetApiKeys: a lookup that read a key before it was deleted must not cache it.
+  let apiKeyForgets = 0
+
+  /** Call after the keys are deleted from the database. */
+  function forgetApiKeys(keyHashes: readonly string[]): void {
+    apiKeyForgets += 1
+    for (const keyHash of keyHashes) apiKeyCache.delete(keyHash)
+  }
 
   function issuePair(
     userId: string,
@@ -379,9 +387,11 @@ export function createAuthService(deps: {
       const keyHash = await apiKeys.delete(caller.principal.id, id)
       if (keyHash === undefined)
         throw new AppError(404, 'API_KEY_NOT_FOUND', 'Not found', 'No such API key')
-      apiKeyCache.delete(keyHash)
+      forgetApiKeys([keyHash])
       await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
     },
+
+    forgetApiKeys,
 
     /** The user behind an API key, or undefined when it is unknown or expired. */
     async principalOfApiKey(key: string, client: ClientInfo): Promise<Principal | undefined> {
@@ -390,6 +400,7 @@ export function createAuthService(deps: {
       let entry = apiKeyCache.get(keyHash)
       // Another instance may have deleted the key: with others around, the database decides.
       if (entry === undefined || deps.shared) {
+        const forgets = apiKeyForgets
         const row = await apiKeys.findByHash(keyHash)
         if (row === undefined) {
           apiKeyCache.delete(keyHash)
@@ -402,7 +413,7 @@ export function createAuthService(deps: {
           touchedAt: 0,
         }
         if (apiKeyCache.size >= 10_000) apiKeyCache.clear()
-        apiKeyCache.set(keyHash, entry)
+        if (forgets === apiKeyForgets) apiKeyCache.set(keyHash, entry)
       }
       const now = Date.now()
       if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined
