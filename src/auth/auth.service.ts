@@ -69,6 +69,9 @@ const invalidRefreshToken = (detail: string) =>
     },
   })
 
+const noSessionToEnd = (detail: string) =>
+  new AppError(400, 'NO_SESSION_TO_END', 'No session to end', detail)
+
 const API_KEY_PREFIX = 'gh_'
 // Record an API key's use (last_used_at and an audit event) at most this often per key.
 const API_KEY_TOUCH_INTERVAL_MS = 60_000
@@ -249,8 +252,18 @@ export function createAuthService(deps: {
       return issuePair(principal.id, principal.role, session.id, next)
     },
 
-    /** Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the access token. */
+    /**
+     * Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the
+     * access token. A 204 that ended nothing would tell the client it is signed out: an API key
+     * ends only by DELETE (API.md §9), and Basic credentials have no session, so they may only
+     * name one by its refresh token.
+     */
     async logout(caller: Caller, refreshToken: string | undefined): Promise<void> {
+      if (caller.scheme === 'api_key') {
+        throw noSessionToEnd(
+          'An API key has no session to log out of; it ends only by DELETE /api/v1/profile/api-keys/{id}',
+        )
+      }
       const ids: string[] = []
       if (caller.claims !== undefined) {
         await revocations.revokeAccessToken(caller.claims)
@@ -260,7 +273,12 @@ export function createAuthService(deps: {
         const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
         if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
       }
-      await endSessions(caller.principal.id, { ids })
+      const ended = await endSessions(caller.principal.id, { ids })
+      if (caller.scheme === 'basic' && ended.length === 0) {
+        throw noSessionToEnd(
+          'Basic credentials have no session to log out of; send the refresh_token of a live session of yours to end it',
+        )
+      }
       await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
     },
 
