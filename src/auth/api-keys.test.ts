@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
-import SQLite from 'better-sqlite3'
+import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { buildAppAt, expectInvalidToken, expectProblem, sleep } from '../../test/auth.js'
+import { expectInvalidToken, expectProblem, sleep } from '../../test/auth.js'
 import {
   bearer,
   buildTestApp,
@@ -14,6 +12,8 @@ import {
   PASSWORD,
   type Session,
 } from '../../test/helpers.js'
+import { openDatabase } from '../core/db.js'
+import { up as endKeysOfDisabledUsers } from '../migrations/006_disabled_users_api_keys.js'
 
 interface NewKey {
   id: string
@@ -24,7 +24,7 @@ interface NewKey {
 }
 
 describe('/api/v1/profile/api-keys', async () => {
-  const { app } = await buildTestApp()
+  const { app, dataDir } = await buildTestApp()
   const user = await newUser(app)
 
   const create = (payload: Record<string, unknown>, headers = user.headers) =>
@@ -209,41 +209,22 @@ describe('/api/v1/profile/api-keys', async () => {
     })
 
     it('a user disabled before keys were revoked on disabling gets none back when enabled', async () => {
-      const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-keys-'))
+      const owner = await newUser(app)
+      const { key } = json<NewKey>(await create({ name: 'legacy' }, owner.headers))
+      // What a disable left behind before the fix: a disabled user who still has the key.
+      const raw = openDatabase<unknown>({
+        kind: 'sqlite',
+        path: path.join(dataDir, 'test.db'),
+        synchronous: 'NORMAL',
+      })
       try {
-        const before = await buildAppAt(dataDir)
-        const owner = await newUser(before)
-        const created = await before.inject({
-          method: 'POST',
-          url: '/api/v1/profile/api-keys',
-          headers: owner.headers,
-          payload: { name: 'legacy' },
-        })
-        const { key } = json<NewKey>(created)
-        await before.close()
-        // What a disable left behind before the fix: a disabled user who still has the key, in a
-        // database that predates the migration that ends such keys.
-        const raw = new SQLite(path.join(dataDir, 'test.db'))
-        raw.prepare('update users set disabled = 1 where id = ?').run(owner.id)
-        raw.prepare("delete from kysely_migration where name = '006_disabled_users_api_keys'").run()
-        raw.close()
-        const after = await buildAppAt(dataDir)
-        try {
-          const admin = await loginAdmin(after)
-          const enabled = await after.inject({
-            method: 'PATCH',
-            url: `/api/v1/users/${owner.id}`,
-            headers: admin.headers,
-            payload: { disabled: false },
-          })
-          expect(enabled.statusCode, enabled.body).toBe(200)
-          expectInvalidToken(await after.inject({ url: '/api/v1/private', headers: bearer(key) }))
-        } finally {
-          await after.close()
-        }
+        await sql`update users set disabled = 1 where id = ${owner.id}`.execute(raw.kysely)
+        await endKeysOfDisabledUsers(raw.kysely)
       } finally {
-        rmSync(dataDir, { recursive: true, force: true })
+        await raw.close()
       }
+      expect((await setDisabled(owner.id, false)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(key) }))
     })
 
     it('deleting a user ends their API keys, also one in the lookup cache', async () => {

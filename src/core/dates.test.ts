@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { buildAppAt, expectProblem } from '../../test/auth.js'
-import { buildTestApp, createTodo, json, login, newUser, PASSWORD } from '../../test/helpers.js'
+import { expectProblem } from '../../test/auth.js'
+import { buildTestApp, createTodo, json, newUser } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
-import type { Database } from '../database.js'
+import { up as mendExpiries } from '../migrations/005_api_key_expiry_range.js'
 import { loadConfig } from './config.js'
 import { openDatabase } from './db.js'
 
@@ -42,7 +40,7 @@ const STORABLE = [
 
 async function datesSuite(makeEnv: () => Promise<Record<string, string>>) {
   const env = await makeEnv()
-  const { app } = await buildTestApp(env)
+  const { app, dataDir } = await buildTestApp(env)
   const user = await newUser(app)
 
   const keyCount = async () => {
@@ -128,51 +126,34 @@ async function datesSuite(makeEnv: () => Promise<Record<string, string>>) {
   })
 
   it('a key stored before the fix with an expiry after year 9999 no longer breaks the list', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-dates-'))
-    const appEnv = { DATABASE_URL: `sqlite:${dataDir}/test.db`, ...env, DATA_DIR: dataDir }
+    const owner = await newUser(app)
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/profile/api-keys',
+      headers: owner.headers,
+      payload: { name: 'far', expires_at: '2030-01-01T00:00:00Z' },
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    const id = json<{ id: string }>(created).id
+    const list = () => app.inject({ url: '/api/v1/profile/api-keys', headers: owner.headers })
+    const raw = openDatabase<unknown>(
+      loadConfig({ DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`, ...env }).database,
+    )
     try {
-      const before = await buildAppAt(dataDir, appEnv)
-      const owner = await newUser(before)
-      const created = await before.inject({
-        method: 'POST',
-        url: '/api/v1/profile/api-keys',
-        headers: owner.headers,
-        payload: { name: 'far', expires_at: '2030-01-01T00:00:00Z' },
-      })
-      expect(created.statusCode, created.body).toBe(201)
-      const id = json<{ id: string }>(created).id
       // What the old code stored for `9999-12-31T23:59:59-23:59`; the list then fails.
-      const raw = openDatabase<Database>(loadConfig(appEnv).database)
-      await raw.kysely
-        .updateTable('api_keys')
-        .set({ expires_at: '+010000-01-01T23:58:59.000Z' })
-        .where('id', '=', id)
-        .execute()
-      const broken = await before.inject({
-        url: '/api/v1/profile/api-keys',
-        headers: owner.headers,
-      })
-      expect(broken.statusCode).toBe(500)
-      await before.close()
-      // As if the database predated the migration that mends such rows.
-      await sql`delete from kysely_migration where name = '005_api_key_expiry_range'`.execute(
+      await sql`update api_keys set expires_at = '+010000-01-01T23:58:59.000Z' where id = ${id}`.execute(
         raw.kysely,
       )
-      await raw.close()
-      const after = await buildAppAt(dataDir, appEnv)
-      try {
-        const again = await login(after, owner.username, PASSWORD)
-        const list = await after.inject({ url: '/api/v1/profile/api-keys', headers: again.headers })
-        expect(list.statusCode, list.body).toBe(200)
-        expect(json<{ items: { id: string; expires_at: string }[] }>(list).items).toEqual([
-          expect.objectContaining({ id, expires_at: '9999-12-31T23:59:59.999Z' }),
-        ])
-      } finally {
-        await after.close()
-      }
+      expect((await list()).statusCode).toBe(500)
+      await mendExpiries(raw.kysely)
     } finally {
-      rmSync(dataDir, { recursive: true, force: true })
+      await raw.close()
     }
+    const mended = await list()
+    expect(mended.statusCode, mended.body).toBe(200)
+    expect(json<{ items: { id: string; expires_at: string }[] }>(mended).items).toEqual([
+      expect.objectContaining({ id, expires_at: '9999-12-31T23:59:59.999Z' }),
+    ])
   })
 }
 
