@@ -233,6 +233,7 @@ export async function buildApp(
     audit,
     cursors,
     onUserDeleted: (id) => todoPages?.changed(id),
+    onApiKeysRevoked: (keyHashes) => auth.forgetApiKeys(keyHashes),
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(

@@ -1,6 +1,19 @@
+import path from 'node:path'
+import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { expectInvalidToken, expectProblem, sleep } from '../../test/auth.js'
-import { bearer, buildTestApp, json, newUser } from '../../test/helpers.js'
+import {
+  bearer,
+  buildTestApp,
+  json,
+  login,
+  loginAdmin,
+  newUser,
+  PASSWORD,
+  type Session,
+} from '../../test/helpers.js'
+import { openDatabase } from '../core/db.js'
+import { up as endKeysOfDisabledUsers } from '../migrations/006_disabled_users_api_keys.js'
 
 interface NewKey {
   id: string
@@ -11,7 +24,7 @@ interface NewKey {
 }
 
 describe('/api/v1/profile/api-keys', async () => {
-  const { app } = await buildTestApp()
+  const { app, dataDir } = await buildTestApp()
   const user = await newUser(app)
 
   const create = (payload: Record<string, unknown>, headers = user.headers) =>
@@ -147,5 +160,98 @@ describe('/api/v1/profile/api-keys', async () => {
       403,
       'Admins only',
     )
+  })
+
+  describe('what ends a key (API.md §9)', async () => {
+    const admin = await loginAdmin(app)
+    const setDisabled = (id: string, disabled: boolean) =>
+      app.inject({
+        method: 'PATCH',
+        url: `/api/v1/users/${id}`,
+        headers: admin.headers,
+        payload: { disabled },
+      })
+    const keysOf = async (owner: Session) => {
+      const response = await app.inject({ url: '/api/v1/profile/api-keys', headers: owner.headers })
+      expect(response.statusCode, response.body).toBe(200)
+      return json<{ items: { id: string }[] }>(response).items
+    }
+    const works = async (key: string) =>
+      (await app.inject({ url: '/api/v1/private', headers: bearer(key) })).statusCode
+
+    it('disabling a user revokes their API keys for good: re-enabling revives none', async () => {
+      const owner = await newUser(app)
+      const first = json<NewKey>(await create({ name: 'one' }, owner.headers))
+      const second = json<NewKey>(await create({ name: 'two' }, owner.headers))
+      // Used once, so the key sits in the lookup cache when the user is disabled.
+      expect(await works(first.key)).toBe(200)
+      expect((await setDisabled(owner.id, true)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(first.key) }))
+      expect((await setDisabled(owner.id, false)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(first.key) }))
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(second.key) }))
+      // Revoked means gone, as after DELETE: the list holds none of them.
+      const again = await login(app, owner.username, PASSWORD)
+      expect(await keysOf(again)).toEqual([])
+      const audit = await app.inject({
+        url: '/api/v1/audit?kind=api_key.revoke&limit=100',
+        headers: admin.headers,
+      })
+      const events = json<{ items: { actor_id: string; detail: Record<string, string> }[] }>(
+        audit,
+      ).items
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          actor_id: admin.id,
+          detail: expect.objectContaining({ user_id: owner.id, count: '2' }),
+        }),
+      )
+    })
+
+    it('a user disabled before keys were revoked on disabling gets none back when enabled', async () => {
+      const owner = await newUser(app)
+      const { key } = json<NewKey>(await create({ name: 'legacy' }, owner.headers))
+      // What a disable left behind before the fix: a disabled user who still has the key.
+      const raw = openDatabase<unknown>({
+        kind: 'sqlite',
+        path: path.join(dataDir, 'test.db'),
+        synchronous: 'NORMAL',
+      })
+      try {
+        await sql`update users set disabled = 1 where id = ${owner.id}`.execute(raw.kysely)
+        await endKeysOfDisabledUsers(raw.kysely)
+      } finally {
+        await raw.close()
+      }
+      expect((await setDisabled(owner.id, false)).statusCode).toBe(200)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(key) }))
+    })
+
+    it('deleting a user ends their API keys, also one in the lookup cache', async () => {
+      const owner = await newUser(app)
+      const created = json<NewKey>(await create({ name: 'doomed' }, owner.headers))
+      expect(await works(created.key)).toBe(200)
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: `/api/v1/users/${owner.id}`,
+        headers: admin.headers,
+      })
+      expect(deleted.statusCode).toBe(204)
+      expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(created.key) }))
+    })
+
+    it('a password change keeps the API keys, still listed', async () => {
+      const owner = await newUser(app)
+      const created = json<NewKey>(await create({ name: 'kept' }, owner.headers))
+      const changed = await app.inject({
+        method: 'POST',
+        url: '/api/v1/profile/password',
+        headers: owner.headers,
+        payload: { current_password: PASSWORD, new_password: 'a new password for the key test' },
+      })
+      expect(changed.statusCode, changed.body).toBe(204)
+      expect(await works(created.key)).toBe(200)
+      expect((await keysOf(owner)).map((item) => item.id)).toEqual([created.id])
+    })
   })
 })

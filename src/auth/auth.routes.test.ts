@@ -503,6 +503,55 @@ describe('POST /api/v1/auth/logout', async () => {
   it('401 without credentials', async () => {
     expectBothChallenges(await app.inject({ method: 'POST', url: '/api/v1/auth/logout' }))
   })
+
+  const logout = (headers: Record<string, string>, payload?: Record<string, unknown>) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/logout',
+      headers,
+      ...(payload === undefined ? {} : { payload }),
+    })
+  const works = async (headers: Record<string, string>) =>
+    (await app.inject({ url: '/api/v1/private', headers })).statusCode === 200
+
+  it('400 with an API key, and nothing ends: an API key ends only by DELETE', async () => {
+    const session = await login(app, user.username, PASSWORD)
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/profile/api-keys',
+      headers: session.headers,
+      payload: { name: 'no logout' },
+    })
+    const { key } = json<{ key: string }>(created)
+    for (const payload of [undefined, { refresh_token: session.refreshToken }]) {
+      const problem = expectProblem(await logout(bearer(key), payload), 400)
+      expect(problem.detail).toMatch(/API key/)
+      expect(problem.detail).toMatch(/DELETE/)
+      expect(await works(bearer(key))).toBe(true)
+      expect(await works(session.headers)).toBe(true)
+    }
+    expect((await refreshRaw(app, session.refreshToken)).statusCode).toBe(200)
+  })
+
+  it('Basic has no session: 400 unless refresh_token names a live session of the caller, which ends', async () => {
+    const credentials = basic(user.username, PASSWORD)
+    const session = await login(app, user.username, PASSWORD)
+    const stranger = await newUser(app)
+    for (const payload of [undefined, {}, { refresh_token: stranger.refreshToken }]) {
+      const problem = expectProblem(await logout(credentials, payload), 400)
+      expect(problem.detail).toMatch(/Basic/)
+      expect(await works(session.headers)).toBe(true)
+      expect(await works(stranger.headers)).toBe(true)
+    }
+    expect((await logout(credentials, { refresh_token: session.refreshToken })).statusCode).toBe(
+      204,
+    )
+    expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: session.headers }))
+    expectProblem(await refreshRaw(app, session.refreshToken), 401)
+    // Its session has ended already: nothing left to end.
+    expectProblem(await logout(credentials, { refresh_token: session.refreshToken }), 400)
+    expect(await works(credentials)).toBe(true)
+  })
 })
 
 describe('credential schemes and challenges (§3)', async () => {

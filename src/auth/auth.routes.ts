@@ -88,6 +88,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'End this session: the access token and its refresh family stop working',
+        description:
+          'With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 400 unless `refresh_token` names a live session of the caller, which then ends.',
         security: userSecurity,
         body: LogoutBody,
         response: { 204: NoContent, 400: problems[400], 401: problems[401] },

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { DateTimeInput } from '../core/schemas.js'
 import { DisplayName, Username } from '../users/users.schemas.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 
@@ -78,7 +79,9 @@ export const NewApiKey = Type.Object({
 export const ApiKeyBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    expires_at: Type.Optional(Type.String({ format: 'date-time' })),
+    expires_at: Type.Optional(
+      DateTimeInput({ description: 'When the key stops working; kept as its UTC instant (ms)' }),
+    ),
   },
   { additionalProperties: false },
 )

@@ -2,7 +2,8 @@ import { uuidv7 } from 'uuidv7'
 import type { AuditLog } from '../audit/audit.repository.js'
 import { isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { isoAfterSeconds, nowIso } from '../core/time.js'
+import { DATE_TIME_FORM } from '../core/schemas.js'
+import { instantOfDateTime, isoAfterSeconds, isoOf, nowIso } from '../core/time.js'
 import type { UsersRepository } from '../users/users.repository.js'
 import { toUser, type User } from '../users/users.schemas.js'
 import type { Role } from '../users/users.table.js'
@@ -77,6 +78,9 @@ const invalidRefreshToken = (detail: string) =>
     },
   })
 
+const noSessionToEnd = (detail: string) =>
+  new AppError(400, 'NO_SESSION_TO_END', 'No session to end', detail)
+
 const API_KEY_PREFIX = 'gh_'
 // Record an API key's use (last_used_at and an audit event) at most this often per key.
 const API_KEY_TOUCH_INTERVAL_MS = 60_000
@@ -104,6 +108,14 @@ export function createAuthService(deps: {
     string,
     { id: string; userId: string; expiresAt: number | null; touchedAt: number }
   >()
+  // Bumped by forgetApiKeys: a lookup that read a key before it was deleted must not cache it.
+  let apiKeyForgets = 0
+
+  /** Call after the keys are deleted from the database. */
+  function forgetApiKeys(keyHashes: readonly string[]): void {
+    apiKeyForgets += 1
+    for (const keyHash of keyHashes) apiKeyCache.delete(keyHash)
+  }
 
   function issuePair(
     userId: string,
@@ -278,8 +290,18 @@ export function createAuthService(deps: {
       return issuePair(principal.id, principal.role, session.id, next)
     },
 
-    /** Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the access token. */
+    /**
+     * Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the
+     * access token. A 204 that ended nothing would tell the client it is signed out: an API key
+     * ends only by DELETE (API.md §9), and Basic credentials have no session, so they may only
+     * name one by its refresh token.
+     */
     async logout(caller: Caller, refreshToken: string | undefined): Promise<void> {
+      if (caller.scheme === 'api_key') {
+        throw noSessionToEnd(
+          'An API key has no session to log out of; it ends only by DELETE /api/v1/profile/api-keys/{id}',
+        )
+      }
       const ids: string[] = []
       if (caller.claims !== undefined) {
         await revocations.revokeAccessToken(caller.claims)
@@ -289,7 +311,12 @@ export function createAuthService(deps: {
         const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
         if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
       }
-      await endSessions(caller.principal.id, { ids })
+      const ended = await endSessions(caller.principal.id, { ids })
+      if (caller.scheme === 'basic' && ended.length === 0) {
+        throw noSessionToEnd(
+          'Basic credentials have no session to log out of; send the refresh_token of a live session of yours to end it',
+        )
+      }
       await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
     },
 
@@ -367,14 +394,18 @@ export function createAuthService(deps: {
       caller: Caller,
       input: { name: string; expires_at?: string | undefined },
     ): Promise<ApiKeyView & { key: string }> {
-      if (input.expires_at !== undefined && Date.parse(input.expires_at) <= Date.now()) {
+      // The schema admits only instants we can store; this parse is the same one (core/time.ts).
+      const expiresAt =
+        input.expires_at === undefined ? undefined : instantOfDateTime(input.expires_at)
+      if (input.expires_at !== undefined && (expiresAt === undefined || expiresAt <= Date.now())) {
+        const message = expiresAt === undefined ? DATE_TIME_FORM : 'must be in the future'
         throw new AppError(
           400,
           'VALIDATION_FAILED',
           'Validation failed',
-          'body/expires_at: must be in the future',
+          `body/expires_at: ${message}`,
           {
-            errors: [{ path: 'body/expires_at', message: 'must be in the future' }],
+            errors: [{ path: 'body/expires_at', message }],
           },
         )
       }
@@ -386,15 +417,17 @@ export function createAuthService(deps: {
         prefix: key.slice(0, 11),
         key_hash: hashToken(key),
         created_at: nowIso(),
-        expires_at:
-          input.expires_at === undefined ? null : new Date(input.expires_at).toISOString(),
+        expires_at: expiresAt === undefined ? null : isoOf(expiresAt),
         last_used_at: null,
       }
-      await apiKeys.insert(row)
-      await audit.record('api_key.create', caller.principal.id, {
-        api_key_id: row.id,
-        prefix: row.prefix,
-      })
+      await apiKeys.insert(row, (trx) =>
+        audit.record(
+          'api_key.create',
+          caller.principal.id,
+          { api_key_id: row.id, prefix: row.prefix },
+          trx,
+        ),
+      )
       return {
         id: row.id,
         name: row.name,
@@ -422,9 +455,11 @@ export function createAuthService(deps: {
       const keyHash = await apiKeys.delete(caller.principal.id, id)
       if (keyHash === undefined)
         throw new AppError(404, 'API_KEY_NOT_FOUND', 'Not found', 'No such API key')
-      apiKeyCache.delete(keyHash)
+      forgetApiKeys([keyHash])
       await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
     },
+
+    forgetApiKeys,
 
     /** The user behind an API key, or undefined when it is unknown or expired. */
     async principalOfApiKey(key: string, client: ClientInfo): Promise<Principal | undefined> {
@@ -433,6 +468,7 @@ export function createAuthService(deps: {
       let entry = apiKeyCache.get(keyHash)
       // Another instance may have deleted the key: with others around, the database decides.
       if (entry === undefined || deps.shared) {
+        const forgets = apiKeyForgets
         const row = await apiKeys.findByHash(keyHash)
         if (row === undefined) {
           apiKeyCache.delete(keyHash)
@@ -445,7 +481,7 @@ export function createAuthService(deps: {
           touchedAt: 0,
         }
         if (apiKeyCache.size >= 10_000) apiKeyCache.clear()
-        apiKeyCache.set(keyHash, entry)
+        if (forgets === apiKeyForgets) apiKeyCache.set(keyHash, entry)
       }
       const now = Date.now()
       if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined

@@ -202,6 +202,32 @@ for (const withRedis of [true, false]) {
       expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: user.headers }))
     })
 
+    it('an API key of a user disabled on A stays refused on B after re-enabling', async () => {
+      const admin = await loginAdmin(a)
+      const user = await newUser(a)
+      const { key } = json<{ key: string }>(
+        await a.inject({
+          method: 'POST',
+          url: '/api/v1/profile/api-keys',
+          headers: user.headers,
+          payload: { name: 'shared' },
+        }),
+      )
+      expect((await b.inject({ url: '/api/v1/private', headers: bearer(key) })).statusCode).toBe(
+        200,
+      )
+      for (const disabled of [true, false]) {
+        const patched = await a.inject({
+          method: 'PATCH',
+          url: `/api/v1/users/${user.id}`,
+          headers: admin.headers,
+          payload: { disabled },
+        })
+        expect(patched.statusCode).toBe(200)
+        expectInvalidToken(await b.inject({ url: '/api/v1/private', headers: bearer(key) }))
+      }
+    })
+
     it('a logout on A counts on B; the user logs in on B', async () => {
       const user = await newUser(a)
       expect((await b.inject({ url: '/api/v1/private', headers: user.headers })).statusCode).toBe(

@@ -87,11 +87,56 @@ describe('forged access tokens under HS256', async () => {
       app,
       forgeJwt(
         HEADER,
-        accessClaims(subject, { iat: now - 1000, nbf: now - 1000, exp: now - 10 }),
+        accessClaims(subject, { iat: now - 890, nbf: now - 890, exp: now - 10 }),
         HS,
       ),
     )
     expect(withinLeeway.statusCode, withinLeeway.body).toBe(200)
+  })
+
+  // ACCESS_TOKEN_TTL is 900 s here: no token of ours lives longer, whatever its exp says.
+  it('an exp beyond iat + ACCESS_TOKEN_TTL is refused, even with the right key', async () => {
+    const now = nowSeconds()
+    for (const exp of [now + 901, now + 86_400 * 365]) {
+      expectInvalidToken(await get(app, forgeJwt(HEADER, accessClaims(subject, { exp }), HS)))
+    }
+    const exact = await get(app, forgeJwt(HEADER, accessClaims(subject, { exp: now + 900 }), HS))
+    expect(exact.statusCode, exact.body).toBe(200)
+  })
+
+  it('a token older than ACCESS_TOKEN_TTL + 30 s is refused as expired, whatever its exp', async () => {
+    const now = nowSeconds()
+    const old = await get(
+      app,
+      forgeJwt(
+        HEADER,
+        accessClaims(subject, { iat: now - 1000, nbf: now - 1000, exp: now + 3600 }),
+        HS,
+      ),
+    )
+    expectInvalidToken(old, 'Token has expired')
+    const stale = await get(
+      app,
+      forgeJwt(HEADER, accessClaims(subject, { iat: now - 940, nbf: now - 940, exp: now }), HS),
+    )
+    expectInvalidToken(stale, 'Token has expired')
+  })
+
+  it('an iat in the future beyond the 30 s leeway is refused (it would stretch the max age)', async () => {
+    const now = nowSeconds()
+    const later = now + 86_400
+    expectInvalidToken(
+      await get(
+        app,
+        forgeJwt(
+          HEADER,
+          accessClaims(subject, { iat: later, nbf: undefined, exp: later + 900 }),
+          HS,
+        ),
+      ),
+    )
+    const near = await get(app, forgeJwt(HEADER, accessClaims(subject, { iat: now + 10 }), HS))
+    expect(near.statusCode, near.body).toBe(200)
   })
 
   it('a wrong or missing iss is refused', async () => {

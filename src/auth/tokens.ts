@@ -63,6 +63,9 @@ export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): 
     checkTyp: 'at+jwt',
     requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti', 'iss', 'aud'],
     clockTolerance: CLOCK_TOLERANCE_MS,
+    // However far off its exp, no token of ours is older than the TTL: one signed with a
+    // leaked or misused key cannot be made to live for years. fast-jwt counts this from iat.
+    maxAge: ttlSeconds * 1000 + CLOCK_TOLERANCE_MS,
     cache: 10_000,
   })
 
@@ -108,7 +111,11 @@ export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): 
         typeof jti !== 'string' ||
         (role !== 'admin' && role !== 'user') ||
         typeof iat !== 'number' ||
-        typeof exp !== 'number'
+        typeof exp !== 'number' ||
+        // We issue exp = iat + TTL; a longer span is not our token. An iat in the future would
+        // push the max age (counted from iat) out as far as it names.
+        exp - iat > ttlSeconds ||
+        iat * 1000 > Date.now() + CLOCK_TOLERANCE_MS
       ) {
         throw invalidToken('The access token is invalid')
       }

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'LAST_ADMIN'
   | 'USER_NOT_FOUND'
   | 'SESSION_NOT_FOUND'
+  | 'NO_SESSION_TO_END'
   | 'API_KEY_NOT_FOUND'
   | 'TODO_NOT_FOUND'
   | 'DONE_ADMIN_ONLY'

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { type StringOptions, Type } from '@sinclair/typebox'
 
 /** RFC 9457 problem details, as every error is sent. */
 export const ProblemSchema = Type.Object(
@@ -30,3 +30,14 @@ export const NoContent = Type.Null({ description: 'No content' })
 
 /** Security requirement for routes any authenticated user may call. */
 export const userSecurity: { [scheme: string]: string[] }[] = [{ bearer: [] }, { basic: [] }]
+
+export const DATE_TIME_FORM =
+  'must be an RFC 3339 date-time with a time zone (2026-11-22T12:00:00Z) in years 0000–9999 UTC'
+
+/**
+ * A date-time a client sends. Every such field uses this: its format (core/validation.ts, over
+ * core/time.ts) admits only instants that are stored and served back as they should be.
+ */
+export function DateTimeInput(options: StringOptions = {}) {
+  return Type.String({ format: 'date-time', errorMessage: DATE_TIME_FORM, ...options })
+}

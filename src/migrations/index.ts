@@ -3,6 +3,8 @@ import * as core from './001_core.js'
 import * as todos from './002_todos.js'
 import * as mailing from './003_mailing.js'
 import * as campaignQueue from './004_campaign_queue.js'
+import * as apiKeyExpiryRange from './005_api_key_expiry_range.js'
+import * as disabledUsersApiKeys from './006_disabled_users_api_keys.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const migrations: Record<string, Migration> = {
   '002_todos': todos,
   '003_mailing': mailing,
   '004_campaign_queue': campaignQueue,
+  '005_api_key_expiry_range': apiKeyExpiryRange,
+  '006_disabled_users_api_keys': disabledUsersApiKeys,
 }

@@ -1,19 +1,17 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { PageQuery } from '../core/pagination.js'
+import { DateTimeInput } from '../core/schemas.js'
 import type { TodoRow } from './todos.table.js'
 
-const DUE_FORM =
-  'must be an RFC 3339 date (2026-11-22) or date-time (2026-11-22T12:00:00Z), or null'
+export const DUE_FORM =
+  'must be an RFC 3339 date (2026-11-22) or date-time (2026-11-22T12:00:00Z) in years 0000–9999 UTC, or null'
 
 /** A date-only due sorts as the start of that day in UTC. */
-export const Due = Type.Union(
-  [Type.String({ format: 'date' }), Type.String({ format: 'date-time' }), Type.Null()],
-  {
-    errorMessage: DUE_FORM,
-    description:
-      'RFC 3339 date or date-time, returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders',
-  },
-)
+export const Due = Type.Union([Type.String({ format: 'date' }), DateTimeInput(), Type.Null()], {
+  errorMessage: DUE_FORM,
+  description:
+    'RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders',
+})
 const Title = Type.String({ minLength: 1, maxLength: 200 })
 const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()], {
   description: 'Up to 10,000 characters; null when absent',

@@ -5,7 +5,7 @@ import type { Principal } from '../auth/identity-cache.js'
 import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'
-import { nowIso } from '../core/time.js'
+import { instantOfDate, instantOfDateTime, isoOf, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import type { TodoPageCache } from './todos.page-cache.js'
 import {
@@ -15,6 +15,7 @@ import {
   type TodosRepository,
 } from './todos.repository.js'
 import {
+  DUE_FORM,
   type Todo,
   type TodoCreate,
   type TodoListQuery,
@@ -36,35 +37,16 @@ const invalid = (path: string, message: string) =>
     errors: [{ path, message }],
   })
 
-const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2})))?$/
-
 /**
  * The sort key of a due: the UTC instant as fixed-width ISO text, so that text order is time
  * order on both databases. A date alone is 00:00 UTC of that day. Precision is milliseconds;
- * dues closer than that tie and are ordered by id. The schema has already checked the form.
+ * dues closer than that tie and are ordered by id. The schema has already refused what has no
+ * such key (core/time.ts); this is the last guard before a write.
  */
 export function dueKey(due: string): string {
-  const match = DATE_TIME.exec(due)
-  if (match === null) throw invalid('body/due', 'must be an RFC 3339 date or date-time')
-  const [, year, month, day, hour, minute, second, fraction, sign, offsetHour, offsetMinute] = match
-  const instant = new Date(0)
-  // setUTCFullYear, not Date.UTC: the latter reads years 0–99 as 1900–1999.
-  instant.setUTCFullYear(Number(year), Number(month) - 1, Number(day))
-  instant.setUTCHours(
-    Number(hour ?? 0),
-    Number(minute ?? 0),
-    Number(second ?? 0),
-    Number((fraction ?? '').padEnd(3, '0').slice(0, 3)),
-  )
-  if (sign !== undefined) {
-    const offset = (Number(offsetHour) * 60 + Number(offsetMinute)) * (sign === '+' ? 1 : -1)
-    instant.setTime(instant.getTime() - offset * 60_000)
-  }
-  const year4 = instant.getUTCFullYear()
-  if (year4 < 0 || year4 > 9999)
-    throw invalid('body/due', 'must fall between years 0000 and 9999 in UTC')
-  return instant.toISOString()
+  const instant = instantOfDateTime(due) ?? instantOfDate(due)
+  if (instant === undefined) throw invalid('body/due', DUE_FORM)
+  return isoOf(instant)
 }
 
 function dueColumns(id: string, due: string | null): Pick<TodoRow, 'due' | 'due_null' | 'due_key'> {

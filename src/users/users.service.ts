@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { AuditLog } from '../audit/audit.repository.js'
+import { createApiKeysRepository } from '../auth/api-keys.repository.js'
 import type { IdentityCache } from '../auth/identity-cache.js'
 import type { Revocations } from '../auth/revocations.js'
 import type { SessionsRepository } from '../auth/sessions.repository.js'
@@ -31,6 +32,8 @@ export function createUsersService(deps: {
   cursors: CursorCodec
   /** Told after a user and what they owned were deleted (the todo list cache listens). */
   onUserDeleted?: (id: string) => void
+  /** Told the hashes of API keys deleted with a user or on disabling (the key cache listens). */
+  onApiKeysRevoked?: (keyHashes: readonly string[]) => void
 }) {
   const { db, identities, audit } = deps
   const users = createUsersRepository(db)
@@ -43,6 +46,7 @@ export function createUsersService(deps: {
     id: string,
     patch: UserPatch,
     precondition: ((current: User) => void) | undefined,
+    alongside?: (trx: Kysely<Database>, before: User, after: User) => Promise<void>,
   ): Promise<{ before: User; after: User }> {
     const result = await db.transaction().execute(async (trx) => {
       const repo = createUsersRepository(trx)
@@ -61,10 +65,30 @@ export function createUsersService(deps: {
       if (patch.disabled !== undefined) changes.disabled = patch.disabled ? 1 : 0
       const updated = await repo.update(id, changes)
       if (updated === undefined) throw userNotFound()
-      return { before, after: toUser(updated) }
+      const after = toUser(updated)
+      await alongside?.(trx, before, after)
+      return { before, after }
     })
     identities.forget(id)
     return result
+  }
+
+  /** Deletes a user's API keys inside `trx`, with their audit event; returns their hashes. */
+  async function revokeApiKeys(
+    trx: Kysely<Database>,
+    actorId: string,
+    userId: string,
+  ): Promise<string[]> {
+    const keyHashes = await createApiKeysRepository(trx).deleteForUser(userId)
+    if (keyHashes.length > 0) {
+      await audit.record(
+        'api_key.revoke',
+        actorId,
+        { user_id: userId, count: String(keyHashes.length) },
+        trx,
+      )
+    }
+    return keyHashes
   }
 
   return {
@@ -100,7 +124,12 @@ export function createUsersService(deps: {
       patch: UserPatch,
       precondition?: (current: User) => void,
     ): Promise<User> {
-      const { before, after } = await change(id, patch, precondition)
+      let revoked: string[] = []
+      const { before, after } = await change(id, patch, precondition, async (trx, _was, is) => {
+        // API.md §9: disabling revokes every API key for good, so re-enabling revives none.
+        if (is.disabled) revoked = await revokeApiKeys(trx, actorId, id)
+      })
+      deps.onApiKeysRevoked?.(revoked)
       if (before.role !== after.role) {
         await audit.record('role.change', actorId, {
           user_id: id,
@@ -126,6 +155,7 @@ export function createUsersService(deps: {
       precondition?: (current: User) => void,
     ): Promise<void> {
       let deleting = false
+      let revoked: string[] = []
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createUsersRepository(trx)
@@ -134,13 +164,16 @@ export function createUsersService(deps: {
           if (row === undefined) throw userNotFound()
           precondition?.(toUser(row))
           if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
-          // Sessions, API keys and todos go with the user (ON DELETE CASCADE).
           deleting = true
+          // Deleted here rather than by the cascade, to count them and drop them from the cache.
+          revoked = await revokeApiKeys(trx, actorId, id)
+          // Sessions and todos go with the user (ON DELETE CASCADE).
           await repo.delete(id)
         })
       } finally {
         // Once the delete was sent, also on failure: it may have committed though answering failed.
         if (deleting) deps.onUserDeleted?.(id)
+        deps.onApiKeysRevoked?.(revoked)
       }
       identities.forget(id)
       await audit.record('user.delete', actorId, { user_id: id })
