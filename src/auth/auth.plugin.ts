@@ -51,8 +51,8 @@ export function clientInfo(request: FastifyRequest): ClientInfo {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const LATIN1 = new TextDecoder('latin1')
-// Control characters are never part of a username or a password anyone typed; a NUL would also
-// reach the database, which refuses it (PostgreSQL) or truncates at it.
+// No username holds a control character; a NUL would also reach the database, which refuses it
+// (PostgreSQL). Passwords may hold anything registration took: argon2 takes any bytes.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
 const CONTROL = /[\u0000-\u001f\u007f]/
 
@@ -74,7 +74,7 @@ function basicCredentials(encoded: string): { username: string; password: string
   if (colon < 0) return undefined
   const username = decoded.slice(0, colon).normalize('NFKC')
   const password = decoded.slice(colon + 1)
-  if (username === '' || CONTROL.test(username) || CONTROL.test(password)) return undefined
+  if (username === '' || CONTROL.test(username)) return undefined
   return { username, password }
 }
 

@@ -271,6 +271,19 @@ describe('Basic credentials are checked like any other input', async () => {
     expect(response.headers['www-authenticate']).toMatch(/^Basic /)
   })
 
+  it('a password with a control character that registration took works over Basic too', async () => {
+    const password = 'tab\there, a password registration takes'
+    const name = `tab${randomBytes(3).toString('hex')}`
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      payload: { username: name, password, name: 'Tab' },
+    })
+    expect(created.statusCode).toBe(201)
+    const response = await app.inject({ url: '/api/v1/private', headers: basic(name, password) })
+    expect(response.statusCode, response.body).toBe(200)
+  })
+
   it('undecodable base64 is 401', async () => {
     const response = await app.inject({
       url: '/api/v1/private',
