@@ -159,22 +159,21 @@ function parseElement(text: string, line: number): ImportRecord {
   return { line, name: fields.name, email: fields.email }
 }
 
-// Spreadsheets run cells that start like a formula; a leading quote keeps them text (OWASP).
-function safeCell(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value
-}
-
 /** Subscribers as CSV, row by row. */
 export function exportCsv(subscribers: AsyncIterable<Subscriber>): Readable {
   const out = stringify({
     header: true,
     columns: ['id', 'name', 'email', 'status', 'created_at', 'confirmed_at'],
+    // Spreadsheets run a cell that starts like a formula (`=`, `+`, `-`, `@`, tab, CR and their
+    // full-width forms); a leading quote keeps it text (OWASP CSV injection). Every column, as
+    // an address may start with `-`, `+` or `=` too.
+    escape_formulas: true,
   })
   void (async () => {
     try {
       for await (const s of subscribers) {
         if (out.destroyed) return
-        const row = [s.id, safeCell(s.name), s.email, s.status, s.created_at, s.confirmed_at ?? '']
+        const row = [s.id, s.name, s.email, s.status, s.created_at, s.confirmed_at ?? '']
         if (!out.write(row)) {
           // Wait for the client to read on; stop if it went away.
           await new Promise((resolve) => {

@@ -1,5 +1,6 @@
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
+import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin, newUser } from '../../test/helpers.js'
 import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
@@ -390,6 +391,40 @@ describe('mailing list subscribers', async () => {
     expect(lines[0]).toBe('id,name,email,status,created_at,confirmed_at')
     expect(exported.body).toContain(good1)
     expect(exported.body).toContain('"Quoted, Name"')
+  })
+
+  it('the CSV export neutralises a formula in every column (OWASP CSV injection)', async () => {
+    const tag = `${process.pid}.${++seq}`
+    const planted = [
+      { name: '=HYPERLINK("http://evil.example","x")', email: `=cmd|x.${tag}@example.com` },
+      { name: '+SUM(A1:A9)', email: `+plus.${tag}@example.com` },
+      { name: '-2+3', email: `-minus.${tag}@example.com` },
+      { name: '@SUM(A1)', email: `=1+1.${tag}@example.com` },
+      { name: '\uff1d1+1', email: `plain.${tag}@example.com` },
+    ]
+    for (const payload of planted) {
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers',
+        headers: admin.headers,
+        payload,
+      })
+      expect(created.statusCode, created.body).toBe(201)
+    }
+    const exported = await app.inject({ url: '/api/v1/subscribers/export', headers: admin.headers })
+    expect(exported.statusCode).toBe(200)
+    const rows = parseCsv(exported.body) as string[][]
+    expect(rows[0]).toEqual(['id', 'name', 'email', 'status', 'created_at', 'confirmed_at'])
+    for (const row of rows) {
+      for (const cell of row) expect(cell).not.toMatch(/^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/)
+    }
+    for (const { name, email } of planted) {
+      const row = rows.find((cells) => cells[2]?.endsWith(email))
+      expect(row, email).toBeDefined()
+      // The quote is the only change: a reader who strips it gets the value back.
+      expect(row?.[1]).toBe(/^[=+\-@\uff1d]/.test(name) ? `'${name}` : name)
+      expect(row?.[2]).toBe(/^[=+\-@]/.test(email) ? `'${email}` : email)
+    }
   })
 })
 
