@@ -3,7 +3,7 @@ import SQLite from 'better-sqlite3'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin, newUser } from '../../test/helpers.js'
-import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
+import { eventually, linkIn, type ReceivedMail, startSmtpServer } from '../../test/smtp.js'
 
 const PUBLIC_URL = 'https://lists.example.org'
 
@@ -179,10 +179,114 @@ describe('mailing list subscribers', async () => {
 
     const unicodeName = address('uni')
     await signup({ name: 'Søren Ñandú', email: unicodeName })
-    const mail = await eventually(async () => mailsTo(unicodeName)[0])
-    expect(
-      mail.parsed.to && !Array.isArray(mail.parsed.to) ? mail.parsed.to.value[0]?.name : '',
-    ).toBe('Søren Ñandú')
+    await eventually(async () => mailsTo(unicodeName)[0])
+    expect(await subscriberByEmail(unicodeName)).toMatchObject({ name: 'Søren Ñandú' })
+  })
+
+  // Anyone can sign up any address: what they submit must not reach that address's inbox
+  // (a greeting that is really an advert or a phishing line) until its owner confirms.
+  const mailText = (mail: ReceivedMail) => `${mail.raw}\n${mail.parsed.text ?? ''}`
+  const toName = (mail: ReceivedMail) =>
+    mail.parsed.to && !Array.isArray(mail.parsed.to) ? (mail.parsed.to.value[0]?.name ?? '') : ''
+  const ageLastMail = (email: string, minutes: number) => {
+    const db = new SQLite(path.join(dataDir, 'test.db'))
+    db.prepare('update subscribers set last_mailed_at = ? where email_normalised = ?').run(
+      new Date(Date.now() - minutes * 60_000).toISOString(),
+      email.toLowerCase(),
+    )
+    db.close()
+  }
+  const ATTACKER_NAME = 'Win a prize at evil dot example'
+
+  it('the confirmation mail does not echo the submitted name, in the text or the To header', async () => {
+    const email = address('echo')
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    const mail = await eventually(async () => mailsTo(email)[0])
+    expect(linkIn(mail, `${PUBLIC_URL}/subscribe/confirm?token=`)).toBeTruthy()
+    expect(mailText(mail)).not.toContain('prize')
+    expect(toName(mail)).toBe('')
+  })
+
+  it('an anonymous signup for an unsubscribed address keeps its status and name; only the mailed link re-subscribes it', async () => {
+    const email = address('owner')
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'Owner Name', email, status: 'unsubscribed' },
+    })
+    expect(created.statusCode).toBe(201)
+
+    const answer = await signup({ name: ATTACKER_NAME, email: email.toUpperCase() })
+    expect(answer.statusCode).toBe(202)
+    expect(answer.body).toBe('{"status":"pending"}')
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Owner Name',
+      status: 'unsubscribed',
+    })
+
+    // The owner may come back: the mail carries a confirm link, and neither name.
+    const mail = await eventually(async () => mailsTo(email)[0])
+    expect(mailText(mail)).not.toContain('prize')
+    expect(toName(mail)).toBe('')
+    const token =
+      new URL(linkIn(mail, `${PUBLIC_URL}/subscribe/confirm?token=`)).searchParams.get('token') ??
+      ''
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/confirm',
+      payload: { token },
+    })
+    expect(confirmed.statusCode).toBe(200)
+    expect(json(confirmed)).toMatchObject({ name: 'Owner Name', status: 'confirmed' })
+  })
+
+  it('a signup for a pending address changes neither its name nor its status', async () => {
+    const email = address('pend')
+    await signup({ name: 'Unconfirmed Person', email })
+    const first = await eventually(async () => mailsTo(email)[0])
+    ageLastMail(email, 11)
+    await signup({ name: ATTACKER_NAME, email })
+    const second = await eventually(async () => mailsTo(email)[1])
+    // Neither the first nor the second caller has shown that the address is theirs.
+    for (const mail of [first, second]) {
+      expect(mailText(mail)).not.toContain('prize')
+      expect(mailText(mail)).not.toContain('Unconfirmed Person')
+    }
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Unconfirmed Person',
+      status: 'pending',
+    })
+  })
+
+  it('a confirmed address gets no confirmation, and at most one "already subscribed" notice a day', async () => {
+    const email = address('conf')
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'Confirmed Owner', email },
+    })
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    const notice = await eventually(async () => mailsTo(email)[0])
+    expect(mailText(notice)).not.toContain('prize')
+    expect(mailText(notice)).not.toContain('/subscribe/confirm')
+    expect(notice.parsed.subject).toBe('You are already subscribed')
+
+    // An hour later, and again: the owner has been told; nothing more is sent.
+    ageLastMail(email, 60)
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(mailsTo(email)).toHaveLength(1)
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Confirmed Owner',
+      status: 'confirmed',
+    })
+
+    // A day later a new notice may go.
+    ageLastMail(email, 24 * 60 + 1)
+    await signup({ name: ATTACKER_NAME, email })
+    await eventually(async () => mailsTo(email)[1])
   })
 
   it('admins create (201, confirmed, no mail), list, get, put, patch and delete; emails are unique ignoring case', async () => {
