@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import SQLite from 'better-sqlite3'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
@@ -495,6 +496,85 @@ describe('mailing list subscribers', async () => {
     expect(lines[0]).toBe('id,name,email,status,created_at,confirmed_at')
     expect(exported.body).toContain(good1)
     expect(exported.body).toContain('"Quoted, Name"')
+  })
+
+  it('an import reports the first 100 bad lines and counts them all; good lines among them still count', async () => {
+    const good = [address('many'), address('many')]
+    const csv = [
+      'name,email',
+      ...Array.from({ length: 150 }, (_, i) => `Bad ${i},not-an-address-${i}`),
+      `Good,${good[0]}`,
+      // Unreadable CSV lines are bad lines like any other.
+      ...Array.from({ length: 50 }, (_, i) => `Bad "quote ${i}",x@example.com`),
+      `Good,${good[1]}`,
+    ].join('\n')
+    const imported = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'text/csv' },
+      payload: csv,
+    })
+    expect(imported.statusCode, imported.body).toBe(200)
+    const result = json<{
+      created: number
+      skipped: number
+      errors: { line: number; message: string }[]
+      error_count: number
+    }>(imported)
+    expect(result.created).toBe(2)
+    expect(result.skipped).toBe(0)
+    expect(result.error_count).toBe(200)
+    expect(result.errors).toHaveLength(100)
+    expect(result.errors.map((error) => error.line)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 2),
+    )
+
+    const jsonImport = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      payload: JSON.stringify(
+        Array.from({ length: 300 }, (_, i) => ({ name: `J${i}`, email: 'no' })),
+      ),
+    })
+    const jsonResult = json<{ errors: unknown[]; error_count: number }>(jsonImport)
+    expect(jsonResult.errors).toHaveLength(100)
+    expect(jsonResult.error_count).toBe(300)
+  })
+
+  it('an import over its size cap is refused with 413, whether or not the length is declared', async () => {
+    const CAP = 16 * 1024 * 1024
+    const line = `${'n'.repeat(99)},not-an-address\n`
+    const lines = Math.ceil(CAP / line.length) + 1
+    const declared = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'text/csv' },
+      payload: `name,email\n${line.repeat(lines)}`,
+    })
+    expect(declared.statusCode).toBe(413)
+    expect(declared.headers['content-type']).toMatch(/^application\/problem\+json/)
+
+    // Streamed without a Content-Length: cut off once the cap is passed.
+    for (const contentType of ['text/csv', 'application/json']) {
+      const streamed = await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers/import',
+        headers: { ...admin.headers, 'content-type': contentType },
+        payload: Readable.from(
+          (function* () {
+            yield contentType === 'text/csv' ? 'name,email\n' : '['
+            const chunk =
+              contentType === 'text/csv'
+                ? line.repeat(1000)
+                : `${JSON.stringify({ name: 'n'.repeat(80), email: 'bad' })},`.repeat(1000)
+            for (let sent = 0; sent <= CAP; sent += chunk.length) yield chunk
+          })(),
+        ),
+      })
+      expect(streamed.statusCode, contentType).toBe(413)
+      expect(streamed.headers['content-type']).toMatch(/^application\/problem\+json/)
+    }
   })
 
   it('the CSV export neutralises a formula in every column (OWASP CSV injection)', async () => {

@@ -43,6 +43,8 @@ const invalidToken = () =>
   )
 
 const IMPORT_BATCH = 500
+/** Errors listed in an import's answer; the rest are only counted (`error_count`). */
+const IMPORT_ERRORS_LISTED = 100
 // biome-ignore lint/suspicious/noControlCharactersInRegex: names go into mail headers
 const CONTROL = /[\u0000-\u001f\u007f]/
 
@@ -289,10 +291,16 @@ export function createSubscribersService(deps: {
 
     /**
      * Imports records as they stream in, a batch per transaction, so neither the body nor the
-     * result of 100,000 rows is ever held at once. A bad record is reported and skipped.
+     * result of 100,000 rows is ever held at once. A bad record is counted and skipped; only
+     * the first 100 are listed, as a body of bad lines would otherwise grow the answer (and
+     * memory) with its size.
      */
     async import(records: AsyncIterable<ImportRecord>): Promise<ImportResult> {
-      const result: ImportResult = { created: 0, skipped: 0, errors: [] }
+      const result: ImportResult = { created: 0, skipped: 0, errors: [], error_count: 0 }
+      const reject = (line: number, message: string) => {
+        result.error_count += 1
+        if (result.errors.length < IMPORT_ERRORS_LISTED) result.errors.push({ line, message })
+      }
       let batch: { line: number; name: string; email: string }[] = []
       const flush = async () => {
         const rows = batch
@@ -319,12 +327,12 @@ export function createSubscribersService(deps: {
       }
       for await (const record of records) {
         if ('error' in record) {
-          result.errors.push({ line: record.line, message: record.error })
+          reject(record.line, record.error)
           continue
         }
         const problem = checkImported(record.name, record.email)
         if (problem !== undefined) {
-          result.errors.push({ line: record.line, message: problem })
+          reject(record.line, problem)
           continue
         }
         batch.push({
