@@ -38,6 +38,7 @@ import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
 import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
+import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
@@ -168,6 +169,7 @@ export async function buildApp(
   // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
   // string to a JSON route (a 400 about types) instead of refusing the media type (415).
   app.removeContentTypeParser('text/plain')
+  installJsonBodyParser(app)
   app.decorateRequest('idempotencyKey', null)
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)

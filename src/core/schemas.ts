@@ -23,6 +23,7 @@ export const problems = {
   404: problem('Not found'),
   409: problem('Conflict'),
   412: problem('If-Match does not match the current ETag'),
+  413: problem('The request body is too large'),
   429: problem('Rate limited; see Retry-After'),
 } as const
 

@@ -172,13 +172,22 @@ function onlyCountsUnits(error: ValueError): boolean {
 /**
  * Where a string in `value` holds U+0000, as a JSON pointer. PostgreSQL cannot store it in
  * text (the insert would fail with a 500), so it is refused up front on every database alike.
+ * A loop with its own stack, not recursion: however deep the value, the call stack is not.
  */
-function nulPath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
-  if (typeof value !== 'object' || value === null) return undefined
-  for (const [key, item] of Object.entries(value)) {
-    const found = nulPath(item, `${path}/${key}`)
-    if (found !== undefined) return found
+function nulPath(root: unknown): string | undefined {
+  const pending: [unknown, string][] = [[root, '']]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, path] = next
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path
+    } else if (typeof value === 'object' && value !== null) {
+      // Pushed in reverse, so the first offending field in document order is the one named.
+      const entries = Object.entries(value)
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i] as [string, unknown]
+        pending.push([item, `${path}/${key}`])
+      }
+    }
   }
   return undefined
 }
@@ -192,7 +201,7 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   const check = TypeCompiler.Compile(schema)
   const convert = httpPart === 'body' ? undefined : compileConversion(schema)
   const accept = (value: unknown) => {
-    const nul = nulPath(value, '')
+    const nul = nulPath(value)
     if (nul === undefined) return { value }
     return {
       error: [{ instancePath: nul, message: NUL_MESSAGE, keyword: '', schemaPath: '', params: {} }],

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream'
+import { pipeline, type Readable, Transform } from 'node:stream'
 import { parse } from 'csv-parse'
 import { stringify } from 'csv-stringify'
 import { AppError } from '../core/errors.js'
@@ -14,9 +14,49 @@ const badImport = (detail: string) =>
     errors: [{ path: 'body', message: detail }],
   })
 
+/** The largest import, in bytes, unless BODY_LIMIT is larger: 400,000 typical lines. */
+export const IMPORT_BODY_LIMIT = 16 * 1024 * 1024
+
+const PIECE = 64 * 1024
+
+const importTooLarge = (limit: number) =>
+  new AppError(
+    413,
+    'PAYLOAD_TOO_LARGE',
+    'Payload too large',
+    `An import is at most ${limit} bytes; split the file`,
+    // The rest of the body is not read: the client must not send it on this connection.
+    { headers: { connection: 'close' } },
+  )
+
+/**
+ * The import body as it arrives, ended with a 413 once it passes `limit` bytes. Fastify's body
+ * limit only covers bodies it reads itself, and the import's is streamed to the parsers; a
+ * declared Content-Length over the limit is refused before anything is read.
+ */
+export function limitImportBody(
+  payload: Readable,
+  declaredLength: number,
+  limit: number,
+): Readable | AppError {
+  if (declaredLength > limit) return importTooLarge(limit)
+  let received = 0
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length
+      if (received > limit) return callback(importTooLarge(limit))
+      // The CSV parser turns a whole chunk into records at once, before back-pressure can act:
+      // pieces of a socket read's size keep that to a few thousand records at a time.
+      for (let at = 0; at < chunk.length; at += PIECE) this.push(chunk.subarray(at, at + PIECE))
+      callback()
+    },
+  })
+  // A client that goes away mid-upload ends the import with an error, not a hang.
+  return pipeline(payload, limited, () => {})
+}
+
 /** CSV with a header naming `name` and `email` (header is line 1), parsed as it streams. */
 export async function* csvRecords(body: Readable): AsyncGenerator<ImportRecord> {
-  const skipped: ImportRecord[] = []
   const parser = parse({
     bom: true,
     trim: true,
@@ -33,27 +73,33 @@ export async function* csvRecords(body: Readable): AsyncGenerator<ImportRecord> 
       return names
     },
   })
+  // Pushed into the parser's own output, in order with the records and under its back-pressure:
+  // kept aside instead, a body of nothing but bad lines piled them all up in memory. One line
+  // can fail more than once (a stray quote): it is reported once.
+  let lastSkipped = 0
   parser.on('skip', (error: Error & { lines?: number }) => {
-    skipped.push({ line: error.lines ?? 0, error: `unreadable CSV: ${error.message}` })
+    const line = error.lines ?? 0
+    if (line === lastSkipped) return
+    lastSkipped = line
+    const skipped: ImportRecord = {
+      line,
+      error: `unreadable CSV: ${error.message.slice(0, 200)}`,
+    }
+    parser.push({ skipped })
   })
   body.on('error', (error) => parser.destroy(error))
   body.pipe(parser)
   try {
-    for await (const chunk of parser as AsyncIterable<{
-      record: Record<string, unknown>
-      info: { lines: number }
-    }>) {
-      while (skipped.length > 0) {
-        const next = skipped.shift()
-        if (next !== undefined) yield next
-      }
-      yield { line: chunk.info.lines, name: chunk.record.name, email: chunk.record.email }
+    for await (const chunk of parser as AsyncIterable<
+      { record: Record<string, unknown>; info: { lines: number } } | { skipped: ImportRecord }
+    >) {
+      if ('skipped' in chunk) yield chunk.skipped
+      else yield { line: chunk.info.lines, name: chunk.record.name, email: chunk.record.email }
     }
   } catch (error) {
     if (error instanceof AppError) throw error
     throw badImport(`The CSV could not be read: ${(error as Error).message}`)
   }
-  yield* skipped
 }
 
 /**
@@ -159,22 +205,21 @@ function parseElement(text: string, line: number): ImportRecord {
   return { line, name: fields.name, email: fields.email }
 }
 
-// Spreadsheets run cells that start like a formula; a leading quote keeps them text (OWASP).
-function safeCell(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value
-}
-
 /** Subscribers as CSV, row by row. */
 export function exportCsv(subscribers: AsyncIterable<Subscriber>): Readable {
   const out = stringify({
     header: true,
     columns: ['id', 'name', 'email', 'status', 'created_at', 'confirmed_at'],
+    // Spreadsheets run a cell that starts like a formula (`=`, `+`, `-`, `@`, tab, CR and their
+    // full-width forms); a leading quote keeps it text (OWASP CSV injection). Every column, as
+    // an address may start with `-`, `+` or `=` too.
+    escape_formulas: true,
   })
   void (async () => {
     try {
       for await (const s of subscribers) {
         if (out.destroyed) return
-        const row = [s.id, safeCell(s.name), s.email, s.status, s.created_at, s.confirmed_at ?? '']
+        const row = [s.id, s.name, s.email, s.status, s.created_at, s.confirmed_at ?? '']
         if (!out.write(row)) {
           // Wait for the client to read on; stop if it went away.
           await new Promise((resolve) => {

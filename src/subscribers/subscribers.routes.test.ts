@@ -1,8 +1,10 @@
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import SQLite from 'better-sqlite3'
+import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin, newUser } from '../../test/helpers.js'
-import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
+import { eventually, linkIn, type ReceivedMail, startSmtpServer } from '../../test/smtp.js'
 
 const PUBLIC_URL = 'https://lists.example.org'
 
@@ -178,10 +180,114 @@ describe('mailing list subscribers', async () => {
 
     const unicodeName = address('uni')
     await signup({ name: 'Søren Ñandú', email: unicodeName })
-    const mail = await eventually(async () => mailsTo(unicodeName)[0])
-    expect(
-      mail.parsed.to && !Array.isArray(mail.parsed.to) ? mail.parsed.to.value[0]?.name : '',
-    ).toBe('Søren Ñandú')
+    await eventually(async () => mailsTo(unicodeName)[0])
+    expect(await subscriberByEmail(unicodeName)).toMatchObject({ name: 'Søren Ñandú' })
+  })
+
+  // Anyone can sign up any address: what they submit must not reach that address's inbox
+  // (a greeting that is really an advert or a phishing line) until its owner confirms.
+  const mailText = (mail: ReceivedMail) => `${mail.raw}\n${mail.parsed.text ?? ''}`
+  const toName = (mail: ReceivedMail) =>
+    mail.parsed.to && !Array.isArray(mail.parsed.to) ? (mail.parsed.to.value[0]?.name ?? '') : ''
+  const ageLastMail = (email: string, minutes: number) => {
+    const db = new SQLite(path.join(dataDir, 'test.db'))
+    db.prepare('update subscribers set last_mailed_at = ? where email_normalised = ?').run(
+      new Date(Date.now() - minutes * 60_000).toISOString(),
+      email.toLowerCase(),
+    )
+    db.close()
+  }
+  const ATTACKER_NAME = 'Win a prize at evil dot example'
+
+  it('the confirmation mail does not echo the submitted name, in the text or the To header', async () => {
+    const email = address('echo')
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    const mail = await eventually(async () => mailsTo(email)[0])
+    expect(linkIn(mail, `${PUBLIC_URL}/subscribe/confirm?token=`)).toBeTruthy()
+    expect(mailText(mail)).not.toContain('prize')
+    expect(toName(mail)).toBe('')
+  })
+
+  it('an anonymous signup for an unsubscribed address keeps its status and name; only the mailed link re-subscribes it', async () => {
+    const email = address('owner')
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'Owner Name', email, status: 'unsubscribed' },
+    })
+    expect(created.statusCode).toBe(201)
+
+    const answer = await signup({ name: ATTACKER_NAME, email: email.toUpperCase() })
+    expect(answer.statusCode).toBe(202)
+    expect(answer.body).toBe('{"status":"pending"}')
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Owner Name',
+      status: 'unsubscribed',
+    })
+
+    // The owner may come back: the mail carries a confirm link, and neither name.
+    const mail = await eventually(async () => mailsTo(email)[0])
+    expect(mailText(mail)).not.toContain('prize')
+    expect(toName(mail)).toBe('')
+    const token =
+      new URL(linkIn(mail, `${PUBLIC_URL}/subscribe/confirm?token=`)).searchParams.get('token') ??
+      ''
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/confirm',
+      payload: { token },
+    })
+    expect(confirmed.statusCode).toBe(200)
+    expect(json(confirmed)).toMatchObject({ name: 'Owner Name', status: 'confirmed' })
+  })
+
+  it('a signup for a pending address changes neither its name nor its status', async () => {
+    const email = address('pend')
+    await signup({ name: 'Unconfirmed Person', email })
+    const first = await eventually(async () => mailsTo(email)[0])
+    ageLastMail(email, 11)
+    await signup({ name: ATTACKER_NAME, email })
+    const second = await eventually(async () => mailsTo(email)[1])
+    // Neither the first nor the second caller has shown that the address is theirs.
+    for (const mail of [first, second]) {
+      expect(mailText(mail)).not.toContain('prize')
+      expect(mailText(mail)).not.toContain('Unconfirmed Person')
+    }
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Unconfirmed Person',
+      status: 'pending',
+    })
+  })
+
+  it('a confirmed address gets no confirmation, and at most one "already subscribed" notice a day', async () => {
+    const email = address('conf')
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'Confirmed Owner', email },
+    })
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    const notice = await eventually(async () => mailsTo(email)[0])
+    expect(mailText(notice)).not.toContain('prize')
+    expect(mailText(notice)).not.toContain('/subscribe/confirm')
+    expect(notice.parsed.subject).toBe('You are already subscribed')
+
+    // An hour later, and again: the owner has been told; nothing more is sent.
+    ageLastMail(email, 60)
+    expect((await signup({ name: ATTACKER_NAME, email })).statusCode).toBe(202)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(mailsTo(email)).toHaveLength(1)
+    expect(await subscriberByEmail(email)).toMatchObject({
+      name: 'Confirmed Owner',
+      status: 'confirmed',
+    })
+
+    // A day later a new notice may go.
+    ageLastMail(email, 24 * 60 + 1)
+    await signup({ name: ATTACKER_NAME, email })
+    await eventually(async () => mailsTo(email)[1])
   })
 
   it('admins create (201, confirmed, no mail), list, get, put, patch and delete; emails are unique ignoring case', async () => {
@@ -390,6 +496,119 @@ describe('mailing list subscribers', async () => {
     expect(lines[0]).toBe('id,name,email,status,created_at,confirmed_at')
     expect(exported.body).toContain(good1)
     expect(exported.body).toContain('"Quoted, Name"')
+  })
+
+  it('an import reports the first 100 bad lines and counts them all; good lines among them still count', async () => {
+    const good = [address('many'), address('many')]
+    const csv = [
+      'name,email',
+      ...Array.from({ length: 150 }, (_, i) => `Bad ${i},not-an-address-${i}`),
+      `Good,${good[0]}`,
+      // Unreadable CSV lines are bad lines like any other.
+      ...Array.from({ length: 50 }, (_, i) => `Bad "quote ${i}",x@example.com`),
+      `Good,${good[1]}`,
+    ].join('\n')
+    const imported = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'text/csv' },
+      payload: csv,
+    })
+    expect(imported.statusCode, imported.body).toBe(200)
+    const result = json<{
+      created: number
+      skipped: number
+      errors: { line: number; message: string }[]
+      error_count: number
+    }>(imported)
+    expect(result.created).toBe(2)
+    expect(result.skipped).toBe(0)
+    expect(result.error_count).toBe(200)
+    expect(result.errors).toHaveLength(100)
+    expect(result.errors.map((error) => error.line)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 2),
+    )
+
+    const jsonImport = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      payload: JSON.stringify(
+        Array.from({ length: 300 }, (_, i) => ({ name: `J${i}`, email: 'no' })),
+      ),
+    })
+    const jsonResult = json<{ errors: unknown[]; error_count: number }>(jsonImport)
+    expect(jsonResult.errors).toHaveLength(100)
+    expect(jsonResult.error_count).toBe(300)
+  })
+
+  it('an import over its size cap is refused with 413, whether or not the length is declared', async () => {
+    const CAP = 16 * 1024 * 1024
+    const line = `${'n'.repeat(99)},not-an-address\n`
+    const lines = Math.ceil(CAP / line.length) + 1
+    const declared = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers/import',
+      headers: { ...admin.headers, 'content-type': 'text/csv' },
+      payload: `name,email\n${line.repeat(lines)}`,
+    })
+    expect(declared.statusCode).toBe(413)
+    expect(declared.headers['content-type']).toMatch(/^application\/problem\+json/)
+
+    // Streamed without a Content-Length: cut off once the cap is passed.
+    for (const contentType of ['text/csv', 'application/json']) {
+      const streamed = await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers/import',
+        headers: { ...admin.headers, 'content-type': contentType },
+        payload: Readable.from(
+          (function* () {
+            yield contentType === 'text/csv' ? 'name,email\n' : '['
+            const chunk =
+              contentType === 'text/csv'
+                ? line.repeat(1000)
+                : `${JSON.stringify({ name: 'n'.repeat(80), email: 'bad' })},`.repeat(1000)
+            for (let sent = 0; sent <= CAP; sent += chunk.length) yield chunk
+          })(),
+        ),
+      })
+      expect(streamed.statusCode, contentType).toBe(413)
+      expect(streamed.headers['content-type']).toMatch(/^application\/problem\+json/)
+    }
+  })
+
+  it('the CSV export neutralises a formula in every column (OWASP CSV injection)', async () => {
+    const tag = `${process.pid}.${++seq}`
+    const planted = [
+      { name: '=HYPERLINK("http://evil.example","x")', email: `=cmd|x.${tag}@example.com` },
+      { name: '+SUM(A1:A9)', email: `+plus.${tag}@example.com` },
+      { name: '-2+3', email: `-minus.${tag}@example.com` },
+      { name: '@SUM(A1)', email: `=1+1.${tag}@example.com` },
+      { name: '\uff1d1+1', email: `plain.${tag}@example.com` },
+    ]
+    for (const payload of planted) {
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers',
+        headers: admin.headers,
+        payload,
+      })
+      expect(created.statusCode, created.body).toBe(201)
+    }
+    const exported = await app.inject({ url: '/api/v1/subscribers/export', headers: admin.headers })
+    expect(exported.statusCode).toBe(200)
+    const rows = parseCsv(exported.body) as string[][]
+    expect(rows[0]).toEqual(['id', 'name', 'email', 'status', 'created_at', 'confirmed_at'])
+    for (const row of rows) {
+      for (const cell of row) expect(cell).not.toMatch(/^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/)
+    }
+    for (const { name, email } of planted) {
+      const row = rows.find((cells) => cells[2]?.endsWith(email))
+      expect(row, email).toBeDefined()
+      // The quote is the only change: a reader who strips it gets the value back.
+      expect(row?.[1]).toBe(/^[=+\-@\uff1d]/.test(name) ? `'${name}` : name)
+      expect(row?.[2]).toBe(/^[=+\-@]/.test(email) ? `'${email}` : email)
+    }
   })
 })
 

@@ -7,7 +7,13 @@ import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
-import { csvRecords, exportCsv, jsonRecords } from './subscribers.import.js'
+import {
+  csvRecords,
+  exportCsv,
+  IMPORT_BODY_LIMIT,
+  jsonRecords,
+  limitImportBody,
+} from './subscribers.import.js'
 import {
   ImportResult,
   SignupAccepted,
@@ -138,27 +144,37 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
     async (request) => subscribers.unsubscribe(request.body.token),
   )
 
-  // The import body is streamed, never buffered: these parsers hand the raw stream on.
+  // The import body is streamed, never buffered: these parsers hand the stream on, cut off at
+  // the route's own body limit (Fastify enforces it only on bodies it reads itself).
+  const importLimit = Math.max(app.initialConfig.bodyLimit ?? 0, IMPORT_BODY_LIMIT)
   await app.register(async (importer) => {
     importer.removeContentTypeParser('application/json')
-    importer.addContentTypeParser(['application/json', 'text/csv'], (_request, payload, done) =>
-      done(null, payload),
-    )
+    importer.addContentTypeParser(['application/json', 'text/csv'], (request, payload, done) => {
+      const body = limitImportBody(
+        payload,
+        Number(request.headers['content-length']),
+        request.routeOptions.bodyLimit ?? importLimit,
+      )
+      if (body instanceof AppError) done(body, undefined)
+      else done(null, body)
+    })
     importer.post(
       '/import',
       {
         ...admin,
+        bodyLimit: importLimit,
         schema: {
           tags,
           security,
           summary:
-            'Import subscribers from CSV (`text/csv`, header `name,email`) or a JSON array of `{name, email}`; known addresses are skipped',
+            'Import subscribers from CSV (`text/csv`, header `name,email`) or a JSON array of `{name, email}`; known addresses are skipped; at most 16 MiB (or BODY_LIMIT, if larger)',
           consumes: ['text/csv', 'application/json'],
           response: {
             200: ImportResult,
             400: problems[400],
             401: problems[401],
             403: problems[403],
+            413: problems[413],
           },
         },
       },

@@ -78,8 +78,11 @@ export const SignupAccepted = Type.Object({ status: Type.Literal('pending') })
 
 export const ImportResult = Type.Object({
   created: Type.Integer(),
-  skipped: Type.Integer(),
-  errors: Type.Array(Type.Object({ line: Type.Integer(), message: Type.String() })),
+  skipped: Type.Integer({ description: 'Addresses already known' }),
+  errors: Type.Array(Type.Object({ line: Type.Integer(), message: Type.String() }), {
+    description: 'The first 100 bad lines',
+  }),
+  error_count: Type.Integer({ description: 'Bad lines in all, listed or not' }),
 })
 export type ImportResult = Static<typeof ImportResult>
 

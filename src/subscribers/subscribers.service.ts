@@ -19,6 +19,7 @@ import {
 } from './subscribers.schemas.js'
 import type { NewSubscriberRow, SubscriberRowUpdate } from './subscribers.table.js'
 import {
+  ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS,
   CONFIRM_TOKEN_TTL_SECONDS,
   type MailLinks,
   type MailTokens,
@@ -42,6 +43,8 @@ const invalidToken = () =>
   )
 
 const IMPORT_BATCH = 500
+/** Errors listed in an import's answer; the rest are only counted (`error_count`). */
+const IMPORT_ERRORS_LISTED = 100
 // biome-ignore lint/suspicious/noControlCharactersInRegex: names go into mail headers
 const CONTROL = /[\u0000-\u001f\u007f]/
 
@@ -127,11 +130,16 @@ export function createSubscribersService(deps: {
     /**
      * Public double opt-in. Whatever the address's state, the caller learns nothing: the
      * answer is the same and the work has the same shape (one transaction, at most one mail).
-     * A known address gets at most one mail per 10 minutes, so this cannot mail-bomb anyone.
+     * Anyone may submit any address, so a known address's record stays as it is (status and
+     * name) until its owner opens the mailed link, and no mail carries the submitted name:
+     * it would let a stranger put words into someone else's inbox. A pending or unsubscribed
+     * address gets at most one confirmation mail per 10 minutes, so this cannot mail-bomb
+     * anyone; a confirmed one has nothing to confirm and is told at most once a day that
+     * someone asked.
      */
     async signup(input: { name: string; email: string }): Promise<void> {
       const now = nowIso()
-      const throttledSince = new Date(Date.now() - SIGNUP_MAIL_INTERVAL_MS).toISOString()
+      const since = (ms: number) => new Date(Date.now() - ms).toISOString()
       let queued = false
       try {
         await db.transaction().execute(async (trx) => {
@@ -141,39 +149,34 @@ export function createSubscribersService(deps: {
             dialect: deps.dialect,
           })
           const existing = await repo.findByEmail(input.email)
-          if (existing !== undefined && (existing.last_mailed_at ?? '') > throttledSince) return
+          const lastMailed = existing?.last_mailed_at ?? ''
           if (existing?.status === 'confirmed') {
+            if (lastMailed > since(ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS)) return
             await repo.update(existing.id, { last_mailed_at: now })
             await outbox.enqueueMail(
               {
+                // The owner's own, confirmed record: its name is theirs, not the caller's.
                 name: existing.name,
                 email: existing.email,
                 subject: 'You are already subscribed',
-                text: `Hello ${existing.name},\n\nsomeone (perhaps you) asked to subscribe this address, which is already on the list. Nothing has changed.\n\nTo unsubscribe, open:\n${links.unsubscribe(tokens.unsubscribeToken(existing.id))}\n`,
+                text: `Hello,\n\nsomeone (perhaps you) asked to subscribe this address, which is already on the list. Nothing has changed.\n\nTo unsubscribe, open:\n${links.unsubscribe(tokens.unsubscribeToken(existing.id))}\n`,
               },
               now,
             )
             queued = true
             return
           }
-          let subscriber: { id: string; name: string; email: string }
+          if (lastMailed > since(SIGNUP_MAIL_INTERVAL_MS)) return
+          let subscriber: { id: string; email: string }
           if (existing === undefined) {
             const row = { ...newRow(input, 'pending', now), last_mailed_at: now }
             await repo.insert(row)
             subscriber = row
           } else {
-            // Pending asks again, or an unsubscribed address comes back: confirm afresh.
-            await repo.update(existing.id, {
-              ...statusChanges(existing.status, 'pending', now),
-              name: existing.status === 'unsubscribed' ? input.name : existing.name,
-              updated_at: now,
-              last_mailed_at: now,
-            })
-            subscriber = {
-              id: existing.id,
-              name: existing.status === 'unsubscribed' ? input.name : existing.name,
-              email: existing.email,
-            }
+            // Pending, or unsubscribed and perhaps coming back: only the link, opened by
+            // whoever reads this address's mail, changes the record (to confirmed).
+            await repo.update(existing.id, { last_mailed_at: now })
+            subscriber = existing
           }
           const { token, hash } = tokens.newConfirmToken()
           await repo.insertConfirmToken({
@@ -184,10 +187,10 @@ export function createSubscribersService(deps: {
           })
           await outbox.enqueueMail(
             {
-              name: subscriber.name,
+              name: '',
               email: subscriber.email,
               subject: 'Please confirm your subscription',
-              text: `Hello ${subscriber.name},\n\nplease confirm your subscription by opening this link:\n${links.confirm(token)}\n\nThe link works once and expires in 48 hours. If you did not ask to subscribe, ignore this mail and nothing will happen.\n`,
+              text: `Hello,\n\nplease confirm your subscription by opening this link:\n${links.confirm(token)}\n\nThe link works once and expires in 48 hours. If you did not ask to subscribe, ignore this mail and nothing will happen.\n`,
             },
             now,
           )
@@ -288,10 +291,16 @@ export function createSubscribersService(deps: {
 
     /**
      * Imports records as they stream in, a batch per transaction, so neither the body nor the
-     * result of 100,000 rows is ever held at once. A bad record is reported and skipped.
+     * result of 100,000 rows is ever held at once. A bad record is counted and skipped; only
+     * the first 100 are listed, as a body of bad lines would otherwise grow the answer (and
+     * memory) with its size.
      */
     async import(records: AsyncIterable<ImportRecord>): Promise<ImportResult> {
-      const result: ImportResult = { created: 0, skipped: 0, errors: [] }
+      const result: ImportResult = { created: 0, skipped: 0, errors: [], error_count: 0 }
+      const reject = (line: number, message: string) => {
+        result.error_count += 1
+        if (result.errors.length < IMPORT_ERRORS_LISTED) result.errors.push({ line, message })
+      }
       let batch: { line: number; name: string; email: string }[] = []
       const flush = async () => {
         const rows = batch
@@ -318,12 +327,12 @@ export function createSubscribersService(deps: {
       }
       for await (const record of records) {
         if ('error' in record) {
-          result.errors.push({ line: record.line, message: record.error })
+          reject(record.line, record.error)
           continue
         }
         const problem = checkImported(record.name, record.email)
         if (problem !== undefined) {
-          result.errors.push({ line: record.line, message: problem })
+          reject(record.line, problem)
           continue
         }
         batch.push({

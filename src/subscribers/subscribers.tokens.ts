@@ -2,8 +2,10 @@ import { createHmac } from 'node:crypto'
 import { hashToken, randomToken } from '../auth/tokens.js'
 
 export const CONFIRM_TOKEN_TTL_SECONDS = 48 * 60 * 60
-/** A pending address asking again gets at most one new mail in this window. */
+/** A pending or unsubscribed address asking again gets at most one new mail in this window. */
 export const SIGNUP_MAIL_INTERVAL_MS = 10 * 60 * 1000
+/** A confirmed address has nothing to confirm: at most one "already subscribed" notice. */
+export const ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS = 24 * 60 * 60 * 1000
 
 export interface MailTokens {
   /** A single-use confirmation token (256 random bits) and the hash that is stored. */
