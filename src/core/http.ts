@@ -72,7 +72,9 @@ export function installHttpBasics(
   app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {
     const path = request.url.split('?')[0] ?? '/'
     const allowed = METHODS.filter((method) => knownPaths.find(method, path) !== null)
-    if (allowed.length > 0) {
+    // A route that has this method and still found nothing (a wildcard route's missing file,
+    // `/docs/static/<missing>`) is a 404, not a 405.
+    if (allowed.length > 0 && !allowed.includes(request.method as HTTPMethod)) {
       throw new AppError(
         405,
         'METHOD_NOT_ALLOWED',
