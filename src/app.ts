@@ -75,20 +75,21 @@ function decodedName(name: string): string {
 /**
  * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
  * logged URLs. Names are compared decoded, as the server's query parser sees them
- * (`?access%5Ftoken=` is `access_token` too).
+ * (`?access%5Ftoken=` is `access_token` too). Parameters are split at `;` as well as `&`: the
+ * server's parser does not, but proxies and log readers that follow the old HTML advice read
+ * `?a=1;access_token=…` as two parameters.
  */
 export function redactUrl(url: string): string {
   const mark = url.indexOf('?')
   if (mark < 0) return url
-  const query = url
-    .slice(mark + 1)
-    .split('&')
-    .map((pair) => {
-      const equals = pair.indexOf('=')
-      const name = equals < 0 ? pair : pair.slice(0, equals)
-      return SECRET_PARAM.test(decodedName(name)) ? `${name}=[REDACTED]` : pair
-    })
-  return `${url.slice(0, mark)}?${query.join('&')}`
+  const query = url.slice(mark + 1).replace(/[^&;]+/g, (pair) => {
+    const equals = pair.indexOf('=')
+    const name = equals < 0 ? pair : pair.slice(0, equals)
+    if (!SECRET_PARAM.test(decodedName(name).trim())) return pair
+    // An encoded `=` in the name (`access_token%3D…`) would carry the value along.
+    return `${name.replace(/%3d.*/is, '')}=[REDACTED]`
+  })
+  return `${url.slice(0, mark)}?${query}`
 }
 
 /** The one log line per request, after it is answered; no bodies, no credentials. */
