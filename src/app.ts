@@ -39,6 +39,7 @@ import { createIdempotency } from './core/idempotency.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
+import { openRedis, pingRedis } from './core/redis.js'
 import { ProblemSchema } from './core/schemas.js'
 import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
@@ -188,13 +189,7 @@ export async function buildApp(
   // Several instances share state through Redis or the database; this process's caches alone
   // cannot be trusted then.
   const redis =
-    config.redisUrl === undefined
-      ? undefined
-      : // Loaded only when configured: a single instance does not pay ioredis's ~30 ms load.
-        new (await import('ioredis')).Redis(config.redisUrl, {
-          lazyConnect: false,
-          maxRetriesPerRequest: 2,
-        })
+    config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, app.log)
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
   const identities = createIdentityCache(users, { shared })
@@ -385,6 +380,9 @@ export async function buildApp(
           `Rate limit exceeded; retry in ${context.after}`,
         ),
       ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
+      // Redis unreachable: requests go through unlimited (readiness reports the outage) rather
+      // than all failing with 500.
+      skipOnError: true,
     })
   }
 
@@ -398,7 +396,13 @@ export async function buildApp(
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
 
-  await app.register(opsRoutes, { ping: () => database.ping(), jwks: () => publicJwks(keys) })
+  await app.register(opsRoutes, {
+    dependencies: {
+      'The database': () => database.ping(),
+      ...(redis === undefined ? {} : { Redis: () => pingRedis(redis) }),
+    },
+    jwks: () => publicJwks(keys),
+  })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
   await app.register(authRoutes, { prefix: '/api/v1/auth', auth, idempotency })
   await app.register(profileRoutes, {
