@@ -34,7 +34,12 @@ import {
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
-import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
+import {
+  frameworkErrors,
+  installBasicHeaders,
+  installHttpBasics,
+  refuseUnreadRequest,
+} from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
@@ -161,6 +166,8 @@ export async function buildApp(
       frameworkErrors(error, request, reply)
       logRequest(loggers.requests, request, reply)
     },
+    // A request Node could not read (431, 414, 400, 408) answered as problem+json too.
+    clientErrorHandler: (error, socket) => refuseUnreadRequest(error, socket, loggers.requests),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installBasicHeaders(app)

@@ -1,19 +1,34 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type {
+  ConnectionError,
   FastifyError,
   FastifyInstance,
   FastifyReply,
   preHandlerAsyncHookHandler,
 } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { AppError, notFound, sendProblem, toAppError } from './errors.js'
+import type { Logger } from 'pino'
+import {
+  AppError,
+  badRequest,
+  headersTooLarge,
+  notFound,
+  problemJson,
+  requestTimeout,
+  sendProblem,
+  toAppError,
+  uriTooLong,
+} from './errors.js'
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
 const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }
 
 /**
- * Fastify's `frameworkErrors`: a URL it cannot decode (400) is answered before any hook runs;
- * render it like every other error, with the headers every response carries.
+ * Fastify's `frameworkErrors`: a URL it cannot decode (400) or a path segment over its limit
+ * (414) is answered before any hook runs; render it like every other error, with the headers
+ * every response carries.
  */
 export function frameworkErrors(error: FastifyError, _request: unknown, reply: FastifyReply): void {
   reply.headers(BASIC_HEADERS)
@@ -46,6 +61,93 @@ export function installBasicHeaders(app: FastifyInstance): void {
       ),
     )
   })
+}
+
+const LINGER_MS = 2000
+
+/**
+ * Fastify's `clientErrorHandler`: the answer to a request Node could not read (headers too
+ * large, a malformed request, headers not complete in time). Problem+json with the basic
+ * headers and `Connection: close`; then the connection is closed in stages (RFC 9112 §9.6).
+ */
+export function refuseUnreadRequest(error: ConnectionError, socket: Socket, log: Logger): void {
+  // Node reports every later chunk of a connection whose parser failed: answer once.
+  if (refused.has(socket)) return
+  refused.add(socket)
+  if (error.code === 'ECONNRESET' || socket.destroyed) {
+    socket.destroy()
+    return
+  }
+  const problem = unreadProblem(error)
+  // An answer already under way on this socket cannot be followed by another.
+  if (!socket.writable || responseStarted(socket)) {
+    socket.destroy()
+    return
+  }
+  log.info({ status: problem.status, code: problem.code, ip: socket.remoteAddress }, 'refused')
+  const body = problemJson(problem)
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? problem.title}\r\n` +
+      `Date: ${new Date().toUTCString()}\r\n` +
+      'Content-Type: application/problem+json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n' +
+      `Connection: close\r\n\r\n${body}`,
+  )
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // Its parser still works: a request it completed now would be run, and answered after
+    // this one. Closed as soon as the answer is out.
+    socket.destroySoon()
+    return
+  }
+  // The client may still be sending (the rest of an oversized header): read and drop it until
+  // it closes its side, so that the close is not a reset that loses the answer.
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS)
+  linger.unref()
+  socket.once('end', () => socket.destroy())
+  socket.once('close', () => clearTimeout(linger))
+}
+
+const refused = new WeakSet<Socket>()
+
+function unreadProblem(error: ConnectionError): AppError {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return requestTimeout('The request headers did not arrive in time')
+    case 'HPE_HEADER_OVERFLOW':
+      return overflowInRequestLine(error) ? uriTooLong() : headersTooLarge()
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new AppError(
+        413,
+        'PAYLOAD_TOO_LARGE',
+        'Payload too large',
+        'The chunk extensions are too large',
+      )
+    default:
+      return badRequest('The request is not valid HTTP')
+  }
+}
+
+/**
+ * Node counts the request line into its header limit. The overflow was in the request line
+ * (a URI too long) when the line it stopped in starts `METHOD SP`: a header field line has a
+ * colon right after its name. A request line begun in an earlier packet cannot be told from a
+ * header value, and is answered 431.
+ */
+function overflowInRequestLine(error: ConnectionError): boolean {
+  const packet: unknown = error.rawPacket
+  if (!Buffer.isBuffer(packet)) return false
+  const parsed = packet.subarray(0, error.bytesParsed)
+  const start = parsed.lastIndexOf(0x0a) + 1
+  const line = parsed.subarray(start, start + 32)
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]/.test(line.toString('latin1'))
+}
+
+/** Whether a response has begun on the socket (Node's own check before it answers an error). */
+function responseStarted(socket: Socket): boolean {
+  const current = (socket as Socket & { _httpMessage?: { headersSent: boolean } | null })
+    ._httpMessage
+  return current?.headersSent === true
 }
 
 /**

@@ -1,0 +1,137 @@
+import { connect, type Socket } from 'node:net'
+import { describe, expect, it } from 'vitest'
+import { listen, sleep } from '../../test/auth.js'
+import { buildTestApp } from '../../test/helpers.js'
+
+interface Answer {
+  status: number
+  reason: string
+  headers: Record<string, string>
+  body: string
+}
+
+interface Exchange {
+  answers: Answer[]
+  /** How the connection ended: the server closed it cleanly, reset it, or it is still open. */
+  ended: 'closed' | 'reset' | 'open'
+  /** Milliseconds from the first byte sent to the end of the last answer. */
+  answeredAfter: number
+}
+
+/** Every complete response in `raw`, in order (bodies are read by Content-Length). */
+function parseAnswers(raw: string): Answer[] {
+  const answers: Answer[] = []
+  let rest = raw
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n')
+    if (end < 0) return answers
+    const [statusLine = '', ...lines] = rest.slice(0, end).split('\r\n')
+    const match = /^HTTP\/1\.1 (\d{3}) (.*)$/.exec(statusLine)
+    if (match === null) throw new Error(`not a status line: ${statusLine}`)
+    const headers: Record<string, string> = {}
+    for (const line of lines) {
+      const colon = line.indexOf(':')
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+    }
+    const length = Number(headers['content-length'] ?? 0)
+    if (rest.length < end + 4 + length) return answers
+    answers.push({
+      status: Number(match[1]),
+      reason: match[2] ?? '',
+      headers,
+      body: rest.slice(end + 4, end + 4 + length),
+    })
+    rest = rest.slice(end + 4 + length)
+  }
+}
+
+/**
+ * Talks raw HTTP/1.1 over one connection: `send` writes what it likes (a request in pieces, with
+ * pauses); then waits until the server closes the connection or `waitMs` pass, and reports
+ * every answer and how the connection ended. The client never closes first.
+ */
+async function exchange(
+  port: number,
+  send: (socket: Socket) => Promise<void>,
+  waitMs = 3000,
+): Promise<Exchange> {
+  const socket = connect(port, '127.0.0.1')
+  socket.setNoDelay(true)
+  let raw = ''
+  let lastData = 0
+  const started = Date.now()
+  const ended = new Promise<'closed' | 'reset'>((resolve) => {
+    socket.on('data', (chunk) => {
+      raw += chunk.toString('latin1')
+      lastData = Date.now()
+    })
+    socket.on('error', () => resolve('reset'))
+    socket.on('end', () => resolve('closed'))
+  })
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  const sending = send(socket).catch(() => undefined)
+  const how = await Promise.race([ended, sleep(waitMs).then(() => 'open' as const)])
+  socket.destroy()
+  await sending
+  return { answers: parseAnswers(raw), ended: how, answeredAfter: lastData - started }
+}
+
+function expectRefusal(answer: Answer | undefined, status: number, title: string): void {
+  expect(answer?.status).toBe(status)
+  expect(answer?.headers['content-type']).toMatch(/^application\/problem\+json/)
+  expect(answer?.headers['x-content-type-options']).toBe('nosniff')
+  const body = JSON.parse(answer?.body ?? '{}') as Record<string, unknown>
+  expect(body).toMatchObject({ status, title })
+  expect(typeof body.type).toBe('string')
+  expect(typeof body.detail).toBe('string')
+  expect(typeof body.code).toBe('string')
+}
+
+describe("the server's own refusals, over a real socket", async () => {
+  const { app } = await buildTestApp()
+  const port = Number(new URL(await listen(app)).port)
+  const get = (path: string, headers = 'Host: gatehouse\r\n') =>
+    `GET ${path} HTTP/1.1\r\n${headers}\r\n`
+
+  it('headers too large: 431 problem+json with Connection: close, then a clean close', async () => {
+    const result = await exchange(port, async (socket) => {
+      socket.write(get('/api/v1/public', `Host: gatehouse\r\nX-Big: ${'a'.repeat(20_000)}\r\n`))
+    })
+    expect(result.answers).toHaveLength(1)
+    expectRefusal(result.answers[0], 431, 'Request header fields too large')
+    expect(result.answers[0]?.headers.connection).toBe('close')
+    expect(result.ended).toBe('closed')
+  })
+
+  it('a URI too long: 414 problem+json with Connection: close, then a clean close', async () => {
+    const result = await exchange(port, async (socket) => {
+      socket.write(get(`/api/v1/public?q=${'a'.repeat(20_000)}`))
+    })
+    expectRefusal(result.answers[0], 414, 'URI too long')
+    expect(result.answers[0]?.headers.connection).toBe('close')
+    expect(result.ended).toBe('closed')
+  })
+
+  it('a path segment over the router limit is 414 titled "URI too long"', async () => {
+    const result = await exchange(
+      port,
+      async (socket) => {
+        socket.write(get(`/api/v1/users/${'a'.repeat(200)}`))
+      },
+      500,
+    )
+    expectRefusal(result.answers[0], 414, 'URI too long')
+  })
+
+  it("a keep-alive client's oversized next request gets its 431, not a reset", async () => {
+    const result = await exchange(port, async (socket) => {
+      socket.write(get('/api/v1/public'))
+      await sleep(100)
+      socket.write(get('/api/v1/public', `Host: gatehouse\r\nCookie: ${'c'.repeat(20_000)}\r\n`))
+    })
+    expect(result.answers.map((answer) => answer.status)).toEqual([200, 431])
+    expectRefusal(result.answers[1], 431, 'Request header fields too large')
+    expect(result.answers[1]?.headers.connection).toBe('close')
+    expect(result.ended).toBe('closed')
+  })
+})
