@@ -166,6 +166,12 @@ export async function buildApp(
       frameworkErrors(error, request, reply)
       logRequest(loggers.requests, request, reply)
     },
+    http: {
+      // Node's own 400 for a missing Host has no body; the onRequest hook answers it instead.
+      requireHostHeader: false,
+      // Two Host fields then read `a, b` (Node would keep the first), which the hook refuses.
+      joinDuplicateHeaders: true,
+    },
     // A request Node could not read (431, 414, 400, 408) answered as problem+json too.
     clientErrorHandler: (error, socket) => refuseUnreadRequest(error, socket, loggers.requests),
   }).withTypeProvider<TypeBoxTypeProvider>()

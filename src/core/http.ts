@@ -37,7 +37,7 @@ export function frameworkErrors(error: FastifyError, _request: unknown, reply: F
 
 /**
  * Headers every response carries, set first thing so that even answers given in an early hook
- * (a CORS preflight) have them; and the drain-time 503.
+ * (a CORS preflight) have them; the drain-time 503; and the Host rule (RFC 9112 §3.2).
  */
 export function installBasicHeaders(app: FastifyInstance): void {
   // While draining (after SIGTERM), a request arriving on a kept-alive connection is refused
@@ -48,18 +48,26 @@ export function installBasicHeaders(app: FastifyInstance): void {
     draining = true
   })
   // Callback style, not async: it runs on every request, and a promise per hook shows in W1.
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(BASIC_HEADERS)
-    if (!draining) return done()
-    done(
-      new AppError(
-        503,
-        'SERVICE_UNAVAILABLE',
-        'Service unavailable',
-        'The server is shutting down; retry on a new connection',
-        { headers: { connection: 'close', 'retry-after': '1' } },
-      ),
-    )
+    if (draining) {
+      return done(
+        new AppError(
+          503,
+          'SERVICE_UNAVAILABLE',
+          'Service unavailable',
+          'The server is shutting down; retry on a new connection',
+          { headers: { connection: 'close', 'retry-after': '1' } },
+        ),
+      )
+    }
+    // One Host, and one at all in HTTP/1.1 (RFC 9112 §3.2). A second field was joined to the
+    // first with a comma (`joinDuplicateHeaders`), and no host name has one.
+    const host = request.headers.host
+    if (host === undefined ? request.raw.httpVersion === '1.1' : host.includes(',')) {
+      return done(badRequest('The request must have exactly one Host header'))
+    }
+    done()
   })
 }
 

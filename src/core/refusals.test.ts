@@ -134,4 +134,32 @@ describe("the server's own refusals, over a real socket", async () => {
     expect(result.answers[1]?.headers.connection).toBe('close')
     expect(result.ended).toBe('closed')
   })
+
+  it('two Host headers, or none in HTTP/1.1, are a 400 problem (RFC 9112 §3.2)', async () => {
+    const twice = await exchange(
+      port,
+      async (socket) => {
+        socket.write(get('/api/v1/public', 'Host: gatehouse\r\nHost: elsewhere.example\r\n'))
+      },
+      500,
+    )
+    expectRefusal(twice.answers[0], 400, 'Bad request')
+    const none = await exchange(
+      port,
+      async (socket) => {
+        socket.write('GET /api/v1/public HTTP/1.1\r\n\r\n')
+      },
+      500,
+    )
+    expectRefusal(none.answers[0], 400, 'Bad request')
+    // HTTP/1.0 has no such rule.
+    const old = await exchange(
+      port,
+      async (socket) => {
+        socket.write('GET /api/v1/public HTTP/1.0\r\n\r\n')
+      },
+      500,
+    )
+    expect(old.answers[0]?.status).toBe(200)
+  })
 })
