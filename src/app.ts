@@ -36,9 +36,10 @@ import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
 import {
   frameworkErrors,
-  installBasicHeaders,
   installHttpBasics,
+  installRequestChecks,
   refuseUnreadRequest,
+  serverOptions,
 } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createLoggers } from './core/logger.js'
@@ -46,6 +47,7 @@ import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
 import { openRedis, pingRedis } from './core/redis.js'
 import { ProblemSchema } from './core/schemas.js'
+import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { migrations } from './migrations/index.js'
@@ -66,6 +68,8 @@ export interface BuildOptions {
   logger?: boolean
   /** Where log lines go instead of stdout (tests that read the log). */
   logStream?: { write(line: string): void }
+  /** How slow a client may be; the contract's limits unless a test wants to wait less. */
+  slowClients?: SlowClientLimits
 }
 
 const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
@@ -148,6 +152,7 @@ export async function buildApp(
     options.logger === false ? 'silent' : config.logLevel,
     options.logStream,
   )
+  const slowClients = options.slowClients ?? SLOW_CLIENT_LIMITS
   const app = Fastify({
     loggerInstance: loggers.app,
     // Our own onResponse hook writes the one line per request, with the request id in it;
@@ -166,17 +171,13 @@ export async function buildApp(
       frameworkErrors(error, request, reply)
       logRequest(loggers.requests, request, reply)
     },
-    http: {
-      // Node's own 400 for a missing Host has no body; the onRequest hook answers it instead.
-      requireHostHeader: false,
-      // Two Host fields then read `a, b` (Node would keep the first), which the hook refuses.
-      joinDuplicateHeaders: true,
-    },
-    // A request Node could not read (431, 414, 400, 408) answered as problem+json too.
+    // Timeouts of slow clients (API.md §2) and the Host rule; the refusals of requests Node
+    // could not read (431, 414, 408, 400) as problem+json.
+    ...serverOptions(slowClients),
     clientErrorHandler: (error, socket) => refuseUnreadRequest(error, socket, loggers.requests),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  installBasicHeaders(app)
+  installRequestChecks(app, slowClients)
   app.setValidatorCompiler(validatorCompiler)
   // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
   // string to a JSON route (a 400 about types) instead of refusing the media type (415).

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Every error the service answers with on purpose has one of these codes. */
@@ -204,7 +204,20 @@ export function errorHandler(
   const appError = toAppError(error)
   // Logged with the request's one line (see `failureOf`), not as a line of its own.
   if (appError.status >= 500) failures.set(request, error)
+  // Refused before its body arrived (a 401 from a hook, a 413): the rest of the body is not
+  // wanted, and a slow sender must not keep the connection once it is answered.
+  if (bodyStillArriving(request.raw)) reply.header('connection', 'close')
   return sendProblem(reply, appError)
+}
+
+/**
+ * Whether the request declares a body that has not all arrived yet. False for requests built by
+ * `inject`, which have no `complete` flag and nothing on the wire.
+ */
+export function bodyStillArriving(raw: IncomingMessage): boolean {
+  if (raw.complete !== false) return false
+  const length = raw.headers['content-length']
+  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 const failures = new WeakMap<FastifyRequest, unknown>()

@@ -1,10 +1,11 @@
-import { STATUS_CODES } from 'node:http'
+import { type ServerOptions, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type {
   ConnectionError,
   FastifyError,
   FastifyInstance,
   FastifyReply,
+  FastifyRequest,
   preHandlerAsyncHookHandler,
 } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
@@ -12,6 +13,7 @@ import type { Logger } from 'pino'
 import {
   AppError,
   badRequest,
+  bodyStillArriving,
   headersTooLarge,
   notFound,
   problemJson,
@@ -20,32 +22,76 @@ import {
   toAppError,
   uriTooLong,
 } from './errors.js'
+import {
+  type BodyWatch,
+  createBodyWatch,
+  type SlowClientLimits,
+  serverTimeouts,
+} from './slow-clients.js'
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
+/** Methods whose body Fastify never reads: their routes need no body watch. */
+const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
+
 const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }
+
+/** Fastify's server options for the HTTP rules here: timeouts of slow clients, the Host header. */
+export function serverOptions(limits: SlowClientLimits): ReturnType<typeof serverTimeouts> {
+  const timeouts = serverTimeouts(limits)
+  const http: ServerOptions = {
+    ...timeouts.http,
+    // Node's own 400 for a missing Host has no body; the onRequest hook answers it instead.
+    requireHostHeader: false,
+    // Two Host fields then read `a, b` (Node would keep the first), which the hook refuses.
+    joinDuplicateHeaders: true,
+  }
+  return { ...timeouts, http }
+}
 
 /**
  * Fastify's `frameworkErrors`: a URL it cannot decode (400) or a path segment over its limit
  * (414) is answered before any hook runs; render it like every other error, with the headers
  * every response carries.
  */
-export function frameworkErrors(error: FastifyError, _request: unknown, reply: FastifyReply): void {
+export function frameworkErrors(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   reply.headers(BASIC_HEADERS)
+  if (bodyStillArriving(request.raw)) reply.header('connection', 'close')
   sendProblem(reply, toAppError(error))
 }
 
+const bodyWatches = new WeakMap<FastifyInstance, BodyWatch>()
+
 /**
  * Headers every response carries, set first thing so that even answers given in an early hook
- * (a CORS preflight) have them; the drain-time 503; and the Host rule (RFC 9112 §3.2).
+ * (a CORS preflight) have them; the drain-time 503; the Host rule (RFC 9112 §3.2); and the
+ * watch on slow request bodies, which `installHttpBasics` extends to the 404 handler. Call it
+ * before any route is added.
  */
-export function installBasicHeaders(app: FastifyInstance): void {
+export function installRequestChecks(app: FastifyInstance, limits: SlowClientLimits): void {
   // While draining (after SIGTERM), a request arriving on a kept-alive connection is refused
   // like any other error: problem+json, the basic headers, one log line. Fastify's own
   // return503OnClosing answers plain JSON and skips every hook.
   let draining = false
   app.addHook('preClose', async () => {
     draining = true
+  })
+  const bodies = createBodyWatch(limits)
+  bodyWatches.set(app, bodies)
+  app.addHook('onClose', async () => bodies.stop())
+  // Before any route is added (CORS adds one), so every route that reads a body has it.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (methods.every((method) => BODYLESS.has(method))) return
+    const hooks = route.preParsing
+    route.preParsing =
+      hooks === undefined
+        ? [bodies.preParsing]
+        : [...(Array.isArray(hooks) ? hooks : [hooks]), bodies.preParsing]
   })
   // Callback style, not async: it runs on every request, and a promise per hook shows in W1.
   app.addHook('onRequest', (request, reply, done) => {
@@ -61,11 +107,17 @@ export function installBasicHeaders(app: FastifyInstance): void {
         ),
       )
     }
+    const headers = request.headers
     // One Host, and one at all in HTTP/1.1 (RFC 9112 §3.2). A second field was joined to the
     // first with a comma (`joinDuplicateHeaders`), and no host name has one.
-    const host = request.headers.host
+    const host = headers.host
     if (host === undefined ? request.raw.httpVersion === '1.1' : host.includes(',')) {
       return done(badRequest('The request must have exactly one Host header'))
+    }
+    // Two lookups are all a request without a body pays.
+    const length = headers['content-length']
+    if ((length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined) {
+      bodies.watch(request, reply)
     }
     done()
   })
@@ -159,8 +211,8 @@ function responseStarted(socket: Socket): boolean {
 }
 
 /**
- * A problem+json 404, and 405 with `Allow` for a known path
- * asked with a method it does not have (Fastify itself would answer 404).
+ * A problem+json 404, and 405 with `Allow` for a known path asked with a method it does not
+ * have (Fastify itself would answer 404).
  */
 export function installHttpBasics(
   app: FastifyInstance,
@@ -179,22 +231,26 @@ export function installHttpBasics(
     }
   })
 
-  app.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {
-    const path = request.url.split('?')[0] ?? '/'
-    const allowed = METHODS.filter((method) => knownPaths.find(method, path) !== null)
-    // A route that has this method and still found nothing (a wildcard route's missing file,
-    // `/docs/static/<missing>`) is a 404, not a 405.
-    if (allowed.length > 0 && !allowed.includes(request.method as HTTPMethod)) {
-      throw new AppError(
-        405,
-        'METHOD_NOT_ALLOWED',
-        'Method not allowed',
-        `${request.method} is not allowed here`,
-        {
-          headers: { allow: allowed.join(', ') },
-        },
-      )
-    }
-    throw notFound(`No route for ${request.method} ${path}`)
+  // In a scope of its own, so that it gets the body watch's preParsing hook (a 404 reads its
+  // body too) without every route paying for that hook.
+  const bodies = bodyWatches.get(app)
+  void app.register(async (scope) => {
+    if (bodies !== undefined) scope.addHook('preParsing', bodies.preParsing)
+    scope.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = METHODS.filter((method) => knownPaths.find(method, path) !== null)
+      // A route that has this method and still found nothing (a wildcard route's missing
+      // file, `/docs/static/<missing>`) is a 404, not a 405.
+      if (allowed.length > 0 && !allowed.includes(request.method as HTTPMethod)) {
+        throw new AppError(
+          405,
+          'METHOD_NOT_ALLOWED',
+          'Method not allowed',
+          `${request.method} is not allowed here`,
+          { headers: { allow: allowed.join(', ') } },
+        )
+      }
+      throw notFound(`No route for ${request.method} ${path}`)
+    })
   })
 }

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { listen, sleep } from '../../test/auth.js'
 import { buildTestApp } from '../../test/helpers.js'
+import { SLOW_CLIENT_LIMITS } from './slow-clients.js'
 
 interface Answer {
   status: number
@@ -76,6 +77,15 @@ async function exchange(
   return { answers: parseAnswers(raw), ended: how, answeredAfter: lastData - started }
 }
 
+/** Writes `body` a byte at a time, one every `everyMs`, until the socket closes or it is sent. */
+async function trickle(socket: Socket, body: string, everyMs: number): Promise<void> {
+  for (const byte of body) {
+    if (socket.destroyed || !socket.writable) return
+    socket.write(byte)
+    await sleep(everyMs)
+  }
+}
+
 function expectRefusal(answer: Answer | undefined, status: number, title: string): void {
   expect(answer?.status).toBe(status)
   expect(answer?.headers['content-type']).toMatch(/^application\/problem\+json/)
@@ -87,8 +97,12 @@ function expectRefusal(answer: Answer | undefined, status: number, title: string
   expect(typeof body.code).toBe('string')
 }
 
+// Small limits, so that slow clients are refused in well under a second (the contract's are
+// 30 s; the last test checks those are the defaults).
+const LIMITS = { headersMs: 500, bodyGraceMs: 400, minBodyBytesPerSecond: 1024 }
+
 describe("the server's own refusals, over a real socket", async () => {
-  const { app } = await buildTestApp()
+  const { app } = await buildTestApp({}, { slowClients: LIMITS })
   const port = Number(new URL(await listen(app)).port)
   const get = (path: string, headers = 'Host: gatehouse\r\n') =>
     `GET ${path} HTTP/1.1\r\n${headers}\r\n`
@@ -161,5 +175,90 @@ describe("the server's own refusals, over a real socket", async () => {
       500,
     )
     expect(old.answers[0]?.status).toBe(200)
+  })
+
+  it('headers not complete in time: 408 problem+json with Connection: close', async () => {
+    const result = await exchange(port, async (socket) => {
+      socket.write('GET /api/v1/public HTTP/1.1\r\nHost: gatehouse\r\n')
+      await trickle(socket, 'X-Slow: header\r\n', 200)
+    })
+    expectRefusal(result.answers[0], 408, 'Request timeout')
+    expect(result.answers[0]?.headers.connection).toBe('close')
+    expect(result.ended).toBe('closed')
+    // At the limit (500 ms), give or take Node's check every 125 ms.
+    expect(result.answeredAfter).toBeLessThan(1500)
+  })
+
+  const slowPost = (path: string) => async (socket: Socket) => {
+    const body = JSON.stringify({ username: 'someone', password: 'x'.repeat(200) })
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n`,
+    )
+    // About 20 bytes a second, far under 1 KB/s.
+    await trickle(socket, body, 50)
+  }
+
+  it('a body arriving too slowly: 408 problem+json with Connection: close', async () => {
+    const result = await exchange(port, slowPost('/api/v1/auth/login'))
+    expect(result.answers).toHaveLength(1)
+    expectRefusal(result.answers[0], 408, 'Request timeout')
+    expect(result.answers[0]?.headers.connection).toBe('close')
+    expect(result.ended).toBe('closed')
+    expect(result.answeredAfter).toBeLessThan(1500)
+  })
+
+  it('a slow body to an unknown path is refused the same way', async () => {
+    const result = await exchange(port, slowPost('/nowhere'))
+    expectRefusal(result.answers[0], 408, 'Request timeout')
+    expect(result.ended).toBe('closed')
+  })
+
+  it('a slow body that nothing reads does not keep the connection open', async () => {
+    // A GET's body is never read: answered at once, the connection is dropped once the body
+    // has been too slow for the grace period.
+    const result = await exchange(port, async (socket) => {
+      socket.write('GET /api/v1/public HTTP/1.1\r\nHost: gatehouse\r\nContent-Length: 1000\r\n\r\n')
+      await trickle(socket, 'x'.repeat(1000), 50)
+    })
+    expect(result.answers.map((answer) => answer.status)).toEqual([200])
+    expect(result.ended).not.toBe('open')
+  })
+
+  it('a body that keeps a good rate past the grace period is served', async () => {
+    const body = JSON.stringify({ username: 'someone', password: 'x'.repeat(1600) })
+    const result = await exchange(
+      port,
+      async (socket) => {
+        socket.write(
+          'POST /api/v1/auth/login HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${body.length}\r\n\r\n`,
+        )
+        // 200 bytes every 100 ms: 2 KB/s for 0.8 s, twice the grace period.
+        for (let at = 0; at < body.length; at += 200) {
+          socket.write(body.slice(at, at + 200))
+          await sleep(100)
+        }
+      },
+      1500,
+    )
+    // Read whole and judged: no such user.
+    expect(result.answers[0]?.status).toBe(401)
+  })
+})
+
+describe('slow-client limits by default', async () => {
+  const { app } = await buildTestApp()
+
+  it("are the contract's: headers in 30 s, a body at 1 KB/s once 30 s have passed", () => {
+    expect(SLOW_CLIENT_LIMITS).toEqual({
+      headersMs: 30_000,
+      bodyGraceMs: 30_000,
+      minBodyBytesPerSecond: 1024,
+    })
+    expect(app.server.headersTimeout).toBe(30_000)
+    expect(app.server.keepAliveTimeout).toBe(72_000)
+    expect(app.server.timeout).toBe(120_000)
+    expect(app.server.requestTimeout).toBe(0)
   })
 })
