@@ -36,13 +36,21 @@ import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { AppError, errorHandler, failureOf } from './core/errors.js'
-import { frameworkErrors, installBasicHeaders, installHttpBasics } from './core/http.js'
+import {
+  frameworkErrors,
+  installHttpBasics,
+  installRequestChecks,
+  refuseUnreadRequest,
+  serverOptions,
+} from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
+import { openRedis, pingRedis } from './core/redis.js'
 import { ProblemSchema } from './core/schemas.js'
+import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { migrations } from './migrations/index.js'
@@ -63,6 +71,8 @@ export interface BuildOptions {
   logger?: boolean
   /** Where log lines go instead of stdout (tests that read the log). */
   logStream?: { write(line: string): void }
+  /** How slow a client may be; the contract's limits unless a test wants to wait less. */
+  slowClients?: SlowClientLimits
 }
 
 const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
@@ -78,20 +88,21 @@ function decodedName(name: string): string {
 /**
  * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
  * logged URLs. Names are compared decoded, as the server's query parser sees them
- * (`?access%5Ftoken=` is `access_token` too).
+ * (`?access%5Ftoken=` is `access_token` too). Parameters are split at `;` as well as `&`: the
+ * server's parser does not, but proxies and log readers that follow the old HTML advice read
+ * `?a=1;access_token=…` as two parameters.
  */
 export function redactUrl(url: string): string {
   const mark = url.indexOf('?')
   if (mark < 0) return url
-  const query = url
-    .slice(mark + 1)
-    .split('&')
-    .map((pair) => {
-      const equals = pair.indexOf('=')
-      const name = equals < 0 ? pair : pair.slice(0, equals)
-      return SECRET_PARAM.test(decodedName(name)) ? `${name}=[REDACTED]` : pair
-    })
-  return `${url.slice(0, mark)}?${query.join('&')}`
+  const query = url.slice(mark + 1).replace(/[^&;]+/g, (pair) => {
+    const equals = pair.indexOf('=')
+    const name = equals < 0 ? pair : pair.slice(0, equals)
+    if (!SECRET_PARAM.test(decodedName(name).trim())) return pair
+    // An encoded `=` in the name (`access_token%3D…`) would carry the value along.
+    return `${name.replace(/%3d.*/is, '')}=[REDACTED]`
+  })
+  return `${url.slice(0, mark)}?${query}`
 }
 
 /** The one log line per request, after it is answered; no bodies, no credentials. */
@@ -144,6 +155,7 @@ export async function buildApp(
     options.logger === false ? 'silent' : config.logLevel,
     options.logStream,
   )
+  const slowClients = options.slowClients ?? SLOW_CLIENT_LIMITS
   const app = Fastify({
     loggerInstance: loggers.app,
     // Our own onResponse hook writes the one line per request, with the request id in it;
@@ -162,9 +174,13 @@ export async function buildApp(
       frameworkErrors(error, request, reply)
       logRequest(loggers.requests, request, reply)
     },
+    // Timeouts of slow clients (API.md §2) and the Host rule; the refusals of requests Node
+    // could not read (431, 414, 408, 400) as problem+json.
+    ...serverOptions(slowClients),
+    clientErrorHandler: (error, socket) => refuseUnreadRequest(error, socket, loggers.requests),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  installBasicHeaders(app)
+  installRequestChecks(app, slowClients)
   app.setValidatorCompiler(validatorCompiler)
   // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
   // string to a JSON route (a 400 about types) instead of refusing the media type (415).
@@ -191,13 +207,7 @@ export async function buildApp(
   // Several instances share state through Redis or the database; this process's caches alone
   // cannot be trusted then.
   const redis =
-    config.redisUrl === undefined
-      ? undefined
-      : // Loaded only when configured: a single instance does not pay ioredis's ~30 ms load.
-        new (await import('ioredis')).Redis(config.redisUrl, {
-          lazyConnect: false,
-          maxRetriesPerRequest: 2,
-        })
+    config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, app.log)
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
   const identities = createIdentityCache(users, { shared })
@@ -393,6 +403,9 @@ export async function buildApp(
           `Rate limit exceeded; retry in ${context.after}`,
         ),
       ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
+      // Redis unreachable: requests go through unlimited (readiness reports the outage) rather
+      // than all failing with 500.
+      skipOnError: true,
     })
   }
 
@@ -408,7 +421,13 @@ export async function buildApp(
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
 
-  await app.register(opsRoutes, { ping: () => database.ping(), jwks: () => publicJwks(keys) })
+  await app.register(opsRoutes, {
+    dependencies: {
+      'The database': () => database.ping(),
+      ...(redis === undefined ? {} : { Redis: () => pingRedis(redis) }),
+    },
+    jwks: () => publicJwks(keys),
+  })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
   await app.register(authRoutes, { prefix: '/api/v1/auth', auth, idempotency })
   await app.register(profileRoutes, {

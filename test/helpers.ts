@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { afterAll, expect } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { type BuildOptions, buildApp } from '../src/app.js'
 import { loadConfig } from '../src/core/config.js'
 import type { Todo } from '../src/todos/todos.schemas.js'
 
@@ -19,7 +19,10 @@ export interface TestApp {
  * A fresh Gatehouse on its own SQLite file in a temporary directory, with a bootstrap admin.
  * Rate limits are off unless a test turns them on.
  */
-export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  options: BuildOptions = {},
+): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'))
   const config = loadConfig({
     DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
@@ -29,7 +32,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     LOG_LEVEL: 'silent',
     ...env,
   })
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, { logger: false, ...options })
   await app.ready()
   afterAll(async () => {
     await app.close()

@@ -1,8 +1,13 @@
+import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Every error the service answers with on purpose has one of these codes. */
 export type ErrorCode =
   | 'BAD_REQUEST'
+  | 'CLIENT_ERROR'
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE'
   | 'VALIDATION_FAILED'
   | 'MALFORMED_JSON'
   | 'UNSUPPORTED_MEDIA_TYPE'
@@ -79,7 +84,8 @@ function problemType(code: ErrorCode): string {
   return PROBLEM_BASE + code.toLowerCase().replaceAll('_', '-')
 }
 
-export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
+/** The problem+json text of an error. */
+export function problemJson(error: AppError): string {
   const body: Problem = {
     type: problemType(error.code),
     title: error.title,
@@ -88,11 +94,32 @@ export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply 
     code: error.code,
   }
   if (error.extra.errors !== undefined) body.errors = [...error.extra.errors]
+  return JSON.stringify(body)
+}
+
+export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
   for (const [name, value] of Object.entries(error.extra.headers ?? {})) {
     reply.header(name, value)
   }
-  return reply.code(error.status).type('application/problem+json').send(JSON.stringify(body))
+  return reply.code(error.status).type('application/problem+json').send(problemJson(error))
 }
+
+// The server's own refusals of a request it could not or would not read (API.md §2).
+export const requestTimeout = (detail: string): AppError =>
+  new AppError(408, 'REQUEST_TIMEOUT', 'Request timeout', detail, {
+    headers: { connection: 'close' },
+  })
+export const uriTooLong = (detail = 'The request target is too long'): AppError =>
+  new AppError(414, 'URI_TOO_LONG', 'URI too long', detail)
+export const headersTooLarge = (): AppError =>
+  new AppError(
+    431,
+    'HEADERS_TOO_LARGE',
+    'Request header fields too large',
+    'The request header section is too large',
+  )
+export const badRequest = (detail = 'The request could not be processed'): AppError =>
+  new AppError(400, 'BAD_REQUEST', 'Bad request', detail)
 
 function validationPart(context: string | undefined): string {
   if (context === 'querystring') return 'query'
@@ -137,6 +164,8 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
       return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The JSON body is empty')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The body is not valid JSON')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return uriTooLong('A path segment is too long')
   }
   if (error instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
     return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The body is not valid JSON')
@@ -150,9 +179,19 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
       'Rate limit exceeded, retry later',
     )
   }
-  if (status !== undefined && status >= 400 && status < 500) {
-    // Fastify's own client errors (prototype poisoning, bad headers): safe, generic wording.
-    return new AppError(status, 'BAD_REQUEST', 'Bad request', 'The request could not be processed')
+  if (status === 400) {
+    // Fastify's own client errors (prototype poisoning, a URL it cannot decode): generic wording.
+    return badRequest()
+  }
+  if (status !== undefined && status > 400 && status < 500) {
+    // Any other client error a plugin raises keeps its status, and a title that says it.
+    const reason = STATUS_CODES[status] ?? 'Client error'
+    return new AppError(
+      status,
+      'CLIENT_ERROR',
+      reason.charAt(0) + reason.slice(1).toLowerCase(),
+      'The request could not be processed',
+    )
   }
   return new AppError(500, 'INTERNAL', 'Internal server error', 'Something went wrong on our side')
 }
@@ -166,7 +205,20 @@ export function errorHandler(
   const appError = toAppError(error)
   // Logged with the request's one line (see `failureOf`), not as a line of its own.
   if (appError.status >= 500) failures.set(request, error)
+  // Refused before its body arrived (a 401 from a hook, a 413): the rest of the body is not
+  // wanted, and a slow sender must not keep the connection once it is answered.
+  if (bodyStillArriving(request.raw)) reply.header('connection', 'close')
   return sendProblem(reply, appError)
+}
+
+/**
+ * Whether the request declares a body that has not all arrived yet. False for requests built by
+ * `inject`, which have no `complete` flag and nothing on the wire.
+ */
+export function bodyStillArriving(raw: IncomingMessage): boolean {
+  if (raw.complete !== false) return false
+  const length = raw.headers['content-length']
+  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 const failures = new WeakMap<FastifyRequest, unknown>()

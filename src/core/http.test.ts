@@ -86,6 +86,22 @@ describe('errors and hardening', async () => {
     ])
   })
 
+  it("a wildcard route's missing file is a 404, not a 405", async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const response = await app.inject({ method, url: '/docs/static/no-such-file.js' })
+      expect(response.statusCode, method).toBe(404)
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+    }
+    expect(json(await app.inject({ url: '/docs/static/no-such-file.js' }))).toMatchObject({
+      status: 404,
+      title: 'Not found',
+    })
+    // The path exists for GET: another method is still told so.
+    const post = await app.inject({ method: 'POST', url: '/docs/static/no-such-file.js' })
+    expectProblem(post, 405)
+    expect(post.headers.allow).toBe('GET, HEAD')
+  })
+
   it('malformed JSON is 400', async () => {
     const response = await app.inject({
       method: 'POST',

@@ -112,6 +112,9 @@ describe('request logs', () => {
     await send(fetch(`${base}/api/v1/public?x=1&token=${mailToken}`))
     await send(fetch(`${base}/unsubscribe/nowhere?token=${mailToken}&y=2`))
     await send(fetch(`${base}/api/v1/public?refresh_token=${refresh}`))
+    // After a `;`: not a parameter to this server's parser, but one to many proxies and readers.
+    await send(fetch(`${base}/api/v1/public?a=1;access_token=${access}`))
+    await send(fetch(`${base}/api/v1/public?x=1&y=2;token=${mailToken};z=3`))
     // Not from a trusted proxy: the forwarded address is not believed (ip stays the socket's).
     await send(fetch(`${base}/api/v1/public`, { headers: { 'x-forwarded-for': '203.0.113.5' } }))
     const badUrl = await send(fetch(`${base}/api/v1/users/%E0%A4%A?token=${mailToken}`))

@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import {
@@ -203,4 +204,108 @@ describe.skipIf(!postgres)('readiness on PostgreSQL', async () => {
     expect(login.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(login.body).not.toMatch(/gatehouse_test_|does not exist|select|at .+\.js:\d+/i)
   })
+})
+
+/**
+ * A TCP relay to the local Redis that the test can cut and restore: an outage without touching
+ * the shared Redis (only PING crosses it while it is up; no key is written).
+ */
+async function redisRelay(): Promise<{
+  url: string
+  cut(): Promise<void>
+  restore(): Promise<void>
+}> {
+  const sockets = new Set<Socket>()
+  let server = createServer()
+  const listen = (port: number) =>
+    new Promise<number>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(6379, '127.0.0.1')
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on('error', () => undefined)
+          socket.on('close', () => {
+            client.destroy()
+            upstream.destroy()
+          })
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
+    })
+  const port = await listen(0)
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const socket of sockets) socket.destroy()
+        sockets.clear()
+      })
+    },
+    async restore() {
+      await listen(port)
+    },
+  }
+}
+
+async function redisAvailable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(6379, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** Polls `/readyz` until it answers `status`, for up to `ms`; returns the last answer. */
+async function readiness(app: FastifyInstance, status: number, ms = 5000) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const response = await app.inject({ url: '/readyz' })
+    if (response.statusCode === status || Date.now() > deadline) return response
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe('readiness with REDIS_URL', async () => {
+  it('/readyz is 503 problem+json while Redis is unreachable', async () => {
+    const { app } = await buildTestApp({ REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT: 'true' })
+    const ready = await app.inject({ url: '/readyz' })
+    expect(ready.statusCode).toBe(503)
+    expect(ready.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(json(ready)).toMatchObject({
+      status: 503,
+      title: 'Service unavailable',
+      detail: 'Redis does not answer',
+    })
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200)
+  })
+
+  it('a rate-limited request goes through, promptly, while Redis is unreachable', async () => {
+    const { app } = await buildTestApp({ REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT: 'true' })
+    const started = Date.now()
+    const response = await app.inject({ url: '/api/v1/public' })
+    expect(response.statusCode, response.body).toBe(200)
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  it.skipIf(!(await redisAvailable()))(
+    'readiness follows Redis going away and coming back, without a restart',
+    async () => {
+      const relay = await redisRelay()
+      const { app } = await buildTestApp({ REDIS_URL: relay.url, RATE_LIMIT: 'true' })
+      expect((await readiness(app, 200)).statusCode).toBe(200)
+      await relay.cut()
+      const down = await readiness(app, 503)
+      expect(down.statusCode).toBe(503)
+      expect(json(down)).toMatchObject({ detail: 'Redis does not answer' })
+      // No key is written while Redis is down: the limit is skipped, the request served.
+      expect((await app.inject({ url: '/api/v1/public' })).statusCode).toBe(200)
+      await relay.restore()
+      expect((await readiness(app, 200)).statusCode).toBe(200)
+    },
+  )
 })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { AppError, sendProblem } from '../core/errors.js'
 import { problems, userSecurity } from '../core/schemas.js'
 
 /** `GET /api/v1`: where everything is, so a client needs only this one URL. */
@@ -77,16 +78,18 @@ export const apiIndexRoutes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 export interface OpsRoutesOptions {
-  ping(): Promise<void>
+  /** What readiness waits for, by the name its 503 gives: each resolves when it answers. */
+  dependencies: Readonly<Record<string, () => Promise<void>>>
   jwks(): { keys: Record<string, unknown>[] }
 }
 
 /** Probes and key publication, outside the versioned API. */
 export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (
   app,
-  { ping, jwks },
+  { dependencies, jwks },
 ) => {
   const Status = Type.Object({ status: Type.String() })
+  const checks = Object.entries(dependencies)
 
   app.get(
     '/healthz',
@@ -103,27 +106,30 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (
       config: { rateLimit: false },
       schema: {
         tags: ['service'],
-        summary: 'The database answers (503 otherwise)',
+        summary: 'The database (and Redis, when configured) answers (503 otherwise)',
         response: { 200: Status, 503: problems[400] },
       },
     },
     async (_request, reply) => {
-      try {
-        await ping()
-        return { status: 'ready' }
-      } catch {
-        return reply
-          .code(503)
-          .type('application/problem+json')
-          .send(
-            JSON.stringify({
-              type: 'https://gatehouse.invalid/problems/service-unavailable',
-              title: 'Service unavailable',
-              status: 503,
-              detail: 'The database does not answer',
-            }),
-          )
-      }
+      const failed = await Promise.all(
+        checks.map(([name, ping]) =>
+          ping().then(
+            () => undefined,
+            () => name,
+          ),
+        ),
+      )
+      const down = failed.filter((name) => name !== undefined)
+      if (down.length === 0) return { status: 'ready' }
+      return sendProblem(
+        reply,
+        new AppError(
+          503,
+          'SERVICE_UNAVAILABLE',
+          'Service unavailable',
+          `${down.join(' and ')} ${down.length === 1 ? 'does' : 'do'} not answer`,
+        ),
+      )
     },
   )
 
