@@ -396,12 +396,7 @@ export async function buildApp(
           ? `ip:${clientAddressKey(request.ip)}`
           : `user:${request.caller.principal.id}`,
       errorResponseBuilder: (_request, context) =>
-        new AppError(
-          429,
-          'RATE_LIMITED',
-          'Too many requests',
-          `Rate limit exceeded; retry in ${context.after}`,
-        ),
+        new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}`),
       ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
       // Redis unreachable: requests go through unlimited (readiness reports the outage) rather
       // than all failing with 500.

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { type CursorCodec, PageQuery, setNextLink, toPage } from '../core/pagination.js'
+import { type CursorCodec, PageQuery, pageById, setNextLink } from '../core/pagination.js'
 import { problems, userSecurity } from '../core/schemas.js'
 import type { AuditLog } from './audit.repository.js'
 import type { AuditEventRow } from './audit.table.js'
@@ -56,9 +56,12 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const { limit, cursor, kind, actor_id } = request.query
-      const before = cursor === undefined ? null : String(cursors.decode(cursor, 1)[0])
-      const rows = await audit.list({ limit, before, kind, actorId: actor_id })
-      const page = toPage(rows, limit, toAuditEvent, (row) => [row.id], cursors)
+      const page = await pageById(
+        cursors,
+        { limit, cursor },
+        (before) => audit.list({ limit, before, kind, actorId: actor_id }),
+        toAuditEvent,
+      )
       setNextLink(request, reply, page.next_cursor)
       return page
     },

@@ -22,24 +22,10 @@ declare module 'fastify' {
   }
 }
 
-export const BEARER_CHALLENGE = 'Bearer realm="gatehouse"'
-export const BASIC_CHALLENGE = 'Basic realm="gatehouse", charset="UTF-8"'
-
-const unauthenticated = () =>
-  new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Authentication is required', {
-    headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
-  })
+const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication is required')
 
 const badBasicCredentials = () =>
-  new AppError(
-    401,
-    'INVALID_CREDENTIALS',
-    'Invalid username or password',
-    'Invalid username or password',
-    {
-      headers: { 'www-authenticate': BASIC_CHALLENGE },
-    },
-  )
+  new AppError('INVALID_CREDENTIALS', 'Invalid username or password', { challenge: 'basic' })
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
   return {
@@ -144,9 +130,7 @@ export const authPlugin = fp<AuthPluginOptions>(
         (origin !== undefined && !trustedOrigins.has(origin))
       ) {
         throw new AppError(
-          403,
           'FORBIDDEN',
-          'Forbidden',
           'A cross-site request may not write with credentials the browser sent by itself',
         )
       }
@@ -214,7 +198,7 @@ export const authPlugin = fp<AuthPluginOptions>(
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       if (request.caller === null) throw unauthenticated()
       if (request.caller.principal.role !== 'admin') {
-        throw new AppError(403, 'ADMINS_ONLY', 'Admins only', 'This endpoint is for admins only')
+        throw new AppError('ADMINS_ONLY', 'This endpoint is for admins only')
       }
     })
   },

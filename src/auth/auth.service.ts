@@ -1,7 +1,7 @@
 import { uuidv7 } from 'uuidv7'
 import type { AuditLog } from '../audit/audit.repository.js'
 import { isUniqueViolation } from '../core/db.js'
-import { AppError } from '../core/errors.js'
+import { AppError, validationFailed } from '../core/errors.js'
 import { DATE_TIME_FORM } from '../core/schemas.js'
 import { instantOfDateTime, isoAfterSeconds, isoOf, nowIso } from '../core/time.js'
 import type { UsersRepository } from '../users/users.repository.js'
@@ -60,26 +60,11 @@ export interface ClientInfo {
   readonly userAgent: string | undefined
 }
 
-const invalidCredentials = () =>
-  new AppError(
-    401,
-    'INVALID_CREDENTIALS',
-    'Invalid username or password',
-    'Invalid username or password',
-    {
-      headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
-    },
-  )
+const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
 
-const invalidRefreshToken = (detail: string) =>
-  new AppError(401, 'INVALID_REFRESH_TOKEN', 'Invalid refresh token', detail, {
-    headers: {
-      'www-authenticate': `Bearer realm="gatehouse", error="invalid_token", error_description="${detail}"`,
-    },
-  })
+const invalidRefreshToken = (detail: string) => new AppError('INVALID_REFRESH_TOKEN', detail)
 
-const noSessionToEnd = (detail: string) =>
-  new AppError(400, 'NO_SESSION_TO_END', 'No session to end', detail)
+const noSessionToEnd = (detail: string) => new AppError('NO_SESSION_TO_END', detail)
 
 const API_KEY_PREFIX = 'gh_'
 // Record an API key's use (last_used_at and an audit event) at most this often per key.
@@ -181,12 +166,7 @@ export function createAuthService(deps: {
         await users.insert(row)
       } catch (error) {
         if (isUniqueViolation(error)) {
-          throw new AppError(
-            409,
-            'USERNAME_TAKEN',
-            'Username taken',
-            'That username is already taken',
-          )
+          throw new AppError('USERNAME_TAKEN', 'That username is already taken')
         }
         throw error
       }
@@ -339,15 +319,7 @@ export function createAuthService(deps: {
           scheme: 'current_password',
           reason: 'wrong_password',
         })
-        throw new AppError(
-          401,
-          'WRONG_PASSWORD',
-          'Invalid password',
-          'current_password is not correct',
-          {
-            headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
-          },
-        )
+        throw new AppError('WRONG_PASSWORD', 'current_password is not correct')
       }
       checkPasswordPolicy(newPassword, deps.passwordMinLength, 'new_password')
       const now = nowIso()
@@ -375,7 +347,7 @@ export function createAuthService(deps: {
     async endSession(caller: Caller, sessionId: string): Promise<void> {
       const ended = await endSessions(caller.principal.id, { ids: [sessionId] })
       if (ended.length === 0) {
-        throw new AppError(404, 'SESSION_NOT_FOUND', 'Not found', 'No such live session')
+        throw new AppError('SESSION_NOT_FOUND', 'No such live session')
       }
       await audit.record('session.revoke', caller.principal.id, { session_id: sessionId })
     },
@@ -399,15 +371,7 @@ export function createAuthService(deps: {
         input.expires_at === undefined ? undefined : instantOfDateTime(input.expires_at)
       if (input.expires_at !== undefined && (expiresAt === undefined || expiresAt <= Date.now())) {
         const message = expiresAt === undefined ? DATE_TIME_FORM : 'must be in the future'
-        throw new AppError(
-          400,
-          'VALIDATION_FAILED',
-          'Validation failed',
-          `body/expires_at: ${message}`,
-          {
-            errors: [{ path: 'body/expires_at', message }],
-          },
-        )
+        throw validationFailed([{ path: 'body/expires_at', message }])
       }
       const key = API_KEY_PREFIX + randomToken()
       const row = {
@@ -453,8 +417,7 @@ export function createAuthService(deps: {
 
     async deleteApiKey(caller: Caller, id: string): Promise<void> {
       const keyHash = await apiKeys.delete(caller.principal.id, id)
-      if (keyHash === undefined)
-        throw new AppError(404, 'API_KEY_NOT_FOUND', 'Not found', 'No such API key')
+      if (keyHash === undefined) throw new AppError('API_KEY_NOT_FOUND', 'No such API key')
       forgetApiKeys([keyHash])
       await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
     },

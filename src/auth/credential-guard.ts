@@ -156,9 +156,7 @@ function redisStore(redis: Redis, fallback: CounterStore): CounterStore {
 const tooManyAttempts = (msLeft: number) => {
   const seconds = Math.max(1, Math.ceil(msLeft / 1000))
   return new AppError(
-    429,
     'RATE_LIMITED',
-    'Too many requests',
     `Too many failed sign-in attempts; retry in ${seconds} seconds`,
     { headers: { 'retry-after': String(seconds) } },
   )

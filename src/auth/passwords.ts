@@ -36,13 +36,9 @@ export interface HashLane {
 const ANY_CLIENT: HashLane = { client: '', priority: false }
 
 const queueFull = () =>
-  new AppError(
-    503,
-    'SERVICE_UNAVAILABLE',
-    'Service unavailable',
-    'Too many password checks are waiting; retry in a moment',
-    { headers: { 'retry-after': '1' } },
-  )
+  new AppError('SERVICE_UNAVAILABLE', 'Too many password checks are waiting; retry in a moment', {
+    headers: { 'retry-after': '1' },
+  })
 
 /**
  * A bounded queue in front of argon2. Waiting checks are taken from clients in turn, so a flood
@@ -144,7 +140,7 @@ export function checkPasswordPolicy(password: string, minLength: number, field: 
     message = `must be at most ${PASSWORD_MAX_LENGTH} characters`
   else if (isCommonPassword(password)) message = 'is too common; choose another'
   if (message !== undefined) {
-    throw new AppError(400, 'WEAK_PASSWORD', 'Validation failed', `${field} ${message}`, {
+    throw new AppError('WEAK_PASSWORD', `${field} ${message}`, {
       errors: [{ path: `body/${field}`, message }],
     })
   }

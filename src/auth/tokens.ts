@@ -29,11 +29,7 @@ export interface AccessTokenIssuer {
 }
 
 export function invalidToken(description: string): AppError {
-  return new AppError(401, 'INVALID_TOKEN', 'Invalid token', description, {
-    headers: {
-      'www-authenticate': `Bearer realm="gatehouse", error="invalid_token", error_description="${description}"`,
-    },
-  })
+  return new AppError('INVALID_TOKEN', description)
 }
 
 export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): AccessTokenIssuer {
@@ -89,18 +85,7 @@ export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): 
         payload = verifier(token) as Record<string, unknown>
       } catch (error) {
         if (error instanceof TokenError && error.code === TokenError.codes.expired) {
-          throw new AppError(
-            401,
-            'TOKEN_EXPIRED',
-            'Token has expired',
-            'The access token has expired',
-            {
-              headers: {
-                'www-authenticate':
-                  'Bearer realm="gatehouse", error="invalid_token", error_description="The access token has expired"',
-              },
-            },
-          )
+          throw new AppError('TOKEN_EXPIRED', 'The access token has expired')
         }
         throw invalidToken('The access token is invalid')
       }

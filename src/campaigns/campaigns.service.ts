@@ -10,7 +10,7 @@ import { type Campaign, type CampaignCreate, toCampaign } from './campaigns.sche
 import type { CampaignRow } from './campaigns.table.js'
 import { createOutboxRepository } from './outbox.repository.js'
 
-const notFound = () => new AppError(404, 'CAMPAIGN_NOT_FOUND', 'Not found', 'No such campaign')
+const notFound = () => new AppError('CAMPAIGN_NOT_FOUND', 'No such campaign')
 
 export type CampaignsService = ReturnType<typeof createCampaignsService>
 

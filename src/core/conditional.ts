@@ -40,31 +40,45 @@ export function notModified(
   return false
 }
 
+/** A write's conditional headers, read in the route and handed to the service as data. */
+export interface Preconditions {
+  readonly ifMatch?: string | undefined
+  readonly ifNoneMatch?: string | undefined
+}
+
+export function preconditionsOf(request: FastifyRequest): Preconditions {
+  return { ifMatch: request.headers['if-match'], ifNoneMatch: request.headers['if-none-match'] }
+}
+
 /**
- * For PUT/PATCH/DELETE, in RFC 9110 §13.2.2's order: refuses the write (412) when `If-Match`
- * names another version, or when `If-None-Match` names this one (or is `*`: the resource exists).
+ * For PUT/PATCH/DELETE, checked by the service against the version inside the write's
+ * transaction, in RFC 9110 §13.2.2's order: refuses the write (412) when `If-Match` names
+ * another version, or when `If-None-Match` names this one (or is `*`: the resource exists).
  */
-export function assertPreconditions(request: FastifyRequest, current: unknown): void {
-  const ifMatch = request.headers['if-match']
-  const ifNoneMatch = request.headers['if-none-match']
+export function checkPreconditions(
+  preconditions: Preconditions | undefined,
+  current: unknown,
+): void {
+  const { ifMatch, ifNoneMatch } = preconditions ?? {}
   if (ifMatch === undefined && ifNoneMatch === undefined) return
   const etag = etagOf(current)
   if (ifMatch !== undefined && !listMatches(ifMatch, etag, true)) {
     throw new AppError(
-      412,
       'PRECONDITION_FAILED',
-      'Precondition failed',
       'The resource has changed since you read it (If-Match does not match its ETag)',
     )
   }
   if (ifNoneMatch !== undefined && listMatches(ifNoneMatch, etag, false)) {
     throw new AppError(
-      412,
       'PRECONDITION_FAILED',
-      'Precondition failed',
       'If-None-Match names the current version of the resource',
     )
   }
+}
+
+/** @deprecated until every service takes `Preconditions`: the same check from the request. */
+export function assertPreconditions(request: FastifyRequest, current: unknown): void {
+  checkPreconditions(preconditionsOf(request), current)
 }
 
 /** Sets the ETag of a resource sent after a write. */

@@ -1,71 +1,90 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
-/** Every error the service answers with on purpose has one of these codes. */
-export type ErrorCode =
-  | 'BAD_REQUEST'
-  | 'CLIENT_ERROR'
-  | 'REQUEST_TIMEOUT'
-  | 'URI_TOO_LONG'
-  | 'HEADERS_TOO_LARGE'
-  | 'VALIDATION_FAILED'
-  | 'MALFORMED_JSON'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'RATE_LIMITED'
-  | 'PRECONDITION_FAILED'
-  | 'PRECONDITION_REQUIRED'
-  | 'IDEMPOTENCY_KEY_REUSED'
-  | 'IDEMPOTENCY_KEY_IN_FLIGHT'
-  | 'UNAUTHENTICATED'
-  | 'INVALID_TOKEN'
-  | 'TOKEN_EXPIRED'
-  | 'INVALID_CREDENTIALS'
-  | 'INVALID_REFRESH_TOKEN'
-  | 'CSRF_FAILED'
-  | 'FORBIDDEN'
-  | 'ADMINS_ONLY'
-  | 'USERNAME_TAKEN'
-  | 'WEAK_PASSWORD'
-  | 'WRONG_PASSWORD'
-  | 'LAST_ADMIN'
-  | 'USER_NOT_FOUND'
-  | 'SESSION_NOT_FOUND'
-  | 'NO_SESSION_TO_END'
-  | 'API_KEY_NOT_FOUND'
-  | 'TODO_NOT_FOUND'
-  | 'DONE_ADMIN_ONLY'
-  | 'SUBSCRIBER_NOT_FOUND'
-  | 'SUBSCRIBER_EMAIL_TAKEN'
-  | 'INVALID_SUBSCRIBER_TOKEN'
-  | 'CAMPAIGN_NOT_FOUND'
-  | 'CAMPAIGN_NOT_DRAFT'
-  | 'SERVICE_UNAVAILABLE'
-  | 'INTERNAL'
+import { type ErrorCode, PROBLEMS } from '../problems.js'
+import type { Challenge } from './problems.js'
+
+export type { ErrorCode }
 
 export interface FieldError {
   readonly path: string
   readonly message: string
 }
 
+export interface ErrorExtra {
+  readonly errors?: readonly FieldError[]
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>
+  /** Another challenge than the code's own (a refused Basic header asks for Basic again). */
+  readonly challenge?: Challenge
+}
+
+/**
+ * The one error type the service throws on purpose. The code fixes the status and title (one
+ * table, `src/problems.ts`); a throw site gives the code and what happened:
+ * `new AppError('TODO_NOT_FOUND', 'No such todo')`.
+ */
 export class AppError extends Error {
+  readonly status: number
+  /** The problem `title`: short, stable for the code. */
+  readonly title: string
+  /** The problem `detail`: this occurrence; the title when not given. */
+  readonly detail: string
+
   constructor(
-    readonly status: number,
     readonly code: ErrorCode,
-    /** The problem `title`: short, stable for the code. */
-    readonly title: string,
-    /** The problem `detail`: this occurrence; defaults to the title. */
-    readonly detail: string = title,
-    readonly extra: {
-      readonly errors?: readonly FieldError[]
-      readonly headers?: Readonly<Record<string, string | readonly string[]>>
-    } = {},
+    detail?: string,
+    readonly extra: ErrorExtra = {},
   ) {
-    super(detail)
+    const kind = PROBLEMS[code]
+    // An answer, not a fault: the stack would never be read, and capturing it was the largest
+    // single cost of a 429 answered to a flood (BENCHMARKS.md, W8).
+    const stackTraceLimit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    super(detail ?? kind.title)
+    Error.stackTraceLimit = stackTraceLimit
     this.name = 'AppError'
+    this.status = kind.status
+    this.title = kind.title
+    this.detail = detail ?? kind.title
   }
+
+  /** A 4xx the framework raised with its own status: kept, under a title that names it. */
+  static clientError(status: number, title: string, detail: string): AppError {
+    const error = new AppError('CLIENT_ERROR', detail)
+    Object.assign(error, { status, title })
+    return error
+  }
+}
+
+const REALM = 'realm="gatehouse"'
+const BEARER_CHALLENGE = `Bearer ${REALM}`
+const BASIC_CHALLENGE = `Basic ${REALM}, charset="UTF-8"`
+
+/** The `WWW-Authenticate` value(s) a 401 carries (API.md §3), from its code or its override. */
+function challengeOf(error: AppError): string | string[] | undefined {
+  const challenge = error.extra.challenge ?? PROBLEMS[error.code].challenge
+  switch (challenge) {
+    case 'both':
+      return [BEARER_CHALLENGE, BASIC_CHALLENGE]
+    case 'bearer':
+      return BEARER_CHALLENGE
+    case 'basic':
+      return BASIC_CHALLENGE
+    case 'invalid_token':
+      return `${BEARER_CHALLENGE}, error="invalid_token", error_description="${error.detail}"`
+    default:
+      return undefined
+  }
+}
+
+/** A 400 naming the fields that failed, as schema validation answers. */
+export function validationFailed(errors: readonly FieldError[]): AppError {
+  const first = errors[0]
+  return new AppError(
+    'VALIDATION_FAILED',
+    first === undefined ? 'The request is invalid' : `${first.path}: ${first.message}`,
+    { errors },
+  )
 }
 
 export interface Problem {
@@ -101,25 +120,22 @@ export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply 
   for (const [name, value] of Object.entries(error.extra.headers ?? {})) {
     reply.header(name, value)
   }
+  const challenge = challengeOf(error)
+  if (challenge !== undefined) reply.header('www-authenticate', challenge)
   return reply.code(error.status).type('application/problem+json').send(problemJson(error))
 }
 
 // The server's own refusals of a request it could not or would not read (API.md §2).
 export const requestTimeout = (detail: string): AppError =>
-  new AppError(408, 'REQUEST_TIMEOUT', 'Request timeout', detail, {
+  new AppError('REQUEST_TIMEOUT', detail, {
     headers: { connection: 'close' },
   })
 export const uriTooLong = (detail = 'The request target is too long'): AppError =>
-  new AppError(414, 'URI_TOO_LONG', 'URI too long', detail)
+  new AppError('URI_TOO_LONG', detail)
 export const headersTooLarge = (): AppError =>
-  new AppError(
-    431,
-    'HEADERS_TOO_LARGE',
-    'Request header fields too large',
-    'The request header section is too large',
-  )
+  new AppError('HEADERS_TOO_LARGE', 'The request header section is too large')
 export const badRequest = (detail = 'The request could not be processed'): AppError =>
-  new AppError(400, 'BAD_REQUEST', 'Bad request', detail)
+  new AppError('BAD_REQUEST', detail)
 
 function validationPart(context: string | undefined): string {
   if (context === 'querystring') return 'query'
@@ -136,48 +152,26 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
       path: `${part}${issue.instancePath || ''}` || part,
       message: issue.message ?? 'is invalid',
     }))
-    const first = errors[0]
-    return new AppError(
-      400,
-      'VALIDATION_FAILED',
-      'Validation failed',
-      first ? `${first.path}: ${first.message}` : 'The request is invalid',
-      { errors },
-    )
+    return validationFailed(errors)
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError(
-        413,
-        'PAYLOAD_TOO_LARGE',
-        'Payload too large',
-        'The request body is too large',
-      )
+      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is too large')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError(
-        415,
-        'UNSUPPORTED_MEDIA_TYPE',
-        'Unsupported media type',
-        'Send the body as application/json',
-      )
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The JSON body is empty')
+      return new AppError('MALFORMED_JSON', 'The JSON body is empty')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The body is not valid JSON')
+      return new AppError('MALFORMED_JSON', 'The body is not valid JSON')
     case 'FST_ERR_MAX_PARAM_LENGTH':
       return uriTooLong('A path segment is too long')
   }
   if (error instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return new AppError(400, 'MALFORMED_JSON', 'Malformed JSON', 'The body is not valid JSON')
+    return new AppError('MALFORMED_JSON', 'The body is not valid JSON')
   }
   const status = fastifyError.statusCode
   if (status === 429) {
-    return new AppError(
-      429,
-      'RATE_LIMITED',
-      'Too many requests',
-      'Rate limit exceeded, retry later',
-    )
+    return new AppError('RATE_LIMITED', 'Rate limit exceeded, retry later')
   }
   if (status === 400) {
     // Fastify's own client errors (prototype poisoning, a URL it cannot decode): generic wording.
@@ -186,14 +180,13 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
   if (status !== undefined && status > 400 && status < 500) {
     // Any other client error a plugin raises keeps its status, and a title that says it.
     const reason = STATUS_CODES[status] ?? 'Client error'
-    return new AppError(
+    return AppError.clientError(
       status,
-      'CLIENT_ERROR',
       reason.charAt(0) + reason.slice(1).toLowerCase(),
       'The request could not be processed',
     )
   }
-  return new AppError(500, 'INTERNAL', 'Internal server error', 'Something went wrong on our side')
+  return new AppError('INTERNAL', 'Something went wrong on our side')
 }
 
 export function errorHandler(
@@ -229,4 +222,4 @@ export function failureOf(request: FastifyRequest): unknown {
 }
 
 export const notFound = (detail = 'The resource does not exist'): AppError =>
-  new AppError(404, 'NOT_FOUND', 'Not found', detail)
+  new AppError('NOT_FOUND', detail)

@@ -99,9 +99,7 @@ export function installRequestChecks(app: FastifyInstance, limits: SlowClientLim
     if (draining) {
       return done(
         new AppError(
-          503,
           'SERVICE_UNAVAILABLE',
-          'Service unavailable',
           'The server is shutting down; retry on a new connection',
           { headers: { connection: 'close', 'retry-after': '1' } },
         ),
@@ -177,12 +175,7 @@ function unreadProblem(error: ConnectionError): AppError {
     case 'HPE_HEADER_OVERFLOW':
       return overflowInRequestLine(error) ? uriTooLong() : headersTooLarge()
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return new AppError(
-        413,
-        'PAYLOAD_TOO_LARGE',
-        'Payload too large',
-        'The chunk extensions are too large',
-      )
+      return new AppError('PAYLOAD_TOO_LARGE', 'The chunk extensions are too large')
     default:
       return badRequest('The request is not valid HTTP')
   }
@@ -242,13 +235,9 @@ export function installHttpBasics(
       // A route that has this method and still found nothing (a wildcard route's missing
       // file, `/docs/static/<missing>`) is a 404, not a 405.
       if (allowed.length > 0 && !allowed.includes(request.method as HTTPMethod)) {
-        throw new AppError(
-          405,
-          'METHOD_NOT_ALLOWED',
-          'Method not allowed',
-          `${request.method} is not allowed here`,
-          { headers: { allow: allowed.join(', ') } },
-        )
+        throw new AppError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, {
+          headers: { allow: allowed.join(', ') },
+        })
       }
       throw notFound(`No route for ${request.method} ${path}`)
     })

@@ -111,8 +111,7 @@ export function createIdempotency(
     // request never got an answer, so a retry may take the key over.
     const abandoned = existing?.status_code === 0 && createdAt < Date.now() - ABANDONED_CLAIM_MS
     if (existing === undefined || abandoned || createdAt < Date.now() - WINDOW_MS) {
-      if (!retry)
-        throw new AppError(409, 'IDEMPOTENCY_KEY_IN_FLIGHT', 'Conflict', 'Retry the request')
+      if (!retry) throw new AppError('IDEMPOTENCY_KEY_IN_FLIGHT', 'Retry the request')
       await db
         .deleteFrom('idempotency_keys')
         .where('caller', '=', caller)
@@ -129,9 +128,7 @@ export function createIdempotency(
     if (key === undefined) return
     if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
       throw new AppError(
-        400,
         'VALIDATION_FAILED',
-        'Validation failed',
         'Idempotency-Key must be 1–255 visible ASCII characters',
         {
           errors: [
@@ -149,17 +146,13 @@ export function createIdempotency(
     }
     if (existing.request_hash !== hash) {
       throw new AppError(
-        422,
         'IDEMPOTENCY_KEY_REUSED',
-        'Idempotency key reused',
         'This Idempotency-Key was used for a different request',
       )
     }
     if (existing.status_code === 0) {
       throw new AppError(
-        409,
         'IDEMPOTENCY_KEY_IN_FLIGHT',
-        'Conflict',
         'The first request with this Idempotency-Key is still in progress',
       )
     }
@@ -176,9 +169,7 @@ export function createIdempotency(
     if (body === undefined) {
       // Sealed under another secret (JWT_SECRET changed): the first response is gone.
       throw new AppError(
-        422,
         'IDEMPOTENCY_KEY_REUSED',
-        'Idempotency key reused',
         'The first response to this Idempotency-Key can no longer be replayed',
       )
     }

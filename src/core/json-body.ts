@@ -37,13 +37,9 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 export const tooDeep = () =>
-  new AppError(
-    400,
-    'VALIDATION_FAILED',
-    'Validation failed',
-    `body: nests deeper than ${MAX_JSON_DEPTH} levels`,
-    { errors: [{ path: 'body', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` }] },
-  )
+  new AppError('VALIDATION_FAILED', `body: nests deeper than ${MAX_JSON_DEPTH} levels`, {
+    errors: [{ path: 'body', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` }],
+  })
 
 /** Fastify's own JSON parser (prototype-poisoning checks included), with a nesting limit. */
 export function installJsonBodyParser(app: FastifyInstance): void {

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from './errors.js'
+import { validationFailed } from './errors.js'
 
 export const PageQuery = {
   limit: Type.Integer({
@@ -35,15 +35,7 @@ export function createCursorCodec(secret: Buffer): CursorCodec {
   const sign = (payload: string) =>
     createHmac('sha256', secret).update('cursor:').update(payload).digest().subarray(0, 16)
   const invalid = () =>
-    new AppError(
-      400,
-      'VALIDATION_FAILED',
-      'Validation failed',
-      'query/cursor: was not issued by this server',
-      {
-        errors: [{ path: 'query/cursor', message: 'was not issued by this server' }],
-      },
-    )
+    validationFailed([{ path: 'query/cursor', message: 'was not issued by this server' }])
   return {
     encode(values) {
       const payload = Buffer.from(JSON.stringify(values)).toString('base64url')
@@ -90,6 +82,21 @@ export function toPage<Row, Item>(
     items: kept.map(toItem),
     next_cursor: hasMore && last !== undefined ? codec.encode(cursorOf(last)) : null,
   }
+}
+
+/**
+ * The usual list: rows in id order after the cursor's id. Decodes the cursor, lets `fetch`
+ * read `limit + 1` rows after it, and makes the page.
+ */
+export async function pageById<Row extends { id: string }, Item>(
+  codec: CursorCodec,
+  query: { limit: number; cursor?: string | undefined },
+  fetch: (after: string | null) => Promise<readonly Row[]>,
+  toItem: (row: Row) => Item,
+): Promise<Page<Item>> {
+  const after = query.cursor === undefined ? null : String(codec.decode(query.cursor, 1)[0])
+  const rows = await fetch(after)
+  return toPage(rows, query.limit, toItem, (row) => [row.id], codec)
 }
 
 /** A page whose items the database wrote as JSON text; `body` is the whole response body. */

@@ -124,9 +124,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (
       return sendProblem(
         reply,
         new AppError(
-          503,
           'SERVICE_UNAVAILABLE',
-          'Service unavailable',
           `${down.join(' and ')} ${down.length === 1 ? 'does' : 'do'} not answer`,
         ),
       )

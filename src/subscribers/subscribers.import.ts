@@ -10,7 +10,7 @@ export type ImportRecord =
   | { line: number; error: string }
 
 const badImport = (detail: string) =>
-  new AppError(400, 'VALIDATION_FAILED', 'Validation failed', detail, {
+  new AppError('VALIDATION_FAILED', detail, {
     errors: [{ path: 'body', message: detail }],
   })
 
@@ -21,11 +21,8 @@ const PIECE = 64 * 1024
 
 const importTooLarge = (limit: number) =>
   new AppError(
-    413,
     'PAYLOAD_TOO_LARGE',
-    'Payload too large',
-    `An import is at most ${limit} bytes; split the file`,
-    // The rest of the body is not read: the client must not send it on this connection.
+    `An import is at most ${limit} bytes; split the file`, // The rest of the body is not read: the client must not send it on this connection.
     { headers: { connection: 'close' } },
   )
 

@@ -79,15 +79,9 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
         return reply.code(201).send(withEtag(reply, subscriber))
       }
       if (request.body.status !== undefined) {
-        throw new AppError(
-          400,
-          'VALIDATION_FAILED',
-          'Validation failed',
-          'body/status: must not be set',
-          {
-            errors: [{ path: 'body/status', message: 'only an admin may set status' }],
-          },
-        )
+        throw new AppError('VALIDATION_FAILED', 'body/status: must not be set', {
+          errors: [{ path: 'body/status', message: 'only an admin may set status' }],
+        })
       }
       await subscribers.signup(request.body)
       return reply.code(202).send({ status: 'pending' as const })

@@ -3,7 +3,7 @@ import { uuidv7 } from 'uuidv7'
 import { createOutboxRepository } from '../campaigns/outbox.repository.js'
 import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { type CursorCodec, type Page, toPage } from '../core/pagination.js'
+import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import { isEmailAddress } from '../core/validation.js'
 import type { Database } from '../database.js'
@@ -26,21 +26,11 @@ import {
   SIGNUP_MAIL_INTERVAL_MS,
 } from './subscribers.tokens.js'
 
-const notFound = () => new AppError(404, 'SUBSCRIBER_NOT_FOUND', 'Not found', 'No such subscriber')
+const notFound = () => new AppError('SUBSCRIBER_NOT_FOUND', 'No such subscriber')
 const emailTaken = () =>
-  new AppError(
-    409,
-    'SUBSCRIBER_EMAIL_TAKEN',
-    'Email already subscribed',
-    'This address is already on the list',
-  )
+  new AppError('SUBSCRIBER_EMAIL_TAKEN', 'This address is already on the list')
 const invalidToken = () =>
-  new AppError(
-    400,
-    'INVALID_SUBSCRIBER_TOKEN',
-    'Invalid token',
-    'The link is invalid, has expired or was already used',
-  )
+  new AppError('INVALID_SUBSCRIBER_TOKEN', 'The link is invalid, has expired or was already used')
 
 const IMPORT_BATCH = 500
 /** Errors listed in an import's answer; the rest are only counted (`error_count`). */
@@ -227,15 +217,13 @@ export function createSubscribersService(deps: {
     },
 
     async list(query: SubscriberListQuery): Promise<Page<Subscriber>> {
-      const after =
-        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
-      const rows = await subscribers.list({
-        limit: query.limit,
-        after,
-        status: query.status,
-        q: query.q,
-      })
-      return toPage(rows, query.limit, toSubscriber, (row) => [row.id], deps.cursors)
+      return pageById(
+        deps.cursors,
+        query,
+        (after) =>
+          subscribers.list({ limit: query.limit, after, status: query.status, q: query.q }),
+        toSubscriber,
+      )
     },
 
     update(

@@ -1,9 +1,8 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import { BASIC_CHALLENGE, BEARER_CHALLENGE } from '../auth/auth.plugin.js'
 import type { Principal } from '../auth/identity-cache.js'
 import type { DialectName } from '../core/db.js'
-import { AppError } from '../core/errors.js'
+import { AppError, validationFailed } from '../core/errors.js'
 import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'
 import { instantOfDate, instantOfDateTime, isoOf, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
@@ -29,13 +28,9 @@ import type { TodoRow, TodoRowUpdate } from './todos.table.js'
 export const PUBLIC_FEED_SIZE = 5
 
 // The same answer for "no such todo" and "not yours", so ids cannot be probed for existence.
-const todoNotFound = () => new AppError(404, 'TODO_NOT_FOUND', 'Not found', 'No such todo')
-const doneAdminOnly = () =>
-  new AppError(403, 'DONE_ADMIN_ONLY', 'Forbidden', 'Only an admin may change `done`')
-const invalid = (path: string, message: string) =>
-  new AppError(400, 'VALIDATION_FAILED', 'Validation failed', `${path}: ${message}`, {
-    errors: [{ path, message }],
-  })
+const todoNotFound = () => new AppError('TODO_NOT_FOUND', 'No such todo')
+const doneAdminOnly = () => new AppError('DONE_ADMIN_ONLY', 'Only an admin may change `done`')
+const invalid = (path: string, message: string) => validationFailed([{ path, message }])
 
 /**
  * The sort key of a due: the UTC instant as fixed-width ISO text, so that text order is time
@@ -158,9 +153,7 @@ export function createTodosService(deps: {
   function listScope(caller: Principal | null, query: TodoListQuery): TodoScope {
     if (caller === null) {
       if (query.owner !== undefined) {
-        throw new AppError(401, 'UNAUTHENTICATED', 'Unauthorized', 'Sign in to filter by owner', {
-          headers: { 'www-authenticate': [BEARER_CHALLENGE, BASIC_CHALLENGE] },
-        })
+        throw new AppError('UNAUTHENTICATED', 'Sign in to filter by owner')
       }
       // The feed has no next page, so no cursor was issued for it.
       if (query.cursor !== undefined) throw invalid('query/cursor', 'the public feed has no pages')
@@ -169,7 +162,7 @@ export function createTodosService(deps: {
     if (isAdmin(caller)) return query.owner === undefined ? 'all' : { owner: query.owner }
     if (query.owner === undefined || query.owner === caller.id) return { owner: caller.id }
     // `Forbidden`, not `Admins only`: that title is for admin routes (API.md §3), and this is not one.
-    throw new AppError(403, 'FORBIDDEN', 'Forbidden', "Only admins may list another user's todos")
+    throw new AppError('FORBIDDEN', "Only admins may list another user's todos")
   }
 
   async function readListPage(scope: TodoScope, query: TodoListQuery): Promise<JsonPage> {

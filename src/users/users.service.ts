@@ -5,21 +5,16 @@ import type { IdentityCache } from '../auth/identity-cache.js'
 import type { Revocations } from '../auth/revocations.js'
 import type { SessionsRepository } from '../auth/sessions.repository.js'
 import { AppError } from '../core/errors.js'
-import { type CursorCodec, type Page, toPage } from '../core/pagination.js'
+import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from './users.repository.js'
 import { toUser, type User, type UserPatch } from './users.schemas.js'
 import type { UserRowUpdate } from './users.table.js'
 
-const userNotFound = () => new AppError(404, 'USER_NOT_FOUND', 'Not found', 'No such user')
+const userNotFound = () => new AppError('USER_NOT_FOUND', 'No such user')
 const lastAdmin = () =>
-  new AppError(
-    409,
-    'LAST_ADMIN',
-    'Conflict',
-    'The last active admin cannot be demoted, disabled or deleted',
-  )
+  new AppError('LAST_ADMIN', 'The last active admin cannot be demoted, disabled or deleted')
 
 export type UsersService = ReturnType<typeof createUsersService>
 
@@ -103,10 +98,12 @@ export function createUsersService(deps: {
       cursor?: string | undefined
       q?: string | undefined
     }): Promise<Page<User>> {
-      const after =
-        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
-      const rows = await users.list({ limit: query.limit, after, q: query.q })
-      return toPage(rows, query.limit, toUser, (row) => [row.id], deps.cursors)
+      return pageById(
+        deps.cursors,
+        query,
+        (after) => users.list({ limit: query.limit, after, q: query.q }),
+        toUser,
+      )
     },
 
     /** A user's own change (name only); `precondition` sees the current version (If-Match). */
