@@ -12,17 +12,11 @@ import Fastify, {
 import type { Logger } from 'pino'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
-import { createApiKeysRepository } from './auth/api-keys.repository.js'
+import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes } from './auth/auth.routes.js'
-import { createAuthService } from './auth/auth.service.js'
-import { createCredentialGuard } from './auth/credential-guard.js'
-import { createIdentityCache } from './auth/identity-cache.js'
 import { loadSigningKeys, publicJwks } from './auth/keys.js'
 import { profileRoutes } from './auth/profile.routes.js'
-import { createRevocations } from './auth/revocations.js'
-import { createSessionsRepository } from './auth/sessions.repository.js'
-import { createAccessTokenIssuer } from './auth/tokens.js'
 import { createCampaignQueuer, withCampaignQueuer } from './campaigns/campaigns.queuer.js'
 import { campaignsRoutes } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
@@ -61,7 +55,6 @@ import { createMailLinks, createMailTokens } from './subscribers/subscribers.tok
 import { TodoPageCache } from './todos/todos.page-cache.js'
 import { todosRoutes } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
-import { createUsersRepository } from './users/users.repository.js'
 import { usersRoutes } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
 import { pagesRoutes } from './web/pages.routes.js'
@@ -201,8 +194,6 @@ export async function buildApp(
       ? keys.secret
       : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' }))
   const cursors = createCursorCodec(serverSecret)
-  const users = createUsersRepository(db)
-  const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
   // Several instances share state through Redis or the database; this process's caches alone
   // cannot be trusted then.
@@ -210,42 +201,30 @@ export async function buildApp(
     config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, app.log)
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
-  const identities = createIdentityCache(users, { shared })
-  const revocations = createRevocations(sessions, config.accessTokenTtl, {
-    redis,
-    checkDatabase: config.database.kind === 'postgres',
-  })
-  await revocations.load()
-  const accessTokens = createAccessTokenIssuer(keys, config.accessTokenTtl)
-  const auth = createAuthService({
-    users,
-    sessions,
-    apiKeys: createApiKeysRepository(db),
-    audit,
-    identities,
-    revocations,
-    accessTokens,
-    // Every password check (login, Basic, current_password) is counted here: API.md §3.
-    guard: createCredentialGuard({ enabled: config.rateLimit, redis }),
-    accessTokenTtl: config.accessTokenTtl,
-    refreshTokenTtl: config.refreshTokenTtl,
-    passwordMinLength: config.passwordMinLength,
-    shared,
-  })
+  const auth = await createAuth({ db, keys, config, redis, shared })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
     database.dataVersion !== undefined && config.todoListCacheMb > 0
       ? new TodoPageCache(database.dataVersion, config.todoListCacheMb * 1024 * 1024)
       : undefined
+  // Users know no other feature: what follows from a change of an account is wired here.
   const usersService = createUsersService({
     db,
-    identities,
-    sessions,
-    revocations,
-    audit,
     cursors,
-    onUserDeleted: (id) => todoPages?.changed(id),
-    onApiKeysRevoked: (keyHashes) => auth.forgetApiKeys(keyHashes),
+    events: {
+      changed: (id) => auth.identities.forget(id),
+      disabling: (id, by, trx) => auth.apiKeys.revokeAllOf(id, by, trx),
+      // Sessions end too, so re-enabling later revives no old token.
+      disabled: async (id) => {
+        auth.apiKeys.forgetUser(id)
+        await auth.sessions.endAll(id)
+      },
+      deleted: (id) => {
+        todoPages?.changed(id)
+        auth.identities.forget(id)
+        auth.apiKeys.forgetUser(id)
+      },
+    },
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(
@@ -254,7 +233,7 @@ export async function buildApp(
       request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
     serverSecret,
   )
-  if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
+  if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
 
   // Mail: every mail is an outbox row written with the change that causes it; the worker in
   // this process delivers it. Message-IDs and links use PUBLIC_URL, never a request's Host.
@@ -405,10 +384,7 @@ export async function buildApp(
   }
 
   await app.register(authPlugin, {
-    auth,
-    identities,
-    revocations,
-    accessTokens,
+    authenticator: auth.authenticator,
     allowQueryToken: config.allowQueryToken,
     trustedOrigins: [new URL(config.publicUrl).origin, ...config.corsOrigins],
     refusalLimit: config.rateLimit ? app.rateLimit() : undefined,
@@ -424,10 +400,17 @@ export async function buildApp(
     jwks: () => publicJwks(keys),
   })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
-  await app.register(authRoutes, { prefix: '/api/v1/auth', auth, idempotency })
+  await app.register(authRoutes, {
+    prefix: '/api/v1/auth',
+    accounts: auth.accounts,
+    sessions: auth.sessions,
+    idempotency,
+  })
   await app.register(profileRoutes, {
     prefix: '/api/v1/profile',
-    auth,
+    accounts: auth.accounts,
+    sessions: auth.sessions,
+    apiKeys: auth.apiKeys,
     users: usersService,
     idempotency,
   })
@@ -456,7 +439,7 @@ export async function buildApp(
 
   const maintenance = setInterval(() => {
     Promise.all([
-      auth.pruneExpired(),
+      auth.sessions.pruneExpired(),
       idempotency.purgeExpired(),
       subscribersService.pruneExpired(),
     ]).catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'))

@@ -20,17 +20,18 @@ export type AuditKind =
 
 export type AuditLog = ReturnType<typeof createAuditLog>
 
-/** Security events: written beside the change they describe, never with a secret in them. */
+/**
+ * Security events, never with a secret in them. Made on a transaction (`createAuditLog(trx)`),
+ * the event commits with the change it describes.
+ */
 export function createAuditLog(db: Kysely<Database>) {
   return {
-    /** `executor`: a transaction, to write the event with the change it describes. */
     async record(
       kind: AuditKind,
       actorId: string | null,
       detail: Record<string, string> = {},
-      executor: Kysely<Database> = db,
     ): Promise<void> {
-      await executor
+      await db
         .insertInto('audit_events')
         .values({
           id: uuidv7(),

@@ -6,15 +6,8 @@ export type ApiKeysRepository = ReturnType<typeof createApiKeysRepository>
 
 export function createApiKeysRepository(db: Kysely<Database>) {
   return {
-    /** `alongside` writes in the same transaction (the audit row): both are stored, or neither. */
-    async insert(
-      row: ApiKeyRow,
-      alongside?: (trx: Kysely<Database>) => Promise<void>,
-    ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx.insertInto('api_keys').values(row).execute()
-        await alongside?.(trx)
-      })
+    async insert(row: ApiKeyRow): Promise<void> {
+      await db.insertInto('api_keys').values(row).execute()
     },
     findByHash(keyHash: string): Promise<ApiKeyRow | undefined> {
       return db
@@ -32,7 +25,7 @@ export function createApiKeysRepository(db: Kysely<Database>) {
         .orderBy('id', 'desc')
         .execute()
     },
-    /** Returns the deleted key's hash, so the caller can drop it from the lookup cache. */
+    /** Returns the deleted key's hash, so the service can drop it from the lookup cache. */
     async delete(userId: string, id: string): Promise<string | undefined> {
       const row = await db
         .deleteFrom('api_keys')
@@ -42,14 +35,13 @@ export function createApiKeysRepository(db: Kysely<Database>) {
         .executeTakeFirst()
       return row?.key_hash
     },
-    /** Deletes every key of a user; returns their hashes, for the lookup cache. */
-    async deleteForUser(userId: string): Promise<string[]> {
-      const rows = await db
+    /** Deletes every key of a user; returns how many there were. */
+    async deleteForUser(userId: string): Promise<number> {
+      const result = await db
         .deleteFrom('api_keys')
         .where('user_id', '=', userId)
-        .returning('key_hash')
-        .execute()
-      return rows.map((row) => row.key_hash)
+        .executeTakeFirst()
+      return Number(result.numDeletedRows)
     },
     async touch(id: string, at: string): Promise<void> {
       await db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute()

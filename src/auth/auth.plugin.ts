@@ -1,17 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { clientAddressKey } from '../core/client-address.js'
+import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
-import type { AuthService, Caller, ClientInfo } from './auth.service.js'
-import type { IdentityCache, Principal } from './identity-cache.js'
-import type { Revocations } from './revocations.js'
-import { type AccessTokenIssuer, invalidToken } from './tokens.js'
+import { type Authenticator, isApiKey } from './authenticator.js'
+import { badBasicCredentials, basicCredentials } from './basic.js'
+import { clientInfo } from './client-info.js'
+import { crossSiteWriteCheck } from './cross-site.js'
 
 declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who is calling, once an authenticate hook has run; null for anonymous. */
-    caller: Caller | null
-  }
   interface FastifyInstance {
     /** onRequest hook: a user is required (401 otherwise). */
     authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
@@ -24,53 +20,8 @@ declare module 'fastify' {
 
 const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication is required')
 
-const badBasicCredentials = () =>
-  new AppError('INVALID_CREDENTIALS', 'Invalid username or password', { challenge: 'basic' })
-
-export function clientInfo(request: FastifyRequest): ClientInfo {
-  return {
-    ip: request.ip,
-    address: clientAddressKey(request.ip),
-    userAgent: request.headers['user-agent'],
-  }
-}
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
-const LATIN1 = new TextDecoder('latin1')
-// No username holds a control character; a NUL would also reach the database, which refuses it
-// (PostgreSQL). Passwords may hold anything registration took: argon2 takes any bytes.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
-
-/**
- * `user:password` of a Basic header (RFC 7617): UTF-8, or ISO-8859-1 when the bytes are not
- * UTF-8 (what Python's requests sends); the username NFKC as at registration (the password is
- * normalised where it is checked). Undefined when it cannot be credentials at all.
- */
-function basicCredentials(encoded: string): { username: string; password: string } | undefined {
-  if (encoded.length > 8192 || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
-  const bytes = Buffer.from(encoded, 'base64')
-  let decoded: string
-  try {
-    decoded = UTF8.decode(bytes)
-  } catch {
-    decoded = LATIN1.decode(bytes)
-  }
-  const colon = decoded.indexOf(':')
-  if (colon < 0) return undefined
-  const username = decoded.slice(0, colon).normalize('NFKC')
-  const password = decoded.slice(colon + 1)
-  if (username === '' || CONTROL.test(username)) return undefined
-  return { username, password }
-}
-
-const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
 export interface AuthPluginOptions {
-  auth: AuthService
-  identities: IdentityCache
-  revocations: Revocations
-  accessTokens: AccessTokenIssuer
+  authenticator: Authenticator
   allowQueryToken: boolean
   /** Origins whose pages may send a browser's ambient credentials: PUBLIC_URL's and CORS_ORIGINS. */
   trustedOrigins: readonly string[]
@@ -81,59 +32,17 @@ export interface AuthPluginOptions {
 /** The one place that decides who is calling: Bearer/JWT, API key, Basic, or the query token. */
 export const authPlugin = fp<AuthPluginOptions>(
   async (app: FastifyInstance, options) => {
-    const { auth, identities, revocations, accessTokens } = options
+    const { authenticator } = options
+    const refuseCrossSiteWrite = crossSiteWriteCheck(options.trustedOrigins)
 
-    async function fromToken(
+    function fromToken(
       token: string,
       scheme: 'bearer' | 'query',
       request: FastifyRequest,
     ): Promise<Caller> {
-      if (token.startsWith('gh_')) {
-        const principal = await auth.principalOfApiKey(token, clientInfo(request))
-        if (principal === undefined || principal.disabled)
-          throw invalidToken('The API key is invalid or expired')
-        return { principal, scheme: 'api_key' }
-      }
-      const claims = accessTokens.verify(token)
-      if (await revocations.isRevoked(claims))
-        throw invalidToken('The access token has been revoked')
-      // Role and disabled state come from the user now, not from the token.
-      const principal = await identities.principal(claims.sub)
-      if (principal === undefined || principal.disabled)
-        throw invalidToken('The user is no longer active')
-      return { principal, scheme, claims }
-    }
-
-    async function fromBasic(encoded: string, request: FastifyRequest): Promise<Caller> {
-      const credentials = basicCredentials(encoded)
-      if (credentials === undefined) throw badBasicCredentials()
-      const principal: Principal | undefined = await auth.principalOfBasic(
-        credentials.username,
-        credentials.password,
-        clientInfo(request),
-      )
-      if (principal === undefined || principal.disabled) throw badBasicCredentials()
-      return { principal, scheme: 'basic' }
-    }
-
-    const trustedOrigins = new Set(options.trustedOrigins)
-    /**
-     * A browser attaches Basic credentials it has cached to any request to this site, also one
-     * that a page elsewhere makes it send (a form post, a body-less fetch): a cross-site write
-     * carrying them is refused, as a cookie-authenticated one is without its CSRF token.
-     */
-    function refuseCrossSiteWrite(request: FastifyRequest): void {
-      if (!UNSAFE_METHODS.has(request.method)) return
-      const origin = request.headers.origin
-      if (
-        request.headers['sec-fetch-site'] === 'cross-site' ||
-        (origin !== undefined && !trustedOrigins.has(origin))
-      ) {
-        throw new AppError(
-          'FORBIDDEN',
-          'A cross-site request may not write with credentials the browser sent by itself',
-        )
-      }
+      return isApiKey(token)
+        ? authenticator.apiKey(token, clientInfo(request))
+        : authenticator.accessToken(token, scheme)
     }
 
     async function resolve(request: FastifyRequest): Promise<Caller | null> {
@@ -147,7 +56,13 @@ export const authPlugin = fp<AuthPluginOptions>(
           return fromToken(value, 'bearer', request)
         if (scheme === 'basic' && value !== '') {
           refuseCrossSiteWrite(request)
-          return fromBasic(value, request)
+          const credentials = basicCredentials(value)
+          if (credentials === undefined) throw badBasicCredentials()
+          return authenticator.basic(
+            credentials.username,
+            credentials.password,
+            clientInfo(request),
+          )
         }
         throw unauthenticated()
       }
@@ -204,9 +119,3 @@ export const authPlugin = fp<AuthPluginOptions>(
   },
   { name: 'gatehouse-auth' },
 )
-
-/** The authenticated caller inside a handler guarded by `authenticate`. */
-export function callerOf(request: FastifyRequest): Caller {
-  if (request.caller === null) throw unauthenticated()
-  return request.caller
-}

@@ -1,21 +1,24 @@
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { callerOf } from '../core/caller.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
-import { callerOf, clientInfo } from './auth.plugin.js'
+import type { AccountsService } from './accounts.service.js'
 import { LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenPair } from './auth.schemas.js'
-import type { AuthService } from './auth.service.js'
+import { clientInfo } from './client-info.js'
+import type { SessionsService } from './sessions.service.js'
 
 export interface AuthRoutesOptions {
-  auth: AuthService
+  accounts: AccountsService
+  sessions: SessionsService
   idempotency: IdempotencyHooks
 }
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app,
-  { auth, idempotency },
+  { accounts, sessions, idempotency },
 ) => {
   app.post(
     '/register',
@@ -37,7 +40,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      const user = await auth.register(request.body)
+      const user = await accounts.register(request.body)
       reply.header('location', `/api/v1/users/${user.id}`).header('cache-control', 'no-store')
       return reply.code(201).send(user)
     },
@@ -60,7 +63,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
       async (request, reply) => {
         reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-        return auth.login(request.body, clientInfo(request))
+        return sessions.login(request.body, clientInfo(request))
       },
     )
   })
@@ -77,7 +80,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-      return auth.refresh(request.body.refresh_token, clientInfo(request))
+      return sessions.refresh(request.body.refresh_token, clientInfo(request))
     },
   )
 
@@ -96,7 +99,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      await auth.logout(callerOf(request), request.body?.refresh_token)
+      await sessions.logout(callerOf(request), request.body?.refresh_token)
       return reply.code(204).send(null)
     },
   )

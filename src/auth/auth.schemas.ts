@@ -1,6 +1,7 @@
-import { Type } from '@sinclair/typebox'
+import { type Static, Type } from '@sinclair/typebox'
 import { DateTimeInput } from '../core/schemas.js'
 import { DisplayName, Username } from '../users/users.schemas.js'
+import type { ApiKeyRow, SessionRow } from './auth.table.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 
 const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 })
@@ -41,6 +42,7 @@ export const TokenPair = Type.Object({
   expires_in: Type.Integer({ description: 'Access token lifetime, seconds' }),
   refresh_token: Type.String(),
 })
+export type TokenPair = Static<typeof TokenPair>
 
 export const ProfilePatch = Type.Object({ name: DisplayName }, { additionalProperties: false })
 
@@ -56,6 +58,9 @@ export const Session = Type.Object({
   user_agent: Type.Union([Type.String(), Type.Null()]),
   current: Type.Boolean(),
 })
+export type Session = Static<typeof Session>
+
+export const SessionList = Type.Object({ items: Type.Array(Session) })
 
 export const ApiKey = Type.Object({
   id: Type.String(),
@@ -65,16 +70,19 @@ export const ApiKey = Type.Object({
   expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 })
+export type ApiKey = Static<typeof ApiKey>
 
+export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) })
+
+// An API key with the key itself, which answers keep after `name` (as they always have).
+const { id, name, ...apiKeyRest } = ApiKey.properties
 export const NewApiKey = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
+  id,
+  name,
   key: Type.String({ description: 'Shown once; kept only as a hash' }),
-  prefix: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-  expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  ...apiKeyRest,
 })
+export type NewApiKey = Static<typeof NewApiKey>
 
 export const ApiKeyBody = Type.Object(
   {
@@ -87,3 +95,24 @@ export const ApiKeyBody = Type.Object(
 )
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+
+export function toSession(row: SessionRow, currentSessionId: string | undefined): Session {
+  return {
+    id: row.id,
+    created_at: row.created_at,
+    last_used_at: row.last_used_at,
+    user_agent: row.user_agent,
+    current: row.id === currentSessionId,
+  }
+}
+
+export function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    last_used_at: row.last_used_at,
+  }
+}

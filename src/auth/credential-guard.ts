@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { LRUCache } from 'lru-cache'
 import { AppError } from '../core/errors.js'
+import { type Count, memoryStore, redisStore } from './credential-counters.js'
 import type { HashLane } from './passwords.js'
 
 /** API.md §3 "Guessing credentials". */
@@ -13,9 +13,6 @@ const RULES = {
   /** One account over all clients, except the clients that signed in to it before. */
   account: { max: 100, windowMs: 3_600_000 },
 } as const
-/** How long a client counts as one the account's owner uses. */
-const KNOWN_CLIENT_MS = 90 * 86_400_000
-const REDIS_PREFIX = 'gatehouse-cg:'
 
 /** One password (or, later, code) check that `begin` let through. */
 export interface CredentialAttempt {
@@ -41,116 +38,6 @@ export interface CredentialGuard {
    * same 429 when a limit holds, so the right password does not get past one.
    */
   check(account: string, client: string): Promise<void>
-}
-
-interface Count {
-  count: number
-  /** Milliseconds until this window ends. */
-  msLeft: number
-}
-
-/**
- * Fixed windows that open at their first failure. `add` with delta 0 reads; a negative delta
- * never opens a window (a success reported after its window ended changes nothing).
- */
-interface CounterStore {
-  add(
-    keys: readonly { key: string; windowMs: number }[],
-    delta: number,
-    known?: string,
-  ): Promise<{ counts: Count[]; known: boolean }>
-  remember(known: string): Promise<void>
-}
-
-function memoryStore(): CounterStore {
-  // Bounded: a spray over millions of made-up names evicts the oldest windows, not the heap.
-  const windows = new LRUCache<string, { count: number; endsAt: number }>({ max: 200_000 })
-  const knownClients = new LRUCache<string, true>({ max: 200_000, ttl: KNOWN_CLIENT_MS })
-  return {
-    async add(keys, delta, known) {
-      const now = Date.now()
-      const counts = keys.map(({ key, windowMs }) => {
-        let window = windows.get(key)
-        if (window !== undefined && window.endsAt <= now) window = undefined
-        if (window === undefined) {
-          if (delta <= 0) return { count: 0, msLeft: 0 }
-          window = { count: 0, endsAt: now + windowMs }
-          windows.set(key, window)
-        }
-        window.count = Math.max(0, window.count + delta)
-        return { count: window.count, msLeft: window.endsAt - now }
-      })
-      return { counts, known: known !== undefined && knownClients.has(known) }
-    },
-    async remember(known) {
-      knownClients.set(known, true)
-    },
-  }
-}
-
-// KEYS: the windows, then the known-client key. ARGV: delta, then each window's length in ms.
-// Returns count and ms left per window, then whether the client is known; one round trip.
-const ADD_SCRIPT = `
-local delta = tonumber(ARGV[1])
-local out = {}
-for i = 1, #KEYS - 1 do
-  local key = KEYS[i]
-  if delta > 0 or redis.call('EXISTS', key) == 1 then
-    local count = redis.call('INCRBY', key, delta)
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then
-      ttl = tonumber(ARGV[i + 1])
-      redis.call('PEXPIRE', key, ttl)
-    end
-    if count < 0 then
-      count = 0
-      redis.call('SET', key, 0, 'KEEPTTL')
-    end
-    out[#out + 1] = count
-    out[#out + 1] = ttl
-  else
-    out[#out + 1] = 0
-    out[#out + 1] = 0
-  end
-end
-out[#out + 1] = redis.call('EXISTS', KEYS[#KEYS])
-return out
-`
-
-/**
- * Counters shared by every instance through Redis. While Redis cannot be reached each instance
- * counts on its own (memory), which keeps the limits working rather than failing every login.
- */
-function redisStore(redis: Redis, fallback: CounterStore): CounterStore {
-  const noKnownKey = `${REDIS_PREFIX}none`
-  return {
-    async add(keys, delta, known) {
-      try {
-        const reply = (await redis.eval(
-          ADD_SCRIPT,
-          keys.length + 1,
-          ...keys.map(({ key }) => REDIS_PREFIX + key),
-          known === undefined ? noKnownKey : REDIS_PREFIX + known,
-          delta,
-          ...keys.map(({ windowMs }) => windowMs),
-        )) as number[]
-        const counts = keys.map((_, i) => ({
-          count: reply[i * 2] ?? 0,
-          msLeft: reply[i * 2 + 1] ?? 0,
-        }))
-        return { counts, known: reply[keys.length * 2] === 1 }
-      } catch {
-        return fallback.add(keys, delta, known)
-      }
-    },
-    async remember(known) {
-      try {
-        await redis.set(REDIS_PREFIX + known, '1', 'PX', KNOWN_CLIENT_MS)
-      } catch {
-        await fallback.remember(known)
-      }
-    },
-  }
 }
 
 const tooManyAttempts = (msLeft: number) => {
@@ -248,4 +135,26 @@ export function createCredentialGuard(options: {
       if (held !== undefined) throw tooManyAttempts(held.msLeft)
     },
   }
+}
+
+/**
+ * One check of `account`'s credentials from `client` under the guard: a 429 before any work
+ * when a limit holds; `check` gets the lane to wait for argon2 in, and its answer is reported.
+ */
+export async function guardedCheck(
+  guard: CredentialGuard,
+  account: string,
+  client: string,
+  check: (lane: HashLane) => Promise<boolean>,
+): Promise<boolean> {
+  const attempt = await guard.begin(account, client)
+  let ok: boolean
+  try {
+    ok = await check(attempt.lane)
+  } catch (error) {
+    await attempt.abandoned()
+    throw error
+  }
+  await (ok ? attempt.succeeded() : attempt.failed())
+  return ok
 }

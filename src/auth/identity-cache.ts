@@ -1,16 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
+import type { Principal } from '../core/caller.js'
 import type { UsersRepository } from '../users/users.repository.js'
-import type { Role } from '../users/users.table.js'
-
-/** What the auth plugin needs of a user on every request. */
-export interface Principal {
-  readonly id: string
-  readonly username: string
-  readonly name: string
-  readonly role: Role
-  readonly disabled: boolean
-  readonly passwordChangedAt: string
-}
 
 const MAX_ENTRIES = 10_000
 // Another process on the same SQLite file can change or delete a user without this process

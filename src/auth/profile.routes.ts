@@ -1,24 +1,28 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
-import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
+import { callerOf } from '../core/caller.js'
+import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { UsersService } from '../users/users.service.js'
-import { callerOf, clientInfo } from './auth.plugin.js'
+import type { AccountsService } from './accounts.service.js'
+import type { ApiKeysService } from './api-keys.service.js'
 import {
-  ApiKey,
   ApiKeyBody,
+  ApiKeyList,
   IdParams,
   NewApiKey,
   PasswordChangeBody,
   ProfilePatch,
-  Session,
+  SessionList,
 } from './auth.schemas.js'
-import type { AuthService } from './auth.service.js'
+import { clientInfo } from './client-info.js'
+import type { SessionsService } from './sessions.service.js'
 
 export interface ProfileRoutesOptions {
-  auth: AuthService
+  accounts: AccountsService
+  sessions: SessionsService
+  apiKeys: ApiKeysService
   users: UsersService
   idempotency: IdempotencyHooks
 }
@@ -26,7 +30,7 @@ export interface ProfileRoutesOptions {
 /** The caller's own account: profile, password, sessions and API keys. */
 export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (
   app,
-  { auth, users, idempotency },
+  { accounts, sessions, apiKeys, users, idempotency },
 ) => {
   app.addHook('onRequest', app.authenticate)
   const security = userSecurity
@@ -61,8 +65,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      const user = await users.update(callerOf(request).principal.id, request.body, (current) =>
-        assertPreconditions(request, current),
+      const user = await users.update(
+        callerOf(request).principal.id,
+        request.body,
+        preconditionsOf(request),
       )
       return withEtag(reply, user)
     },
@@ -80,7 +86,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await auth.changePassword(
+      await accounts.changePassword(
         callerOf(request),
         request.body.current_password,
         request.body.new_password,
@@ -97,10 +103,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         tags,
         security,
         summary: "The caller's live sessions (refresh families)",
-        response: { 200: Type.Object({ items: Type.Array(Session) }), 401: problems[401] },
+        response: { 200: SessionList, 401: problems[401] },
       },
     },
-    async (request) => ({ items: await auth.listSessions(callerOf(request)) }),
+    async (request) => ({ items: await sessions.list(callerOf(request)) }),
   )
 
   app.delete(
@@ -114,7 +120,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await auth.endOtherSessions(callerOf(request))
+      await sessions.endOthers(callerOf(request))
       return reply.code(204).send(null)
     },
   )
@@ -131,7 +137,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await auth.endSession(callerOf(request), request.params.id)
+      await sessions.end(callerOf(request), request.params.id)
       return reply.code(204).send(null)
     },
   )
@@ -150,7 +156,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      const created = await auth.createApiKey(callerOf(request), request.body)
+      const created = await apiKeys.create(callerOf(request), request.body)
       reply.header('location', `/api/v1/profile/api-keys/${created.id}`)
       return reply.code(201).send(created)
     },
@@ -163,10 +169,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         tags,
         security,
         summary: "The caller's API keys, without the keys",
-        response: { 200: Type.Object({ items: Type.Array(ApiKey) }), 401: problems[401] },
+        response: { 200: ApiKeyList, 401: problems[401] },
       },
     },
-    async (request) => ({ items: await auth.listApiKeys(callerOf(request)) }),
+    async (request) => ({ items: await apiKeys.list(callerOf(request)) }),
   )
 
   app.delete(
@@ -181,7 +187,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await auth.deleteApiKey(callerOf(request), request.params.id)
+      await apiKeys.delete(callerOf(request), request.params.id)
       return reply.code(204).send(null)
     },
   )

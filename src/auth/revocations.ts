@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
+import type { AccessClaims } from '../core/caller.js'
 import type { SessionsRepository } from './sessions.repository.js'
-import type { AccessClaims } from './tokens.js'
 
 const LEEWAY_SECONDS = 30
 const REDIS_PREFIX = 'gatehouse:revoked:'

@@ -6,25 +6,18 @@ export type SessionsRepository = ReturnType<typeof createSessionsRepository>
 
 export function createSessionsRepository(db: Kysely<Database>) {
   return {
-    /** `alongside` writes in the same transaction (the login's audit row): one commit, not two. */
-    async create(
-      session: SessionRow,
+    async insert(session: SessionRow): Promise<void> {
+      await db.insertInto('sessions').values(session).execute()
+    },
+    async insertRefreshToken(
+      sessionId: string,
       refreshToken: { id: string; token_hash: string },
-      alongside?: (trx: Kysely<Database>) => Promise<void>,
+      at: string,
     ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx.insertInto('sessions').values(session).execute()
-        await trx
-          .insertInto('refresh_tokens')
-          .values({
-            ...refreshToken,
-            session_id: session.id,
-            created_at: session.created_at,
-            used_at: null,
-          })
-          .execute()
-        await alongside?.(trx)
-      })
+      await db
+        .insertInto('refresh_tokens')
+        .values({ ...refreshToken, session_id: sessionId, created_at: at, used_at: null })
+        .execute()
     },
     /**
      * Marks an unused refresh token used, atomically: of concurrent callers with one token,
@@ -57,22 +50,8 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .where('refresh_tokens.token_hash', '=', tokenHash)
         .executeTakeFirst()
     },
-    async addRefreshToken(
-      sessionId: string,
-      refreshToken: { id: string; token_hash: string },
-      at: string,
-    ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('refresh_tokens')
-          .values({ ...refreshToken, session_id: sessionId, created_at: at, used_at: null })
-          .execute()
-        await trx
-          .updateTable('sessions')
-          .set({ last_used_at: at })
-          .where('id', '=', sessionId)
-          .execute()
-      })
+    async touch(id: string, at: string): Promise<void> {
+      await db.updateTable('sessions').set({ last_used_at: at }).where('id', '=', id).execute()
     },
     findById(id: string): Promise<SessionRow | undefined> {
       return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()

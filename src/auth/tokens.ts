@@ -1,23 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import { uuidv7 } from 'uuidv7'
+import type { AccessClaims, Role } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
-import type { Role } from '../users/users.table.js'
 import type { SigningKeys } from './keys.js'
 
 export const TOKEN_ISSUER = 'gatehouse'
 export const TOKEN_AUDIENCE = 'gatehouse'
 const CLOCK_TOLERANCE_MS = 30_000
-
-export interface AccessClaims {
-  sub: string
-  sid: string
-  jti: string
-  role: Role
-  iat: number
-  nbf: number
-  exp: number
-}
 
 export interface AccessTokenIssuer {
   issue(subject: { userId: string; sessionId: string; role: Role }): {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { callerOf } from '../auth/auth.plugin.js'
+import { callerOf } from '../core/caller.js'
 import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import type { Principal } from '../auth/identity-cache.js'
+import type { Principal } from '../core/caller.js'
 import type { DialectName } from '../core/db.js'
 import { AppError, validationFailed } from '../core/errors.js'
 import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'

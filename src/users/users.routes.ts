@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { callerOf } from '../auth/auth.plugin.js'
-import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
+import { callerOf } from '../core/caller.js'
+import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { setNextLink } from '../core/pagination.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User, UserListQuery, UserPage, UserParams, UserPatch } from './users.schemas.js'
@@ -77,7 +77,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         callerOf(request).principal.id,
         request.params.id,
         request.body,
-        (current) => assertPreconditions(request, current),
+        preconditionsOf(request),
       )
       return withEtag(reply, user)
     },
@@ -102,8 +102,10 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
       },
     },
     async (request, reply) => {
-      await users.delete(callerOf(request).principal.id, request.params.id, (current) =>
-        assertPreconditions(request, current),
+      await users.delete(
+        callerOf(request).principal.id,
+        request.params.id,
+        preconditionsOf(request),
       )
       return reply.code(204).send(null)
     },

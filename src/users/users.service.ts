@@ -1,9 +1,6 @@
 import type { Kysely } from 'kysely'
-import type { AuditLog } from '../audit/audit.repository.js'
-import { createApiKeysRepository } from '../auth/api-keys.repository.js'
-import type { IdentityCache } from '../auth/identity-cache.js'
-import type { Revocations } from '../auth/revocations.js'
-import type { SessionsRepository } from '../auth/sessions.repository.js'
+import { createAuditLog } from '../audit/audit.repository.js'
+import { checkPreconditions, type Preconditions } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
@@ -16,32 +13,45 @@ const userNotFound = () => new AppError('USER_NOT_FOUND', 'No such user')
 const lastAdmin = () =>
   new AppError('LAST_ADMIN', 'The last active admin cannot be demoted, disabled or deleted')
 
+/**
+ * What other features do when an account changes; the wiring file connects them, so this
+ * feature knows none of them (credentials, caches of users and their todos).
+ */
+export interface UsersEvents {
+  /** After any change committed: what was cached of the user is stale. */
+  changed(id: string): void
+  /**
+   * Inside the transaction that disables (or deletes) the user, so that what must end with
+   * the account commits with it: API.md §9, its API keys end for good. `by` is the admin.
+   */
+  disabling(id: string, by: string, trx: Kysely<Database>): Promise<void>
+  /** After disabling committed: what ends with the account but is not a row of it (sessions). */
+  disabled(id: string): Promise<void>
+  /** After a delete was sent: also on failure, as it may have committed though answering failed. */
+  deleted(id: string): void
+}
+
 export type UsersService = ReturnType<typeof createUsersService>
 
 export function createUsersService(deps: {
   db: Kysely<Database>
-  identities: IdentityCache
-  sessions: SessionsRepository
-  revocations: Revocations
-  audit: AuditLog
   cursors: CursorCodec
-  /** Told after a user and what they owned were deleted (the todo list cache listens). */
-  onUserDeleted?: (id: string) => void
-  /** Told the hashes of API keys deleted with a user or on disabling (the key cache listens). */
-  onApiKeysRevoked?: (keyHashes: readonly string[]) => void
+  events: UsersEvents
 }) {
-  const { db, identities, audit } = deps
+  const { db, events } = deps
   const users = createUsersRepository(db)
+  const audit = createAuditLog(db)
 
   /**
-   * Applies a change inside one transaction; the last-admin rule is checked against the
-   * committed state, so two admins demoting each other at once cannot both succeed.
+   * Applies a change inside one transaction; the last-admin rule and the preconditions are
+   * checked against the committed state, so two admins demoting each other at once cannot
+   * both succeed. `by`: the admin making it (a user's own change disables nothing).
    */
   async function change(
     id: string,
     patch: UserPatch,
-    precondition: ((current: User) => void) | undefined,
-    alongside?: (trx: Kysely<Database>, before: User, after: User) => Promise<void>,
+    preconditions: Preconditions | undefined,
+    by?: string,
   ): Promise<{ before: User; after: User }> {
     const result = await db.transaction().execute(async (trx) => {
       const repo = createUsersRepository(trx)
@@ -51,7 +61,7 @@ export function createUsersService(deps: {
       const row = await repo.findById(id)
       if (row === undefined) throw userNotFound()
       const before = toUser(row)
-      precondition?.(before)
+      checkPreconditions(preconditions, before)
       const losesAdmin = mayRemoveAdmin && before.role === 'admin' && !before.disabled
       if (losesAdmin && activeAdmins <= 1) throw lastAdmin()
       const changes: UserRowUpdate = { updated_at: nowIso() }
@@ -61,29 +71,11 @@ export function createUsersService(deps: {
       const updated = await repo.update(id, changes)
       if (updated === undefined) throw userNotFound()
       const after = toUser(updated)
-      await alongside?.(trx, before, after)
+      if (by !== undefined && after.disabled) await events.disabling(id, by, trx)
       return { before, after }
     })
-    identities.forget(id)
+    events.changed(id)
     return result
-  }
-
-  /** Deletes a user's API keys inside `trx`, with their audit event; returns their hashes. */
-  async function revokeApiKeys(
-    trx: Kysely<Database>,
-    actorId: string,
-    userId: string,
-  ): Promise<string[]> {
-    const keyHashes = await createApiKeysRepository(trx).deleteForUser(userId)
-    if (keyHashes.length > 0) {
-      await audit.record(
-        'api_key.revoke',
-        actorId,
-        { user_id: userId, count: String(keyHashes.length) },
-        trx,
-      )
-    }
-    return keyHashes
   }
 
   return {
@@ -106,27 +98,22 @@ export function createUsersService(deps: {
       )
     },
 
-    /** A user's own change (name only); `precondition` sees the current version (If-Match). */
+    /** A user's own change (name only); `preconditions` are checked against the current version. */
     async update(
       id: string,
       patch: { name: string },
-      precondition?: (current: User) => void,
+      preconditions?: Preconditions,
     ): Promise<User> {
-      return (await change(id, patch, precondition)).after
+      return (await change(id, patch, preconditions)).after
     },
 
     async adminUpdate(
       actorId: string,
       id: string,
       patch: UserPatch,
-      precondition?: (current: User) => void,
+      preconditions?: Preconditions,
     ): Promise<User> {
-      let revoked: string[] = []
-      const { before, after } = await change(id, patch, precondition, async (trx, _was, is) => {
-        // API.md §9: disabling revokes every API key for good, so re-enabling revives none.
-        if (is.disabled) revoked = await revokeApiKeys(trx, actorId, id)
-      })
-      deps.onApiKeysRevoked?.(revoked)
+      const { before, after } = await change(id, patch, preconditions, actorId)
       if (before.role !== after.role) {
         await audit.record('role.change', actorId, {
           user_id: id,
@@ -138,41 +125,30 @@ export function createUsersService(deps: {
         await audit.record(after.disabled ? 'user.disable' : 'user.enable', actorId, {
           user_id: id,
         })
-        if (after.disabled) {
-          // Also end the sessions, so re-enabling later does not revive old tokens.
-          await deps.revocations.sessionsRevoked(await deps.sessions.revoke(id, nowIso()))
-        }
       }
+      if (after.disabled) await events.disabled(id)
       return after
     },
 
-    async delete(
-      actorId: string,
-      id: string,
-      precondition?: (current: User) => void,
-    ): Promise<void> {
+    async delete(actorId: string, id: string, preconditions?: Preconditions): Promise<void> {
       let deleting = false
-      let revoked: string[] = []
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createUsersRepository(trx)
           const activeAdmins = await repo.lockActiveAdmins()
           const row = await repo.findById(id)
           if (row === undefined) throw userNotFound()
-          precondition?.(toUser(row))
+          checkPreconditions(preconditions, toUser(row))
           if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
           deleting = true
-          // Deleted here rather than by the cascade, to count them and drop them from the cache.
-          revoked = await revokeApiKeys(trx, actorId, id)
+          // Ended here rather than by the cascade, to audit them with the delete.
+          await events.disabling(id, actorId, trx)
           // Sessions and todos go with the user (ON DELETE CASCADE).
           await repo.delete(id)
         })
       } finally {
-        // Once the delete was sent, also on failure: it may have committed though answering failed.
-        if (deleting) deps.onUserDeleted?.(id)
-        deps.onApiKeysRevoked?.(revoked)
+        if (deleting) events.deleted(id)
       }
-      identities.forget(id)
       await audit.record('user.delete', actorId, { user_id: id })
     },
   }

@@ -1,6 +1,5 @@
 import type { Insertable, Selectable, Updateable } from 'kysely'
-
-export type Role = 'admin' | 'user'
+import type { Role } from '../core/caller.js'
 
 export interface UsersTable {
   id: string

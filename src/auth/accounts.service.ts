@@ -1,0 +1,96 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { createAuditLog } from '../audit/audit.repository.js'
+import type { Caller, Role } from '../core/caller.js'
+import { isUniqueViolation } from '../core/db.js'
+import { AppError } from '../core/errors.js'
+import { nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { createUsersRepository } from '../users/users.repository.js'
+import { toUser, type User } from '../users/users.schemas.js'
+import type { UserRow } from '../users/users.table.js'
+import type { ClientInfo } from './client-info.js'
+import type { IdentityCache } from './identity-cache.js'
+import type { PasswordCheck } from './password-check.js'
+import { checkPasswordPolicy, hashPassword } from './passwords.js'
+import type { SessionsService } from './sessions.service.js'
+
+export type AccountsService = ReturnType<typeof createAccountsService>
+
+/** Accounts and their passwords: registration, the configured admin, password changes. */
+export function createAccountsService(deps: {
+  db: Kysely<Database>
+  passwords: PasswordCheck
+  identities: IdentityCache
+  sessions: Pick<SessionsService, 'endAll'>
+  passwordMinLength: number
+}) {
+  const { passwords, identities, sessions } = deps
+  const users = createUsersRepository(deps.db)
+  const audit = createAuditLog(deps.db)
+
+  async function newAccount(
+    input: { username: string; password: string; name: string },
+    role: Role,
+  ): Promise<UserRow> {
+    const now = nowIso()
+    return {
+      id: uuidv7(),
+      username: input.username,
+      name: input.name,
+      password_hash: await hashPassword(input.password),
+      role,
+      disabled: 0,
+      created_at: now,
+      updated_at: now,
+      password_changed_at: now,
+    }
+  }
+
+  return {
+    async register(input: { username: string; password: string; name: string }): Promise<User> {
+      checkPasswordPolicy(input.password, deps.passwordMinLength, 'password')
+      const row = await newAccount(input, 'user')
+      try {
+        await users.insert(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new AppError('USERNAME_TAKEN', 'That username is already taken')
+        }
+        throw error
+      }
+      return toUser(row)
+    },
+
+    /** Creates the configured admin once; an existing user of that name is left as it is. */
+    async ensureAdmin(admin: { username: string; password: string }): Promise<void> {
+      if ((await users.findByUsername(admin.username)) !== undefined) return
+      try {
+        await users.insert(await newAccount({ ...admin, name: admin.username }, 'admin'))
+      } catch (error) {
+        // Another instance starting at the same moment created it first.
+        if (!isUniqueViolation(error)) throw error
+      }
+    },
+
+    /** Every other session ends; the caller's own, if they used one, goes on. */
+    async changePassword(
+      caller: Caller,
+      currentPassword: string,
+      newPassword: string,
+      client: ClientInfo,
+    ): Promise<void> {
+      const row = await passwords.current(caller.principal, currentPassword, client)
+      checkPasswordPolicy(newPassword, deps.passwordMinLength, 'new_password')
+      const now = nowIso()
+      await users.update(row.id, {
+        password_hash: await hashPassword(newPassword),
+        password_changed_at: now,
+        updated_at: now,
+      })
+      identities.forget(row.id)
+      await sessions.endAll(row.id, caller.claims?.sid)
+      await audit.record('password.change', row.id, {})
+    },
+  }
+}

@@ -1,0 +1,137 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { createAuditLog } from '../audit/audit.repository.js'
+import type { Caller, Principal } from '../core/caller.js'
+import { AppError, validationFailed } from '../core/errors.js'
+import { DATE_TIME_FORM } from '../core/schemas.js'
+import { instantOfDateTime, isoOf, nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { createApiKeysRepository } from './api-keys.repository.js'
+import { type ApiKey, type NewApiKey, toApiKey } from './auth.schemas.js'
+import type { ClientInfo } from './client-info.js'
+import type { IdentityCache } from './identity-cache.js'
+import { hashToken, randomToken } from './tokens.js'
+
+export const API_KEY_PREFIX = 'gh_'
+// Record an API key's use (last_used_at and an audit event) at most this often per key.
+const API_KEY_TOUCH_INTERVAL_MS = 60_000
+const MAX_CACHED_KEYS = 10_000
+
+export type ApiKeysService = ReturnType<typeof createApiKeysService>
+
+export function createApiKeysService(deps: {
+  db: Kysely<Database>
+  identities: IdentityCache
+  /** Other instances share the database: cached API keys are checked against it on each use. */
+  shared: boolean
+}) {
+  const { db, identities } = deps
+  const apiKeys = createApiKeysRepository(db)
+  const audit = createAuditLog(db)
+  const cache = new Map<
+    string,
+    { id: string; userId: string; expiresAt: number | null; touchedAt: number }
+  >()
+  // Bumped by every forget: a lookup that read a key before it was deleted must not cache it.
+  let forgets = 0
+
+  return {
+    async create(
+      caller: Caller,
+      input: { name: string; expires_at?: string | undefined },
+    ): Promise<NewApiKey> {
+      // The schema admits only instants we can store; this parse is the same one (core/time.ts).
+      const expiresAt =
+        input.expires_at === undefined ? undefined : instantOfDateTime(input.expires_at)
+      if (input.expires_at !== undefined && (expiresAt === undefined || expiresAt <= Date.now())) {
+        const message = expiresAt === undefined ? DATE_TIME_FORM : 'must be in the future'
+        throw validationFailed([{ path: 'body/expires_at', message }])
+      }
+      const key = API_KEY_PREFIX + randomToken()
+      const row = {
+        id: uuidv7(),
+        user_id: caller.principal.id,
+        name: input.name,
+        prefix: key.slice(0, 11),
+        key_hash: hashToken(key),
+        created_at: nowIso(),
+        expires_at: expiresAt === undefined ? null : isoOf(expiresAt),
+        last_used_at: null,
+      }
+      // The key and its audit event: both are stored, or neither.
+      await db.transaction().execute(async (trx) => {
+        await createApiKeysRepository(trx).insert(row)
+        await createAuditLog(trx).record('api_key.create', caller.principal.id, {
+          api_key_id: row.id,
+          prefix: row.prefix,
+        })
+      })
+      return { ...toApiKey(row), key }
+    },
+
+    async list(caller: Caller): Promise<ApiKey[]> {
+      const rows = await apiKeys.listForUser(caller.principal.id)
+      return rows.map(toApiKey)
+    },
+
+    async delete(caller: Caller, id: string): Promise<void> {
+      const keyHash = await apiKeys.delete(caller.principal.id, id)
+      if (keyHash === undefined) throw new AppError('API_KEY_NOT_FOUND', 'No such API key')
+      forgets += 1
+      cache.delete(keyHash)
+      await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
+    },
+
+    /**
+     * Inside the transaction that disables or deletes a user: their keys end, with the audit
+     * event of `actorId` ending them. Call `forgetUser` once it committed.
+     */
+    async revokeAllOf(userId: string, actorId: string, trx: Kysely<Database>): Promise<void> {
+      const count = await createApiKeysRepository(trx).deleteForUser(userId)
+      if (count > 0) {
+        await createAuditLog(trx).record('api_key.revoke', actorId, {
+          user_id: userId,
+          count: String(count),
+        })
+      }
+    },
+
+    /** Drops a user's keys from the lookup cache; call after they are deleted from the database. */
+    forgetUser(userId: string): void {
+      forgets += 1
+      for (const [keyHash, entry] of cache) if (entry.userId === userId) cache.delete(keyHash)
+    },
+
+    /** The user behind an API key, or undefined when it is unknown or expired. */
+    async principalOf(key: string, client: ClientInfo): Promise<Principal | undefined> {
+      if (!key.startsWith(API_KEY_PREFIX)) return undefined
+      const keyHash = hashToken(key)
+      let entry = cache.get(keyHash)
+      // Another instance may have deleted the key: with others around, the database decides.
+      if (entry === undefined || deps.shared) {
+        const forgetsBefore = forgets
+        const row = await apiKeys.findByHash(keyHash)
+        if (row === undefined) {
+          cache.delete(keyHash)
+          return undefined
+        }
+        entry ??= {
+          id: row.id,
+          userId: row.user_id,
+          expiresAt: row.expires_at === null ? null : Date.parse(row.expires_at),
+          touchedAt: 0,
+        }
+        if (cache.size >= MAX_CACHED_KEYS) cache.clear()
+        if (forgetsBefore === forgets) cache.set(keyHash, entry)
+      }
+      const now = Date.now()
+      if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined
+      if (now - entry.touchedAt >= API_KEY_TOUCH_INTERVAL_MS) {
+        entry.touchedAt = now
+        await apiKeys.touch(entry.id, new Date(now).toISOString())
+        await audit.record('api_key.use', entry.userId, { api_key_id: entry.id, ip: client.ip })
+      }
+      return identities.principal(entry.userId)
+    },
+  }
+}

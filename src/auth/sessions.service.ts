@@ -1,0 +1,206 @@
+import type { Kysely } from 'kysely'
+import { uuidv7 } from 'uuidv7'
+import { createAuditLog } from '../audit/audit.repository.js'
+import type { Caller, Role } from '../core/caller.js'
+import { AppError } from '../core/errors.js'
+import { isoAfterSeconds, nowIso } from '../core/time.js'
+import type { Database } from '../database.js'
+import { type Session, type TokenPair, toSession } from './auth.schemas.js'
+import type { ClientInfo } from './client-info.js'
+import type { IdentityCache } from './identity-cache.js'
+import type { PasswordCheck } from './password-check.js'
+import type { Revocations } from './revocations.js'
+import { createSessionsRepository } from './sessions.repository.js'
+import { type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
+
+const invalidRefreshToken = (detail: string) => new AppError('INVALID_REFRESH_TOKEN', detail)
+
+const noSessionToEnd = (detail: string) => new AppError('NO_SESSION_TO_END', detail)
+
+export type SessionsService = ReturnType<typeof createSessionsService>
+
+/** A session is one refresh-token family: login starts it, refresh rotates it, logout ends it. */
+export function createSessionsService(deps: {
+  db: Kysely<Database>
+  passwords: PasswordCheck
+  identities: IdentityCache
+  revocations: Revocations
+  accessTokens: AccessTokenIssuer
+  accessTokenTtl: number
+  refreshTokenTtl: number
+}) {
+  const { db, passwords, identities, revocations, accessTokens } = deps
+  const sessions = createSessionsRepository(db)
+  const audit = createAuditLog(db)
+
+  function issuePair(
+    userId: string,
+    role: Role,
+    sessionId: string,
+    refreshToken: string,
+  ): TokenPair {
+    const { token } = accessTokens.issue({ userId, sessionId, role })
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: deps.accessTokenTtl,
+      refresh_token: refreshToken,
+    }
+  }
+
+  /** Ends a user's live sessions (`ids`, or all) but `keep`; their access tokens stop at once. */
+  async function end(
+    userId: string,
+    options: { ids?: readonly string[]; keep?: string },
+  ): Promise<string[]> {
+    const ended = await sessions.revoke(userId, nowIso(), options)
+    await revocations.sessionsRevoked(ended)
+    return ended
+  }
+
+  return {
+    async login(
+      input: { username: string; password: string },
+      client: ClientInfo,
+    ): Promise<TokenPair> {
+      const user = await passwords.signIn(input.username, input.password, client, 'password')
+      if (user === undefined) {
+        throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
+      }
+      const now = nowIso()
+      const refreshToken = randomToken()
+      const sessionId = uuidv7()
+      // The session, its first token and the audit event: one commit, not three.
+      await db.transaction().execute(async (trx) => {
+        const repo = createSessionsRepository(trx)
+        await repo.insert({
+          id: sessionId,
+          user_id: user.id,
+          created_at: now,
+          last_used_at: now,
+          // The family's absolute end: rotation never extends it.
+          expires_at: isoAfterSeconds(deps.refreshTokenTtl),
+          user_agent: client.userAgent?.slice(0, 512) ?? null,
+          revoked_at: null,
+        })
+        await repo.insertRefreshToken(
+          sessionId,
+          { id: uuidv7(), token_hash: hashToken(refreshToken) },
+          now,
+        )
+        await createAuditLog(trx).record('login.success', user.id, {
+          ip: client.ip,
+          session_id: sessionId,
+        })
+      })
+      return issuePair(user.id, user.role, sessionId, refreshToken)
+    },
+
+    async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+      const tokenHash = hashToken(refreshToken)
+      const now = nowIso()
+      const consumed = await sessions.consumeRefreshToken(tokenHash, now)
+      if (consumed === 'unknown') throw invalidRefreshToken('The refresh token is invalid')
+      if (consumed === 'used') {
+        // A used token presented again means it leaked: end the whole family (RFC 9700 §4.14.2).
+        const session = await sessions.sessionOfRefreshToken(tokenHash)
+        if (session !== undefined) {
+          const ended = await end(session.user_id, { ids: [session.id] })
+          if (ended.length > 0) {
+            await audit.record('refresh.reuse', session.user_id, {
+              session_id: session.id,
+              ip: client.ip,
+            })
+          }
+        }
+        throw invalidRefreshToken('The refresh token was already used; the session has ended')
+      }
+      const session = await sessions.findById(consumed.sessionId)
+      if (session === undefined || session.revoked_at !== null) {
+        throw invalidRefreshToken('The session has ended')
+      }
+      if (session.expires_at <= now) throw invalidRefreshToken('The session has expired')
+      const principal = await identities.principal(session.user_id)
+      if (principal === undefined || principal.disabled)
+        throw invalidRefreshToken('The session has ended')
+      const next = randomToken()
+      await db.transaction().execute(async (trx) => {
+        const repo = createSessionsRepository(trx)
+        await repo.insertRefreshToken(
+          session.id,
+          { id: uuidv7(), token_hash: hashToken(next) },
+          now,
+        )
+        await repo.touch(session.id, now)
+      })
+      return issuePair(principal.id, principal.role, session.id, next)
+    },
+
+    /**
+     * Ends the caller's session (and the one of `refreshToken`, if it is theirs); revokes the
+     * access token. A 204 that ended nothing would tell the client it is signed out: an API key
+     * ends only by DELETE (API.md §9), and Basic credentials have no session, so they may only
+     * name one by its refresh token.
+     */
+    async logout(caller: Caller, refreshToken: string | undefined): Promise<void> {
+      if (caller.scheme === 'api_key') {
+        throw noSessionToEnd(
+          'An API key has no session to log out of; it ends only by DELETE /api/v1/profile/api-keys/{id}',
+        )
+      }
+      const ids: string[] = []
+      if (caller.claims !== undefined) {
+        await revocations.revokeAccessToken(caller.claims)
+        ids.push(caller.claims.sid)
+      }
+      if (refreshToken !== undefined) {
+        const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
+        if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
+      }
+      const ended = await end(caller.principal.id, { ids })
+      if (caller.scheme === 'basic' && ended.length === 0) {
+        throw noSessionToEnd(
+          'Basic credentials have no session to log out of; send the refresh_token of a live session of yours to end it',
+        )
+      }
+      await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
+    },
+
+    async list(caller: Caller): Promise<Session[]> {
+      const rows = await sessions.listLive(caller.principal.id, nowIso())
+      return rows.map((row) => toSession(row, caller.claims?.sid))
+    },
+
+    async end(caller: Caller, sessionId: string): Promise<void> {
+      const ended = await end(caller.principal.id, { ids: [sessionId] })
+      if (ended.length === 0) {
+        throw new AppError('SESSION_NOT_FOUND', 'No such live session')
+      }
+      await audit.record('session.revoke', caller.principal.id, { session_id: sessionId })
+    },
+
+    async endOthers(caller: Caller): Promise<void> {
+      const ended = await end(
+        caller.principal.id,
+        caller.claims === undefined ? {} : { keep: caller.claims.sid },
+      )
+      if (ended.length > 0) {
+        await audit.record('session.revoke', caller.principal.id, { count: String(ended.length) })
+      }
+    },
+
+    /** Every live session of a user but `keep` ends (a password change, disabling). */
+    async endAll(userId: string, keep?: string): Promise<void> {
+      await end(userId, keep === undefined ? {} : { keep })
+    },
+
+    async pruneExpired(): Promise<void> {
+      const now = Date.now()
+      await sessions.purgeExpired(
+        new Date(now).toISOString(),
+        new Date(now - 7 * 86_400_000).toISOString(),
+      )
+      revocations.prune()
+    },
+  }
+}
