@@ -3,13 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify'
-import type { Logger } from 'pino'
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createApiKeysRepository } from './auth/api-keys.repository.js'
@@ -35,7 +29,7 @@ import {
 import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
-import { AppError, errorHandler, failureOf } from './core/errors.js'
+import { AppError, errorHandler } from './core/errors.js'
 import {
   frameworkErrors,
   installHttpBasics,
@@ -49,6 +43,7 @@ import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
 import { openRedis, pingRedis } from './core/redis.js'
+import { installRequestLog, logRequest } from './core/request-log.js'
 import { ProblemSchema } from './core/schemas.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import { validatorCompiler } from './core/validation.js'
@@ -73,56 +68,6 @@ export interface BuildOptions {
   logStream?: { write(line: string): void }
   /** How slow a client may be; the contract's limits unless a test wants to wait less. */
   slowClients?: SlowClientLimits
-}
-
-const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
-
-function decodedName(name: string): string {
-  try {
-    return decodeURIComponent(name.replaceAll('+', ' '))
-  } catch {
-    return name
-  }
-}
-
-/**
- * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
- * logged URLs. Names are compared decoded, as the server's query parser sees them
- * (`?access%5Ftoken=` is `access_token` too). Parameters are split at `;` as well as `&`: the
- * server's parser does not, but proxies and log readers that follow the old HTML advice read
- * `?a=1;access_token=…` as two parameters.
- */
-export function redactUrl(url: string): string {
-  const mark = url.indexOf('?')
-  if (mark < 0) return url
-  const query = url.slice(mark + 1).replace(/[^&;]+/g, (pair) => {
-    const equals = pair.indexOf('=')
-    const name = equals < 0 ? pair : pair.slice(0, equals)
-    if (!SECRET_PARAM.test(decodedName(name).trim())) return pair
-    // An encoded `=` in the name (`access_token%3D…`) would carry the value along.
-    return `${name.replace(/%3d.*/is, '')}=[REDACTED]`
-  })
-  return `${url.slice(0, mark)}?${query}`
-}
-
-/** The one log line per request, after it is answered; no bodies, no credentials. */
-function logRequest(log: Logger, request: FastifyRequest, reply: FastifyReply): void {
-  const failure = failureOf(request)
-  // A 5xx is an error line even when no handler threw (a framework 500, /readyz's 503).
-  const level = failure !== undefined || reply.statusCode >= 500 ? 'error' : 'info'
-  // Not built at all below its level (LOG_LEVEL=warn keeps only errors).
-  if (!log.isLevelEnabled(level)) return
-  const line = {
-    reqId: request.id,
-    method: request.method,
-    url: redactUrl(request.url),
-    status: reply.statusCode,
-    ms: Math.round(reply.elapsedTime * 10) / 10,
-    user: request.caller?.principal.id,
-    ip: request.ip,
-  }
-  if (failure !== undefined) log.error({ ...line, err: failure }, 'request')
-  else log[level](line, 'request')
 }
 
 /**
@@ -190,10 +135,7 @@ export async function buildApp(
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)
 
-  app.addHook('onResponse', (request, reply, done) => {
-    logRequest(loggers.requests, request, reply)
-    done()
-  })
+  installRequestLog(app, loggers.requests)
 
   // Services, each with its dependencies spelled out.
   const serverSecret =
