@@ -1,7 +1,5 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
@@ -29,6 +27,7 @@ import {
 import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
+import { registerDocs } from './core/docs.js'
 import { AppError, errorHandler } from './core/errors.js'
 import {
   frameworkErrors,
@@ -68,22 +67,6 @@ export interface BuildOptions {
   logStream?: { write(line: string): void }
   /** How slow a client may be; the contract's limits unless a test wants to wait less. */
   slowClients?: SlowClientLimits
-}
-
-/**
- * Swagger UI's policy with its `frame-ancestors 'self'` replaced (browsers obey the first of
- * two, so appending would not do) and without `upgrade-insecure-requests`, which would break
- * the page when the service is reached over plain HTTP.
- */
-function docsCsp(header: string): string {
-  const directives = header
-    .split(';')
-    .map((directive) => directive.trim())
-    .filter(
-      (directive) =>
-        directive !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/i.test(directive),
-    )
-  return [...directives, "frame-ancestors 'none'"].join('; ')
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -282,32 +265,6 @@ export async function buildApp(
     queueCampaign: mailQueued,
   })
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Gatehouse',
-        version: '1.0.0',
-        description:
-          'A secured REST API: accounts, JWT, Basic and API-key authentication, todos and a double opt-in mailing list. Every error is application/problem+json (RFC 9457).',
-      },
-      components: {
-        securitySchemes: {
-          bearer: {
-            type: 'http',
-            scheme: 'bearer',
-            bearerFormat: 'JWT',
-            description: 'Access token or API key (gh_…); `JWT <token>` works too',
-          },
-          basic: { type: 'http', scheme: 'basic' },
-        },
-      },
-    },
-    refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
-    },
-  })
-
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: [...config.corsOrigins],
@@ -357,6 +314,8 @@ export async function buildApp(
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
+  // Before the routes it documents; after the rate limits and the 404/405 handling its routes get.
+  await registerDocs(app)
 
   await app.register(opsRoutes, {
     dependencies: {
@@ -387,14 +346,6 @@ export async function buildApp(
     idempotency,
   })
   await app.register(pagesRoutes, { subscribers: subscribersService })
-
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    transformStaticCSP: docsCsp,
-    uiConfig: { url: '/openapi.json', deepLinking: true },
-  })
 
   const maintenance = setInterval(() => {
     Promise.all([
