@@ -1,7 +1,5 @@
-import cors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createApiKeysRepository } from './auth/api-keys.repository.js'
@@ -24,11 +22,11 @@ import {
   createThreadOutboxWorker,
   outboxThreadAvailable,
 } from './campaigns/outbox.worker.js'
-import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
+import { registerCors } from './core/cors.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { registerDocs } from './core/docs.js'
-import { AppError, errorHandler } from './core/errors.js'
+import { errorHandler } from './core/errors.js'
 import {
   frameworkErrors,
   installHttpBasics,
@@ -41,6 +39,7 @@ import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
+import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
 import { installRequestLog, logRequest } from './core/request-log.js'
 import { ProblemSchema } from './core/schemas.js'
@@ -173,12 +172,7 @@ export async function buildApp(
     onApiKeysRevoked: (keyHashes) => auth.forgetApiKeys(keyHashes),
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
-  const idempotency = createIdempotency(
-    db,
-    (request: FastifyRequest) =>
-      request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
-    serverSecret,
-  )
+  const idempotency = createIdempotency(db, serverSecret)
   if (config.admin !== undefined) await auth.ensureAdmin(config.admin)
 
   // Mail: every mail is an outbox row written with the change that causes it; the worker in
@@ -265,43 +259,8 @@ export async function buildApp(
     queueCampaign: mailQueued,
   })
 
-  if (config.corsOrigins.length > 0) {
-    await app.register(cors, {
-      origin: [...config.corsOrigins],
-      credentials: true,
-      exposedHeaders: ['Location', 'ETag', 'Link', 'Retry-After'],
-      allowedHeaders: [
-        'Authorization',
-        'Content-Type',
-        'If-Match',
-        'If-None-Match',
-        'Idempotency-Key',
-        'X-CSRF-Token',
-      ],
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      maxAge: 600,
-    })
-  }
-
-  if (config.rateLimit) {
-    await app.register(rateLimit, {
-      global: true,
-      max: 600,
-      timeWindow: '1 minute',
-      // After authentication, so a signed-in user is counted as themselves.
-      hook: 'preHandler',
-      keyGenerator: (request) =>
-        request.caller === null
-          ? `ip:${clientAddressKey(request.ip)}`
-          : `user:${request.caller.principal.id}`,
-      errorResponseBuilder: (_request, context) =>
-        new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}`),
-      ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
-      // Redis unreachable: requests go through unlimited (readiness reports the outage) rather
-      // than all failing with 500.
-      skipOnError: true,
-    })
-  }
+  await registerCors(app, config)
+  await registerRateLimits(app, config, redis)
 
   await app.register(authPlugin, {
     auth,

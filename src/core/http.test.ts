@@ -436,6 +436,30 @@ describe('idempotent registration', async () => {
     expect(second.headers['idempotent-replayed']).toBeUndefined()
   })
 
+  it('a client address counts as the rate limits count it: an IPv6 client by its /64, a mapped IPv4 address as IPv4', async () => {
+    const register = (remoteAddress: string, key: string, username: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/register',
+        headers: { 'idempotency-key': key },
+        remoteAddress,
+        payload: { username, password: PASSWORD, name: 'Address' },
+      })
+    const first = await register('2001:db8:1:2::10', 'v6-key', 'idem_v6')
+    expect(first.statusCode).toBe(201)
+    const sameNetwork = await register('2001:db8:1:2:ffff::99', 'v6-key', 'idem_v6')
+    expect(sameNetwork.headers['idempotent-replayed']).toBe('true')
+    expect(sameNetwork.body).toBe(first.body)
+    // Another /64 is another caller: a new request, refused because the name is taken.
+    expectProblem(await register('2001:db8:1:3::10', 'v6-key', 'idem_v6'), 409)
+
+    const v4 = await register('192.0.2.7', 'v4-key', 'idem_v4')
+    expect(v4.statusCode).toBe(201)
+    const mapped = await register('::ffff:192.0.2.7', 'v4-key', 'idem_v4')
+    expect(mapped.headers['idempotent-replayed']).toBe('true')
+    expect(mapped.body).toBe(v4.body)
+  })
+
   it('a malformed Idempotency-Key is 400', async () => {
     const response = await app.inject({
       method: 'POST',

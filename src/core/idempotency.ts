@@ -8,6 +8,7 @@ import type {
 import type { Kysely } from 'kysely'
 import { stringify as canonicalJson } from 'safe-stable-stringify'
 import type { Database } from '../database.js'
+import { callerKey } from './caller-key.js'
 import { isUniqueViolation } from './db.js'
 import { AppError } from './errors.js'
 import type { IdempotencyKeysTable } from './idempotency.table.js'
@@ -34,7 +35,6 @@ export interface IdempotencyHooks {
  */
 export function createIdempotency(
   db: Kysely<Database>,
-  callerOf: (request: FastifyRequest) => string,
   secret: Buffer,
 ): IdempotencyHooks & { purgeExpired(): Promise<void> } {
   // A stored response can hold a secret shown once (a new API key's `key`): it is kept sealed
@@ -137,7 +137,7 @@ export function createIdempotency(
         },
       )
     }
-    const caller = callerOf(request)
+    const caller = callerKey(request)
     const hash = requestHash(request)
     const existing = await claim(caller, key, hash, true)
     if (existing === null) {
