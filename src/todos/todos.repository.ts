@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { DialectName } from '../core/db.js'
 import type { Database } from '../database.js'
+import type { TodoSort } from './todos.schemas.js'
 import type { NewTodoRow, TodoRow, TodoRowUpdate } from './todos.table.js'
 
 export type TodosRepository = ReturnType<typeof createTodosRepository>
@@ -15,7 +16,7 @@ export type TodoScope = { owner: string } | { public: true } | 'all'
 export interface TodoRange {
   scope: TodoScope
   done: 0 | 1 | undefined
-  sort: 'due' | 'created_at'
+  sort: TodoSort
   dueNull: 0 | 1
   desc: boolean
   after: { key: string; id: string } | null
