@@ -105,6 +105,15 @@ export function createTodosRepository(db: Kysely<Database>, dialect: DialectName
     findById(id: string): Promise<TodoRow | undefined> {
       return db.selectFrom('todos').selectAll().where('id', '=', id).executeTakeFirst()
     },
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match, ownership, `done`) is still true when it writes. PostgreSQL only:
+     * SQLite runs one transaction at a time.
+     */
+    findForUpdate(id: string): Promise<TodoRow | undefined> {
+      const query = db.selectFrom('todos').selectAll().where('id', '=', id)
+      return (dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirst()
+    },
     async insert(row: NewTodoRow): Promise<TodoRow> {
       return db.insertInto('todos').values(row).returningAll().executeTakeFirstOrThrow()
     },

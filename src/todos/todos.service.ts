@@ -115,13 +115,16 @@ export function createTodosService(deps: {
     return rows
   }
 
-  /** Loads a todo for a write by `caller`; 404 unless they own it or are an admin. */
+  /**
+   * Loads and locks a todo for a write by `caller`, inside the write's transaction; 404 unless
+   * they own it or are an admin.
+   */
   async function loadForWrite(
     repo: TodosRepository,
     caller: Principal,
     id: string,
   ): Promise<TodoRow> {
-    const row = await repo.findById(id)
+    const row = await repo.findForUpdate(id)
     if (row === undefined || (row.owner_id !== caller.id && !isAdmin(caller))) throw todoNotFound()
     return row
   }
