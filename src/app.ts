@@ -1,15 +1,5 @@
-import cors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify'
-import type { Logger } from 'pino'
+import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createAuth } from './auth/auth.js'
@@ -26,10 +16,11 @@ import {
   createThreadOutboxWorker,
   outboxThreadAvailable,
 } from './campaigns/outbox.worker.js'
-import { clientAddressKey } from './core/client-address.js'
 import type { Config } from './core/config.js'
+import { registerCors } from './core/cors.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
-import { AppError, errorHandler, failureOf } from './core/errors.js'
+import { registerDocs } from './core/docs.js'
+import { errorHandler } from './core/errors.js'
 import {
   frameworkErrors,
   installHttpBasics,
@@ -42,7 +33,9 @@ import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
 import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
+import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
+import { installRequestLog, logRequest } from './core/request-log.js'
 import { ProblemSchema } from './core/schemas.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import { validatorCompiler } from './core/validation.js'
@@ -66,72 +59,6 @@ export interface BuildOptions {
   logStream?: { write(line: string): void }
   /** How slow a client may be; the contract's limits unless a test wants to wait less. */
   slowClients?: SlowClientLimits
-}
-
-const SECRET_PARAM = /token|password|secret|api[-_]?key|^key$/i
-
-function decodedName(name: string): string {
-  try {
-    return decodeURIComponent(name.replaceAll('+', ' '))
-  } catch {
-    return name
-  }
-}
-
-/**
- * Query values that are credentials (`?access_token=`, mail links' `?token=`) are cut from
- * logged URLs. Names are compared decoded, as the server's query parser sees them
- * (`?access%5Ftoken=` is `access_token` too). Parameters are split at `;` as well as `&`: the
- * server's parser does not, but proxies and log readers that follow the old HTML advice read
- * `?a=1;access_token=…` as two parameters.
- */
-export function redactUrl(url: string): string {
-  const mark = url.indexOf('?')
-  if (mark < 0) return url
-  const query = url.slice(mark + 1).replace(/[^&;]+/g, (pair) => {
-    const equals = pair.indexOf('=')
-    const name = equals < 0 ? pair : pair.slice(0, equals)
-    if (!SECRET_PARAM.test(decodedName(name).trim())) return pair
-    // An encoded `=` in the name (`access_token%3D…`) would carry the value along.
-    return `${name.replace(/%3d.*/is, '')}=[REDACTED]`
-  })
-  return `${url.slice(0, mark)}?${query}`
-}
-
-/** The one log line per request, after it is answered; no bodies, no credentials. */
-function logRequest(log: Logger, request: FastifyRequest, reply: FastifyReply): void {
-  const failure = failureOf(request)
-  // A 5xx is an error line even when no handler threw (a framework 500, /readyz's 503).
-  const level = failure !== undefined || reply.statusCode >= 500 ? 'error' : 'info'
-  // Not built at all below its level (LOG_LEVEL=warn keeps only errors).
-  if (!log.isLevelEnabled(level)) return
-  const line = {
-    reqId: request.id,
-    method: request.method,
-    url: redactUrl(request.url),
-    status: reply.statusCode,
-    ms: Math.round(reply.elapsedTime * 10) / 10,
-    user: request.caller?.principal.id,
-    ip: request.ip,
-  }
-  if (failure !== undefined) log.error({ ...line, err: failure }, 'request')
-  else log[level](line, 'request')
-}
-
-/**
- * Swagger UI's policy with its `frame-ancestors 'self'` replaced (browsers obey the first of
- * two, so appending would not do) and without `upgrade-insecure-requests`, which would break
- * the page when the service is reached over plain HTTP.
- */
-function docsCsp(header: string): string {
-  const directives = header
-    .split(';')
-    .map((directive) => directive.trim())
-    .filter(
-      (directive) =>
-        directive !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/i.test(directive),
-    )
-  return [...directives, "frame-ancestors 'none'"].join('; ')
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -183,10 +110,7 @@ export async function buildApp(
   app.setErrorHandler(errorHandler)
   app.addSchema(ProblemSchema)
 
-  app.addHook('onResponse', (request, reply, done) => {
-    logRequest(loggers.requests, request, reply)
-    done()
-  })
+  installRequestLog(app, loggers.requests)
 
   // Services, each with its dependencies spelled out.
   const serverSecret =
@@ -227,12 +151,7 @@ export async function buildApp(
     },
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
-  const idempotency = createIdempotency(
-    db,
-    (request: FastifyRequest) =>
-      request.caller === null ? `ip:${request.ip}` : `user:${request.caller.principal.id}`,
-    serverSecret,
-  )
+  const idempotency = createIdempotency(db, serverSecret)
   if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
 
   // Mail: every mail is an outbox row written with the change that causes it; the worker in
@@ -319,69 +238,8 @@ export async function buildApp(
     queueCampaign: mailQueued,
   })
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Gatehouse',
-        version: '1.0.0',
-        description:
-          'A secured REST API: accounts, JWT, Basic and API-key authentication, todos and a double opt-in mailing list. Every error is application/problem+json (RFC 9457).',
-      },
-      components: {
-        securitySchemes: {
-          bearer: {
-            type: 'http',
-            scheme: 'bearer',
-            bearerFormat: 'JWT',
-            description: 'Access token or API key (gh_…); `JWT <token>` works too',
-          },
-          basic: { type: 'http', scheme: 'basic' },
-        },
-      },
-    },
-    refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
-    },
-  })
-
-  if (config.corsOrigins.length > 0) {
-    await app.register(cors, {
-      origin: [...config.corsOrigins],
-      credentials: true,
-      exposedHeaders: ['Location', 'ETag', 'Link', 'Retry-After'],
-      allowedHeaders: [
-        'Authorization',
-        'Content-Type',
-        'If-Match',
-        'If-None-Match',
-        'Idempotency-Key',
-        'X-CSRF-Token',
-      ],
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      maxAge: 600,
-    })
-  }
-
-  if (config.rateLimit) {
-    await app.register(rateLimit, {
-      global: true,
-      max: 600,
-      timeWindow: '1 minute',
-      // After authentication, so a signed-in user is counted as themselves.
-      hook: 'preHandler',
-      keyGenerator: (request) =>
-        request.caller === null
-          ? `ip:${clientAddressKey(request.ip)}`
-          : `user:${request.caller.principal.id}`,
-      errorResponseBuilder: (_request, context) =>
-        new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}`),
-      ...(redis === undefined ? {} : { redis, nameSpace: 'gatehouse-rl:' }),
-      // Redis unreachable: requests go through unlimited (readiness reports the outage) rather
-      // than all failing with 500.
-      skipOnError: true,
-    })
-  }
+  await registerCors(app, config)
+  await registerRateLimits(app, config, redis)
 
   await app.register(authPlugin, {
     authenticator: auth.authenticator,
@@ -391,6 +249,8 @@ export async function buildApp(
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
+  // Before the routes it documents; after the rate limits and the 404/405 handling its routes get.
+  await registerDocs(app)
 
   await app.register(opsRoutes, {
     dependencies: {
@@ -428,14 +288,6 @@ export async function buildApp(
     idempotency,
   })
   await app.register(pagesRoutes, { subscribers: subscribersService })
-
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    transformStaticCSP: docsCsp,
-    uiConfig: { url: '/openapi.json', deepLinking: true },
-  })
 
   const maintenance = setInterval(() => {
     Promise.all([

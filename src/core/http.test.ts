@@ -1,3 +1,5 @@
+import path from 'node:path'
+import SQLite from 'better-sqlite3'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import {
@@ -357,7 +359,7 @@ describe('errors and hardening', async () => {
 })
 
 describe('idempotent registration', async () => {
-  const { app } = await buildTestApp()
+  const { app, dataDir } = await buildTestApp()
   const admin = await loginAdmin(app)
 
   it('the same key and body answer the first 201 again and create one user', async () => {
@@ -434,6 +436,66 @@ describe('idempotent registration', async () => {
     expect(second.statusCode).toBe(201)
     expect(json(second).username).toBe('idem_second')
     expect(second.headers['idempotent-replayed']).toBeUndefined()
+  })
+
+  it('a client address counts as the rate limits count it: an IPv6 client by its /64, a mapped IPv4 address as IPv4', async () => {
+    const register = (remoteAddress: string, key: string, username: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/register',
+        headers: { 'idempotency-key': key },
+        remoteAddress,
+        payload: { username, password: PASSWORD, name: 'Address' },
+      })
+    const first = await register('2001:db8:1:2::10', 'v6-key', 'idem_v6')
+    expect(first.statusCode).toBe(201)
+    const sameNetwork = await register('2001:db8:1:2:ffff::99', 'v6-key', 'idem_v6')
+    expect(sameNetwork.headers['idempotent-replayed']).toBe('true')
+    expect(sameNetwork.body).toBe(first.body)
+    // Another /64 is another caller: a new request, refused because the name is taken.
+    expectProblem(await register('2001:db8:1:3::10', 'v6-key', 'idem_v6'), 409)
+
+    const v4 = await register('192.0.2.7', 'v4-key', 'idem_v4')
+    expect(v4.statusCode).toBe(201)
+    const mapped = await register('::ffff:192.0.2.7', 'v4-key', 'idem_v4')
+    expect(mapped.headers['idempotent-replayed']).toBe('true')
+    expect(mapped.body).toBe(v4.body)
+  })
+
+  it('a claim left in flight for a minute (its process died) is taken over; a younger one stands', async () => {
+    const claimed = (key: string, ageMs: number) => {
+      const sqlite = new SQLite(path.join(dataDir, 'test.db'))
+      sqlite
+        .prepare(
+          'insert into idempotency_keys (caller, key, request_hash, status_code, headers, body, created_at) values (?, ?, ?, 0, ?, ?, ?)',
+        )
+        .run(
+          'ip:192.0.2.9',
+          key,
+          'another request',
+          '{}',
+          '',
+          new Date(Date.now() - ageMs).toISOString(),
+        )
+      sqlite.close()
+    }
+    const register = (key: string, username: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/register',
+        headers: { 'idempotency-key': key },
+        remoteAddress: '192.0.2.9',
+        payload: { username, password: PASSWORD, name: 'Claimed' },
+      })
+    claimed('in-flight', 1000)
+    // Still the other request's key: this one differs from it.
+    expectProblem(await register('in-flight', 'idem_in_flight'), 422)
+    claimed('orphan', 61_000)
+    const taken = await register('orphan', 'idem_orphan')
+    expect(taken.statusCode).toBe(201)
+    expect(taken.headers['idempotent-replayed']).toBeUndefined()
+    // The claim is the new request's now: a retry replays its answer.
+    expect((await register('orphan', 'idem_orphan')).body).toBe(taken.body)
   })
 
   it('a malformed Idempotency-Key is 400', async () => {

@@ -8,9 +8,12 @@ import type {
 import type { Kysely } from 'kysely'
 import { stringify as canonicalJson } from 'safe-stable-stringify'
 import type { Database } from '../database.js'
-import { isUniqueViolation } from './db.js'
+import { callerKey } from './caller-key.js'
 import { AppError } from './errors.js'
-import type { IdempotencyKeysTable } from './idempotency.table.js'
+import {
+  createIdempotencyKeysRepository,
+  type IdempotencyKeyRow,
+} from './idempotency.repository.js'
 
 const WINDOW_MS = 24 * 60 * 60 * 1000
 const ABANDONED_CLAIM_MS = 60_000
@@ -34,9 +37,9 @@ export interface IdempotencyHooks {
  */
 export function createIdempotency(
   db: Kysely<Database>,
-  callerOf: (request: FastifyRequest) => string,
   secret: Buffer,
 ): IdempotencyHooks & { purgeExpired(): Promise<void> } {
+  const keys = createIdempotencyKeysRepository(db)
   // A stored response can hold a secret shown once (a new API key's `key`): it is kept sealed
   // (AES-256-GCM, key bound to the caller and the Idempotency-Key), never in clear.
   const sealingKey = (caller: string, key: string) =>
@@ -82,42 +85,16 @@ export function createIdempotency(
     key: string,
     hash: string,
     retry: boolean,
-  ): Promise<IdempotencyKeysTable | null> {
-    try {
-      await db
-        .insertInto('idempotency_keys')
-        .values({
-          caller,
-          key,
-          request_hash: hash,
-          status_code: 0,
-          headers: '{}',
-          body: '',
-          created_at: new Date().toISOString(),
-        })
-        .execute()
-      return null
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error
-    }
-    const existing = await db
-      .selectFrom('idempotency_keys')
-      .selectAll()
-      .where('caller', '=', caller)
-      .where('key', '=', key)
-      .executeTakeFirst()
+  ): Promise<IdempotencyKeyRow | null> {
+    if (await keys.claim(caller, key, hash)) return null
+    const existing = await keys.find(caller, key)
     const createdAt = existing === undefined ? 0 : Date.parse(existing.created_at)
     // A claim still in flight after a minute belongs to a process that died mid-request: the
     // request never got an answer, so a retry may take the key over.
     const abandoned = existing?.status_code === 0 && createdAt < Date.now() - ABANDONED_CLAIM_MS
     if (existing === undefined || abandoned || createdAt < Date.now() - WINDOW_MS) {
       if (!retry) throw new AppError('IDEMPOTENCY_KEY_IN_FLIGHT', 'Retry the request')
-      await db
-        .deleteFrom('idempotency_keys')
-        .where('caller', '=', caller)
-        .where('key', '=', key)
-        .where('created_at', '=', existing?.created_at ?? '')
-        .execute()
+      await keys.delete(caller, key, existing?.created_at ?? '')
       return claim(caller, key, hash, false)
     }
     return existing
@@ -137,7 +114,7 @@ export function createIdempotency(
         },
       )
     }
-    const caller = callerOf(request)
+    const caller = callerKey(request)
     const hash = requestHash(request)
     const existing = await claim(caller, key, hash, true)
     if (existing === null) {
@@ -161,7 +138,7 @@ export function createIdempotency(
 
   function replay(
     reply: FastifyReply,
-    stored: IdempotencyKeysTable,
+    stored: IdempotencyKeyRow,
     caller: string,
     key: string,
   ): void {
@@ -183,12 +160,8 @@ export function createIdempotency(
     const claimed = request.idempotencyKey
     if (!claimed) return payload
     request.idempotencyKey = null
-    const where = db
-      .deleteFrom('idempotency_keys')
-      .where('caller', '=', claimed.caller)
-      .where('key', '=', claimed.key)
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
-      await where.execute()
+      await keys.delete(claimed.caller, claimed.key)
       return payload
     }
     const headers: Record<string, string> = {}
@@ -196,27 +169,17 @@ export function createIdempotency(
       const value = reply.getHeader(name)
       if (typeof value === 'string') headers[name] = value
     }
-    await db
-      .updateTable('idempotency_keys')
-      .set({
-        status_code: reply.statusCode,
-        headers: JSON.stringify(headers),
-        body: seal(claimed.caller, claimed.key, payload),
-      })
-      .where('caller', '=', claimed.caller)
-      .where('key', '=', claimed.key)
-      .execute()
+    await keys.store(claimed.caller, claimed.key, {
+      status_code: reply.statusCode,
+      headers: JSON.stringify(headers),
+      body: seal(claimed.caller, claimed.key, payload),
+    })
     return payload
   }
 
   return {
     preHandler,
     onSend,
-    async purgeExpired() {
-      await db
-        .deleteFrom('idempotency_keys')
-        .where('created_at', '<', new Date(Date.now() - WINDOW_MS).toISOString())
-        .execute()
-    },
+    purgeExpired: () => keys.deleteCreatedBefore(new Date(Date.now() - WINDOW_MS).toISOString()),
   }
 }

@@ -27,6 +27,15 @@ export const problems = {
   429: problem('Rate limited; see Retry-After'),
 } as const
 
+/** A route's problem responses, beside its success: `{ 200: Todo, ...problemsFor(400, 404) }`. */
+export function problemsFor<const S extends keyof typeof problems>(
+  ...statuses: S[]
+): Pick<typeof problems, S> {
+  const entries = {} as Pick<typeof problems, S>
+  for (const status of statuses) entries[status] = problems[status]
+  return entries
+}
+
 export const NoContent = Type.Null({ description: 'No content' })
 
 /** Security requirement for routes any authenticated user may call. */

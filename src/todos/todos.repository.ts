@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { DialectName } from '../core/db.js'
 import type { Database } from '../database.js'
+import type { TodoSort } from './todos.schemas.js'
 import type { NewTodoRow, TodoRow, TodoRowUpdate } from './todos.table.js'
 
 export type TodosRepository = ReturnType<typeof createTodosRepository>
@@ -15,7 +16,7 @@ export type TodoScope = { owner: string } | { public: true } | 'all'
 export interface TodoRange {
   scope: TodoScope
   done: 0 | 1 | undefined
-  sort: 'due' | 'created_at'
+  sort: TodoSort
   dueNull: 0 | 1
   desc: boolean
   after: { key: string; id: string } | null
@@ -103,6 +104,15 @@ export function createTodosRepository(db: Kysely<Database>, dialect: DialectName
     },
     findById(id: string): Promise<TodoRow | undefined> {
       return db.selectFrom('todos').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match, ownership, `done`) is still true when it writes. PostgreSQL only:
+     * SQLite runs one transaction at a time.
+     */
+    findForUpdate(id: string): Promise<TodoRow | undefined> {
+      const query = db.selectFrom('todos').selectAll().where('id', '=', id)
+      return (dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirst()
     },
     async insert(row: NewTodoRow): Promise<TodoRow> {
       return db.insertInto('todos').values(row).returningAll().executeTakeFirstOrThrow()

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
-import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
+import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { NoContent, problemsFor, userSecurity } from '../core/schemas.js'
 import {
   Todo,
   TodoCreate,
@@ -30,13 +30,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
 ) => {
   const tags = ['todos']
   const security = userSecurity
-  const writeProblems = {
-    400: problems[400],
-    401: problems[401],
-    403: problems[403],
-    404: problems[404],
-    412: problems[412],
-  }
+  const writeProblems = problemsFor(400, 401, 403, 404, 412)
 
   app.get(
     '/',
@@ -50,7 +44,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         description:
           'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and limit do not apply to them, and a cursor is refused (400).',
         querystring: TodoListQuery,
-        response: { 200: TodoPage, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 200: TodoPage, ...problemsFor(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -72,7 +66,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         security,
         summary: 'Create a todo (honours Idempotency-Key)',
         body: TodoCreate,
-        response: { 201: Todo, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 201: Todo, ...problemsFor(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -91,7 +85,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         security: optionalSecurity,
         summary: 'One todo: its owner, an admin, or anyone when it is public',
         params: TodoParams,
-        response: { 200: Todo, 404: problems[404] },
+        response: { 200: Todo, ...problemsFor(404) },
       },
     },
     async (request, reply) => {
@@ -119,7 +113,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         callerOf(request).principal,
         request.params.id,
         request.body,
-        (current) => assertPreconditions(request, current),
+        preconditionsOf(request),
       )
       return withEtag(reply, todo)
     },
@@ -143,7 +137,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         callerOf(request).principal,
         request.params.id,
         request.body,
-        (current) => assertPreconditions(request, current),
+        preconditionsOf(request),
       )
       return withEtag(reply, todo)
     },
@@ -158,18 +152,11 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
         security,
         summary: 'Delete a todo (owner or admin)',
         params: TodoParams,
-        response: {
-          204: NoContent,
-          401: problems[401],
-          404: problems[404],
-          412: problems[412],
-        },
+        response: { 204: NoContent, ...problemsFor(401, 404, 412) },
       },
     },
     async (request, reply) => {
-      await todos.delete(callerOf(request).principal, request.params.id, (current) =>
-        assertPreconditions(request, current),
-      )
+      await todos.delete(callerOf(request).principal, request.params.id, preconditionsOf(request))
       return reply.code(204).send(null)
     },
   )

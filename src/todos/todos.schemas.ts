@@ -58,6 +58,7 @@ export const TodoListQuery = Type.Object({
   ),
 })
 export type TodoListQuery = Static<typeof TodoListQuery>
+export type TodoSort = TodoListQuery['sort']
 
 /** `done` is accepted from everyone, but only an admin may change it (403). */
 export const TodoCreate = Type.Object(

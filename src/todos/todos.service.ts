@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import type { Principal } from '../core/caller.js'
+import { checkPreconditions, type Preconditions } from '../core/conditional.js'
 import type { DialectName } from '../core/db.js'
 import { AppError, validationFailed } from '../core/errors.js'
 import { type CursorCodec, type JsonPage, toJsonPage } from '../core/pagination.js'
@@ -20,6 +21,7 @@ import {
   type TodoListQuery,
   type TodoPatch,
   type TodoReplace,
+  type TodoSort,
   toTodo,
 } from './todos.schemas.js'
 import type { TodoRow, TodoRowUpdate } from './todos.table.js'
@@ -70,7 +72,7 @@ export function createTodosService(deps: {
 
   const isAdmin = (caller: Principal | null) => caller?.role === 'admin'
 
-  function decodeCursor(cursor: string, sort: 'due' | 'created_at', tag: string): Position {
+  function decodeCursor(cursor: string, sort: TodoSort, tag: string): Position {
     const values = cursors.decode(cursor, sort === 'due' ? 4 : 3)
     const mismatch = () => invalid('query/cursor', 'belongs to another sort or order')
     if (values[0] !== tag) throw mismatch()
@@ -92,7 +94,7 @@ export function createTodosService(deps: {
    */
   async function readPage(options: {
     scope: TodoScope
-    sort: 'due' | 'created_at'
+    sort: TodoSort
     desc: boolean
     done: boolean | undefined
     from: Position | null
@@ -113,13 +115,16 @@ export function createTodosService(deps: {
     return rows
   }
 
-  /** Loads a todo for a write by `caller`; 404 unless they own it or are an admin. */
+  /**
+   * Loads and locks a todo for a write by `caller`, inside the write's transaction; 404 unless
+   * they own it or are an admin.
+   */
   async function loadForWrite(
     repo: TodosRepository,
     caller: Principal,
     id: string,
   ): Promise<TodoRow> {
-    const row = await repo.findById(id)
+    const row = await repo.findForUpdate(id)
     if (row === undefined || (row.owner_id !== caller.id && !isAdmin(caller))) throw todoNotFound()
     return row
   }
@@ -128,14 +133,14 @@ export function createTodosService(deps: {
     caller: Principal,
     id: string,
     changes: TodoRowUpdate,
-    precondition: ((current: Todo) => void) | undefined,
+    preconditions: Preconditions | undefined,
   ): Promise<Todo> {
     let owner: string | undefined
     try {
       return await db.transaction().execute(async (trx) => {
         const repo = createTodosRepository(trx, dialect)
         const row = await loadForWrite(repo, caller, id)
-        precondition?.(toTodo(row))
+        checkPreconditions(preconditions, toTodo(row))
         if (changes.done !== undefined && changes.done !== row.done && !isAdmin(caller))
           throw doneAdminOnly()
         owner = row.owner_id
@@ -257,7 +262,7 @@ export function createTodosService(deps: {
       caller: Principal,
       id: string,
       input: TodoReplace,
-      precondition?: (current: Todo) => void,
+      preconditions?: Preconditions,
     ): Promise<Todo> {
       const changes: TodoRowUpdate = {
         title: input.title,
@@ -266,14 +271,14 @@ export function createTodosService(deps: {
         public: input.public === true ? 1 : 0,
       }
       if (input.done !== undefined) changes.done = input.done ? 1 : 0
-      return change(caller, id, changes, precondition)
+      return change(caller, id, changes, preconditions)
     },
 
     patch(
       caller: Principal,
       id: string,
       input: TodoPatch,
-      precondition?: (current: Todo) => void,
+      preconditions?: Preconditions,
     ): Promise<Todo> {
       const changes: TodoRowUpdate = {}
       if (input.title !== undefined) changes.title = input.title
@@ -281,20 +286,16 @@ export function createTodosService(deps: {
       if (input.due !== undefined) Object.assign(changes, dueColumns(id, input.due))
       if (input.public !== undefined) changes.public = input.public ? 1 : 0
       if (input.done !== undefined) changes.done = input.done ? 1 : 0
-      return change(caller, id, changes, precondition)
+      return change(caller, id, changes, preconditions)
     },
 
-    async delete(
-      caller: Principal,
-      id: string,
-      precondition?: (current: Todo) => void,
-    ): Promise<void> {
+    async delete(caller: Principal, id: string, preconditions?: Preconditions): Promise<void> {
       let owner: string | undefined
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createTodosRepository(trx, dialect)
           const row = await loadForWrite(repo, caller, id)
-          precondition?.(toTodo(row))
+          checkPreconditions(preconditions, toTodo(row))
           owner = row.owner_id
           await repo.delete(id)
         })
