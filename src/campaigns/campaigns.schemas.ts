@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { PageQuery } from '../core/pagination.js'
+import type { CampaignCounts } from './campaigns.repository.js'
 import type { CampaignRow } from './campaigns.table.js'
-import type { CampaignCounts } from './outbox.repository.js'
 
 export const Campaign = Type.Object(
   {

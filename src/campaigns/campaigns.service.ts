@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import type { CursorCodec, Page } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
@@ -8,7 +7,6 @@ import type { Database } from '../database.js'
 import { createCampaignsRepository } from './campaigns.repository.js'
 import { type Campaign, type CampaignCreate, toCampaign } from './campaigns.schemas.js'
 import type { CampaignRow } from './campaigns.table.js'
-import { createOutboxRepository } from './outbox.repository.js'
 
 const notFound = () => new AppError('CAMPAIGN_NOT_FOUND', 'No such campaign')
 
@@ -16,19 +14,15 @@ export type CampaignsService = ReturnType<typeof createCampaignsService>
 
 export function createCampaignsService(deps: {
   db: Kysely<Database>
-  dialect: DialectName
-  messageIdHost: string
   cursors: CursorCodec
   /** Starts queuing a campaign just marked 'queuing' (see createCampaignQueuer). */
   queueCampaign: (id: string) => void
 }) {
   const { db } = deps
-  const outboxOptions = { messageIdHost: deps.messageIdHost, dialect: deps.dialect }
   const campaigns = createCampaignsRepository(db)
-  const outbox = createOutboxRepository(db, outboxOptions)
 
   async function withCounts(rows: readonly CampaignRow[]): Promise<Campaign[]> {
-    const counts = await outbox.campaignCounts(rows.map((row) => row.id))
+    const counts = await campaigns.counts(rows.map((row) => row.id))
     return rows.map((row) =>
       toCampaign(row, counts.get(row.id) ?? { recipients: 0, sent: 0, failed: 0 }),
     )
