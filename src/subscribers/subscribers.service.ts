@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
+import { checkPreconditions, type Preconditions } from '../core/conditional.js'
 import { isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
+import { type CursorCodec, pageById } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import { isEmailAddress } from '../core/validation.js'
 import type { Database } from '../database.js'
@@ -14,6 +15,7 @@ import {
   type Subscriber,
   type SubscriberCreate,
   type SubscriberListQuery,
+  type SubscriberPage,
   type SubscriberPatch,
   toSubscriber,
 } from './subscribers.schemas.js'
@@ -84,14 +86,14 @@ export function createSubscribersService(deps: {
   async function change(
     id: string,
     patch: SubscriberPatch,
-    precondition: ((current: Subscriber) => void) | undefined,
+    preconditions: Preconditions | undefined,
   ): Promise<Subscriber> {
     try {
       return await db.transaction().execute(async (trx) => {
         const repo = createSubscribersRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        precondition?.(toSubscriber(row))
+        checkPreconditions(preconditions, toSubscriber(row))
         const now = nowIso()
         const changes: SubscriberRowUpdate = { updated_at: now }
         if (patch.name !== undefined) changes.name = patch.name
@@ -209,7 +211,7 @@ export function createSubscribersService(deps: {
       return toSubscriber(row)
     },
 
-    async list(query: SubscriberListQuery): Promise<Page<Subscriber>> {
+    async list(query: SubscriberListQuery): Promise<SubscriberPage> {
       return pageById(
         deps.cursors,
         query,
@@ -219,20 +221,17 @@ export function createSubscribersService(deps: {
       )
     },
 
-    update(
-      id: string,
-      patch: SubscriberPatch,
-      precondition?: (current: Subscriber) => void,
-    ): Promise<Subscriber> {
-      return change(id, patch, precondition)
+    /** `preconditions` (If-Match, If-None-Match) are checked against the stored version. */
+    update(id: string, patch: SubscriberPatch, preconditions?: Preconditions): Promise<Subscriber> {
+      return change(id, patch, preconditions)
     },
 
-    async delete(id: string, precondition?: (current: Subscriber) => void): Promise<void> {
+    async delete(id: string, preconditions?: Preconditions): Promise<void> {
       await db.transaction().execute(async (trx) => {
         const repo = createSubscribersRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        precondition?.(toSubscriber(row))
+        checkPreconditions(preconditions, toSubscriber(row))
         await repo.delete(id)
       })
     },
