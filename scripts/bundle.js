@@ -1,5 +1,5 @@
 // Bundles the server into one file, dist/gatehouse.js, which `npm start` runs (and its mail
-// thread into dist/outbox.thread.js). Loading Kysely,
+// thread into dist/mail.thread.js). Loading Kysely,
 // TypeBox and Fastify as hundreds of separate ES modules took ~60 % of start-up (~0.5 s of
 // resolving, reading and linking files); as one file the server is ready in about 0.55 s
 // instead of 0.85 s (BENCHMARKS.md, start-up). `tsc` still type-checks and emits dist/ per
@@ -7,11 +7,12 @@
 import { build } from 'esbuild'
 
 await build({
-  // The outbox's worker thread is started from its own file, next to the one that starts it
-  // (`new URL('./outbox.thread.js', import.meta.url)`): in the bundle, both sit in dist/.
+  // The mail thread is started from its own file, next to app.ts, which starts it
+  // (`new URL('./mail.thread.js', import.meta.url)`): in the bundle, both sit in dist/. (tsc
+  // emits an unbundled dist/mail.thread.js first; this one replaces it.)
   entryPoints: {
     gatehouse: 'src/main.ts',
-    'outbox.thread': 'src/campaigns/outbox.thread.ts',
+    'mail.thread': 'src/mail.thread.ts',
   },
   outdir: 'dist',
   bundle: true,

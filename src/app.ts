@@ -7,15 +7,9 @@ import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes } from './auth/auth.routes.js'
 import { loadSigningKeys, publicJwks } from './auth/keys.js'
 import { profileRoutes } from './auth/profile.routes.js'
-import { createCampaignQueuer, withCampaignQueuer } from './campaigns/campaigns.queuer.js'
+import { campaignMailHooks } from './campaigns/campaigns.mail.js'
 import { campaignsRoutes } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
-import { createOutboxRepository } from './campaigns/outbox.repository.js'
-import {
-  createOutboxWorker,
-  createThreadOutboxWorker,
-  outboxThreadAvailable,
-} from './campaigns/outbox.worker.js'
 import type { Config } from './core/config.js'
 import { registerCors } from './core/cors.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
@@ -31,7 +25,6 @@ import {
 import { createIdempotency } from './core/idempotency.js'
 import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
-import { createMailer } from './core/mail.js'
 import { createCursorCodec } from './core/pagination.js'
 import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
@@ -40,11 +33,11 @@ import { ProblemSchema } from './core/schemas.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
+import { createMailDelivery } from './mail/mail.delivery.js'
 import { migrations } from './migrations/index.js'
 import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
 import { subscribersRoutes } from './subscribers/subscribers.routes.js'
 import { createSubscribersService } from './subscribers/subscribers.service.js'
-import { createMailLinks, createMailTokens } from './subscribers/subscribers.tokens.js'
 import { TodoPageCache } from './todos/todos.page-cache.js'
 import { todosRoutes } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
@@ -154,88 +147,22 @@ export async function buildApp(
   const idempotency = createIdempotency(db, serverSecret)
   if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
 
-  // Mail: every mail is an outbox row written with the change that causes it; the worker in
-  // this process delivers it. Message-IDs and links use PUBLIC_URL, never a request's Host.
-  const messageIdHost = new URL(config.publicUrl).hostname || 'gatehouse'
-  const mailTokens = createMailTokens(serverSecret)
-  const mailLinks = createMailLinks(config.publicUrl)
-  // Twice as many mails in flight as connections keeps every connection busy.
-  const maxConnections = Math.ceil(config.mailConcurrency / 2)
-  const workerOptions = {
-    concurrency: config.mailConcurrency,
-    leaseMs: config.outboxLeaseSeconds * 1000,
-    retryBaseMs: config.mailRetryBaseMs,
-    maxAttempts: config.mailMaxAttempts,
-  }
-  // The built server delivers on a thread of its own (claiming, nodemailer, SMTP), so sending a
-  // campaign does not hold up API requests; from the TypeScript source (tests) and without
-  // SMTP_URL (mails go to this log) the worker runs on the main thread.
-  const mailThread = config.smtpUrl !== undefined && outboxThreadAvailable(config.database)
-  app.log.info(
-    { mailThread },
-    `mail delivery on ${mailThread ? 'a worker thread' : 'the main thread'}`,
-  )
-  const outboxWorker = mailThread
-    ? createThreadOutboxWorker(
-        {
-          // A few connections are plenty for claims, results and queuing chunks.
-          database:
-            config.database.kind === 'postgres'
-              ? { ...config.database, poolSize: Math.min(config.database.poolSize, 3) }
-              : config.database,
-          smtpUrl: config.smtpUrl,
-          mailFrom: config.mailFrom,
-          maxConnections,
-          messageIdHost,
-          publicUrl: config.publicUrl,
-          tokenSecret: serverSecret,
-          queueChunk: config.campaignQueueChunk,
-          options: workerOptions,
-        },
-        app.log,
-      )
-    : inProcessDelivery()
-  function inProcessDelivery() {
-    const worker = createOutboxWorker({
-      ...workerOptions,
-      outbox: createOutboxRepository(db, { messageIdHost, dialect: database.dialect }),
-      mailer: createMailer({
-        smtpUrl: config.smtpUrl,
-        from: config.mailFrom,
-        log: app.log,
-        maxConnections,
-      }),
-      tokens: mailTokens,
-      links: mailLinks,
-      log: app.log,
-    })
-    const queuer = createCampaignQueuer({
-      db,
-      dialect: database.dialect,
-      messageIdHost,
-      chunk: config.campaignQueueChunk,
-      queued: () => worker.kick(),
-      log: app.log,
-    })
-    return withCampaignQueuer(worker, queuer)
-  }
-  const mailQueued = () => outboxWorker.kick()
-  const subscribersService = createSubscribersService({
-    db,
-    tokens: mailTokens,
-    links: mailLinks,
-    messageIdHost,
-    dialect: database.dialect,
-    cursors,
-    mailQueued,
+  const mail = createMailDelivery({
+    config,
+    secret: serverSecret,
+    database,
+    log: app.log,
+    // Every feature's part in delivery; src/mail.thread.ts gives the mail thread the same.
+    hooks: campaignMailHooks,
+    // Beside this file in the build (dist/); beside the source (tests) there is none.
+    thread: new URL('./mail.thread.js', import.meta.url),
   })
+  const subscribersService = createSubscribersService({ db, mail, cursors })
   const campaignsService = createCampaignsService({
     db,
-    dialect: database.dialect,
-    messageIdHost,
     cursors,
-    // The queuer (with the outbox worker) looks for campaigns marked 'queuing'.
-    queueCampaign: mailQueued,
+    // The queuer (beside delivery) looks for campaigns marked 'queuing'.
+    queueCampaign: mail.queued,
   })
 
   await registerCors(app, config)
@@ -299,12 +226,12 @@ export async function buildApp(
   maintenance.unref()
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.
-  outboxWorker.start()
+  mail.start()
   app.addHook('onClose', async () => {
     clearInterval(maintenance)
     // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
     // unstarted ones given back.
-    await outboxWorker.stop()
+    await mail.stop()
     await redis?.quit()
     await database.close()
   })

@@ -5,8 +5,9 @@ import type {
   RevokedTokensTable,
   SessionsTable,
 } from './auth/auth.table.js'
-import type { CampaignsTable, OutboxTable } from './campaigns/campaigns.table.js'
+import type { CampaignsTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
+import type { OutboxTable } from './mail/outbox.table.js'
 import type { SubscribersTable, SubscriberTokensTable } from './subscribers/subscribers.table.js'
 import type { TodosTable } from './todos/todos.table.js'
 import type { UsersTable } from './users/users.table.js'

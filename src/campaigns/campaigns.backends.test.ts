@@ -9,11 +9,9 @@ import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { ADMIN_ENV, basicAuth, startServer } from '../../test/process.js'
 import { eventually, startSmtpServer, type TestSmtpServer } from '../../test/smtp.js'
 import { loadConfig } from '../core/config.js'
-import { type Db, migrateToLatest, openDatabase } from '../core/db.js'
+import { type Db, openDatabase } from '../core/db.js'
 import type { Database } from '../database.js'
-import { migrations } from '../migrations/index.js'
 import { createCampaignsRepository } from './campaigns.repository.js'
-import { createOutboxRepository } from './outbox.repository.js'
 
 /**
  * The mailing list on both databases: the same behaviour on SQLite (default) and on a
@@ -261,7 +259,7 @@ describe.each(backends)('mailing list on $name', async ({ name, available }) => 
       return campaign.status === 'sent' ? campaign : undefined
     }, 30_000)
     expect(done).toMatchObject({ recipients: count, sent: count, failed: 0 })
-    // The bundled server found its thread's file (dist/outbox.thread.js) and used it.
+    // The bundled server found its thread's file (dist/mail.thread.js) and used it.
     for (const server of [a, b]) expect(server.stdout()).toContain('"mailThread":true')
     expect(await a.stop('SIGTERM')).toMatchObject({ code: 0 })
     expect(await b.stop('SIGTERM')).toMatchObject({ code: 0 })
@@ -274,32 +272,6 @@ describe.each(backends)('mailing list on $name', async ({ name, available }) => 
       .map((mail) => mail.parsed.from?.value[0]?.address)
     expect(from.filter((address) => address === 'a@example.org').length).toBeGreaterThan(0)
     expect(from.filter((address) => address === 'b@example.org').length).toBeGreaterThan(0)
-  })
-
-  it('claims made at the same moment from two connections never share a row', async () => {
-    const { url } = await freshDatabase()
-    const first = openDirect(url)
-    const second = openDirect(url)
-    await migrateToLatest(first, migrations)
-    const options = { messageIdHost: 'example.org', dialect: first.dialect }
-    const now = new Date().toISOString()
-    const queue = createOutboxRepository(first.kysely, options)
-    for (let i = 0; i < 60; i++) {
-      await queue.enqueueMail(
-        { name: `R${i}`, email: `r${i}@example.com`, subject: 'Hi', text: 'Hello' },
-        now,
-      )
-    }
-    const later = new Date(Date.now() + 60_000).toISOString()
-    const claimers = [first, second].map((db) => createOutboxRepository(db.kysely, options))
-    const rounds = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        claimers[i % 2]?.claim(5, new Date().toISOString(), later),
-      ),
-    )
-    const ids = rounds.flatMap((rows) => (rows ?? []).map((row) => row.id))
-    expect(ids.length).toBe(40)
-    expect(new Set(ids).size).toBe(ids.length)
   })
 
   it('a campaign left half queued by a crash is queued to the end on the next start, nobody twice', async () => {
@@ -317,13 +289,15 @@ describe.each(backends)('mailing list on $name', async ({ name, available }) => 
     // What a process killed after its first committed chunk leaves behind: 10 mails queued,
     // the cursor at the 10th subscriber, the campaign still 'queuing'.
     const direct = openDirect(database.url)
-    const outbox = createOutboxRepository(direct.kysely, {
-      messageIdHost: 'lists.example.org',
-      dialect: direct.dialect,
-    })
-    const through = await outbox.enqueueCampaignChunk(id, '', 10, new Date().toISOString())
-    expect(through).not.toBeNull()
     const campaigns = createCampaignsRepository(direct.kysely)
+    const through = await campaigns.queueChunk({
+      campaignId: id,
+      after: '',
+      size: 10,
+      now: new Date().toISOString(),
+      messageIdHost: 'lists.example.org',
+    })
+    expect(through).not.toBeNull()
     await campaigns.startQueuing(id)
     await campaigns.setQueuedThrough(id, through ?? '')
 

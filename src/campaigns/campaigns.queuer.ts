@@ -1,25 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Kysely } from 'kysely'
-import type { DialectName } from '../core/db.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
+import type { MailJob } from '../mail/mail.delivery.js'
+import type { WorkerLog } from '../mail/outbox.worker.js'
 import { createCampaignsRepository } from './campaigns.repository.js'
-import { createOutboxRepository } from './outbox.repository.js'
-import type { OutboxWorker, WorkerLog } from './outbox.worker.js'
 
 /** Between chunks: at 250 subscribers a chunk, at most 50,000 queued a second. */
 const QUEUE_PAUSE_MS = 5
 /** How often to look for campaigns another instance left half queued. */
 const RESUME_MS = 60_000
-
-export interface CampaignQueuer {
-  /** Looks for campaigns marked 'queuing' now, then every minute. */
-  start(): void
-  /** Queues every campaign marked 'queuing' that this process is not queuing yet. */
-  resume(): Promise<void>
-  /** Stops after the chunk in progress; the rest is resumed on the next start. */
-  stop(): Promise<void>
-}
 
 /**
  * Writes a sending campaign's outbox rows: one chunk of subscribers per transaction, in id
@@ -27,19 +17,21 @@ export interface CampaignQueuer {
  * loop or the database for long, and delivery starts on the first chunk. The cursor
  * (`queued_through`) commits with its chunk, so a crash loses at most the chunk in progress,
  * and the unique (campaign, subscriber) index makes a redone chunk add nothing twice.
+ *
+ * Runs beside mail delivery: `start` looks for campaigns marked 'queuing' now and then every
+ * minute; `kick` queues those this process is not queuing yet; `stop` waits for the chunk in
+ * progress, and the rest is resumed on the next start.
  */
 export function createCampaignQueuer(deps: {
   db: Kysely<Database>
-  dialect: DialectName
   messageIdHost: string
   /** Subscribers queued per transaction. */
   chunk: number
   /** Called after each chunk commits. */
   queued: () => void
   log: WorkerLog
-}): CampaignQueuer {
+}): MailJob {
   const { db } = deps
-  const outboxOptions = { messageIdHost: deps.messageIdHost, dialect: deps.dialect }
   const running = new Map<string, Promise<void>>()
   let stopped = false
   let timer: NodeJS.Timeout | undefined
@@ -52,15 +44,20 @@ export function createCampaignQueuer(deps: {
         const after = await repo.lockQueuing(id)
         if (after === undefined) return true
         const now = nowIso()
-        const outbox = createOutboxRepository(trx, outboxOptions)
-        const through = await outbox.enqueueCampaignChunk(id, after, deps.chunk, now)
+        const through = await repo.queueChunk({
+          campaignId: id,
+          after,
+          size: deps.chunk,
+          now,
+          messageIdHost: deps.messageIdHost,
+        })
         if (through !== null) {
           await repo.setQueuedThrough(id, through)
           return false
         }
         await repo.setStatus(id, 'sending')
         // Nobody to send to, or everything already went: done at once.
-        await outbox.finishCampaigns([id], now)
+        await repo.finish([id], now)
         return true
       })
       deps.queued()
@@ -102,33 +99,11 @@ export function createCampaignQueuer(deps: {
       timer = setInterval(resumeLogged, RESUME_MS)
       timer.unref()
     },
-    resume: resumeLogged,
+    kick: () => void resumeLogged(),
     async stop() {
       stopped = true
       if (timer !== undefined) clearInterval(timer)
       await Promise.all(running.values())
-    },
-  }
-}
-
-/**
- * The outbox worker and the campaign queuer run as one: started and stopped together, and a
- * kick (mail queued, or a campaign marked 'queuing') reaches both.
- */
-export function withCampaignQueuer(worker: OutboxWorker, queuer: CampaignQueuer): OutboxWorker {
-  return {
-    start() {
-      worker.start()
-      queuer.start()
-    },
-    kick() {
-      worker.kick()
-      void queuer.resume()
-    },
-    async stop() {
-      // Queuing first: it kicks the worker after each chunk.
-      await queuer.stop()
-      await worker.stop()
     },
   }
 }

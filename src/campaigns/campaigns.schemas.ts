@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { PageQuery } from '../core/pagination.js'
+import type { CampaignCounts } from './campaigns.repository.js'
 import type { CampaignRow } from './campaigns.table.js'
-import type { CampaignCounts } from './outbox.repository.js'
 
 export const Campaign = Type.Object(
   {
@@ -31,11 +31,13 @@ export type CampaignCreate = Static<typeof CampaignCreate>
 export const CampaignParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
 export const CampaignListQuery = Type.Object({ ...PageQuery })
+export type CampaignListQuery = Static<typeof CampaignListQuery>
 
 export const CampaignPage = Type.Object({
   items: Type.Array(Campaign),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 })
+export type CampaignPage = Static<typeof CampaignPage>
 
 export function toCampaign(row: CampaignRow, counts: CampaignCounts): Campaign {
   return {

@@ -1,14 +1,18 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import type { CursorCodec, Page } from '../core/pagination.js'
+import { type CursorCodec, pageById } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createCampaignsRepository } from './campaigns.repository.js'
-import { type Campaign, type CampaignCreate, toCampaign } from './campaigns.schemas.js'
+import {
+  type Campaign,
+  type CampaignCreate,
+  type CampaignListQuery,
+  type CampaignPage,
+  toCampaign,
+} from './campaigns.schemas.js'
 import type { CampaignRow } from './campaigns.table.js'
-import { createOutboxRepository } from './outbox.repository.js'
 
 const notFound = () => new AppError('CAMPAIGN_NOT_FOUND', 'No such campaign')
 
@@ -16,19 +20,15 @@ export type CampaignsService = ReturnType<typeof createCampaignsService>
 
 export function createCampaignsService(deps: {
   db: Kysely<Database>
-  dialect: DialectName
-  messageIdHost: string
   cursors: CursorCodec
   /** Starts queuing a campaign just marked 'queuing' (see createCampaignQueuer). */
   queueCampaign: (id: string) => void
 }) {
   const { db } = deps
-  const outboxOptions = { messageIdHost: deps.messageIdHost, dialect: deps.dialect }
   const campaigns = createCampaignsRepository(db)
-  const outbox = createOutboxRepository(db, outboxOptions)
 
   async function withCounts(rows: readonly CampaignRow[]): Promise<Campaign[]> {
-    const counts = await outbox.campaignCounts(rows.map((row) => row.id))
+    const counts = await campaigns.counts(rows.map((row) => row.id))
     return rows.map((row) =>
       toCampaign(row, counts.get(row.id) ?? { recipients: 0, sent: 0, failed: 0 }),
     )
@@ -59,18 +59,15 @@ export function createCampaignsService(deps: {
 
     get,
 
-    async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<Campaign>> {
-      const after =
-        query.cursor === undefined ? null : String(deps.cursors.decode(query.cursor, 1)[0])
-      const rows = await campaigns.list(query.limit, after)
-      const kept = rows.slice(0, query.limit)
-      const items = await withCounts(kept)
-      const last = kept[kept.length - 1]
-      return {
-        items,
-        next_cursor:
-          rows.length > query.limit && last !== undefined ? deps.cursors.encode([last.id]) : null,
-      }
+    async list(query: CampaignListQuery): Promise<CampaignPage> {
+      // The counts of a page's campaigns come in one query, after paging.
+      const page = await pageById(
+        deps.cursors,
+        query,
+        (after) => campaigns.list(query.limit, after),
+        (row) => row,
+      )
+      return { ...page, items: await withCounts(page.items) }
     },
 
     /**

@@ -14,30 +14,5 @@ export interface CampaignsTable {
   queued_through: string
 }
 
-export type OutboxStatus = 'pending' | 'sent' | 'failed'
-
-export interface OutboxTable {
-  id: string
-  kind: 'transactional' | 'campaign'
-  campaign_id: string | null
-  subscriber_id: string | null
-  recipient_name: string
-  recipient_email: string
-  /** Fixed at enqueue, so a mail re-sent after a crash keeps its Message-ID. */
-  message_id: string
-  /** Transactional: JSON `{subject, text}`, emptied once sent. Campaign: '' (rendered at send). */
-  payload: string
-  status: OutboxStatus
-  attempts: number
-  next_attempt_at: string
-  /** A worker owns the row until then; an expired lease after a crash makes it due again. */
-  lease_until: string | null
-  last_error: string | null
-  created_at: string
-  sent_at: string | null
-}
-
 export type CampaignRow = Selectable<CampaignsTable>
 export type NewCampaignRow = Insertable<CampaignsTable>
-export type OutboxRow = Selectable<OutboxTable>
-export type NewOutboxRow = Insertable<OutboxTable>

@@ -76,11 +76,6 @@ export function checkPreconditions(
   }
 }
 
-/** @deprecated until every service takes `Preconditions`: the same check from the request. */
-export function assertPreconditions(request: FastifyRequest, current: unknown): void {
-  checkPreconditions(preconditionsOf(request), current)
-}
-
 /** Sets the ETag of a resource sent after a write. */
 export function withEtag<T>(reply: FastifyReply, resource: T): T {
   reply.header('etag', etagOf(resource))

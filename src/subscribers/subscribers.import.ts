@@ -22,7 +22,8 @@ const PIECE = 64 * 1024
 const importTooLarge = (limit: number) =>
   new AppError(
     'PAYLOAD_TOO_LARGE',
-    `An import is at most ${limit} bytes; split the file`, // The rest of the body is not read: the client must not send it on this connection.
+    `An import is at most ${limit} bytes; split the file`,
+    // The rest of the body is not read: the client must not send it on this connection.
     { headers: { connection: 'close' } },
   )
 

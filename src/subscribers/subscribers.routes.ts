@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { assertPreconditions, notModified, withEtag } from '../core/conditional.js'
+import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
@@ -249,8 +249,10 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       },
     },
     async (request, reply) => {
-      const subscriber = await subscribers.update(request.params.id, request.body, (current) =>
-        assertPreconditions(request, current),
+      const subscriber = await subscribers.update(
+        request.params.id,
+        request.body,
+        preconditionsOf(request),
       )
       return withEtag(reply, subscriber)
     },
@@ -270,8 +272,10 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       },
     },
     async (request, reply) => {
-      const subscriber = await subscribers.update(request.params.id, request.body, (current) =>
-        assertPreconditions(request, current),
+      const subscriber = await subscribers.update(
+        request.params.id,
+        request.body,
+        preconditionsOf(request),
       )
       return withEtag(reply, subscriber)
     },
@@ -296,9 +300,7 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       },
     },
     async (request, reply) => {
-      await subscribers.delete(request.params.id, (current) =>
-        assertPreconditions(request, current),
-      )
+      await subscribers.delete(request.params.id, preconditionsOf(request))
       return reply.code(204).send(null)
     },
   )

@@ -34,6 +34,7 @@ export const SubscriberPage = Type.Object({
   items: Type.Array(Subscriber),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 })
+export type SubscriberPage = Static<typeof SubscriberPage>
 
 export const SubscriberParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 

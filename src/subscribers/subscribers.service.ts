@@ -1,12 +1,13 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
-import { createOutboxRepository } from '../campaigns/outbox.repository.js'
-import { type DialectName, isUniqueViolation } from '../core/db.js'
+import { checkPreconditions, type Preconditions } from '../core/conditional.js'
+import { isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
-import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
+import { type CursorCodec, pageById } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import { isEmailAddress } from '../core/validation.js'
 import type { Database } from '../database.js'
+import type { MailQueue } from '../mail/mail.delivery.js'
 import type { ImportRecord } from './subscribers.import.js'
 import { createSubscribersRepository, normaliseEmail } from './subscribers.repository.js'
 import {
@@ -14,17 +15,11 @@ import {
   type Subscriber,
   type SubscriberCreate,
   type SubscriberListQuery,
+  type SubscriberPage,
   type SubscriberPatch,
   toSubscriber,
 } from './subscribers.schemas.js'
 import type { NewSubscriberRow, SubscriberRowUpdate } from './subscribers.table.js'
-import {
-  ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS,
-  CONFIRM_TOKEN_TTL_SECONDS,
-  type MailLinks,
-  type MailTokens,
-  SIGNUP_MAIL_INTERVAL_MS,
-} from './subscribers.tokens.js'
 
 const notFound = () => new AppError('SUBSCRIBER_NOT_FOUND', 'No such subscriber')
 const emailTaken = () =>
@@ -32,6 +27,11 @@ const emailTaken = () =>
 const invalidToken = () =>
   new AppError('INVALID_SUBSCRIBER_TOKEN', 'The link is invalid, has expired or was already used')
 
+const CONFIRM_TOKEN_TTL_SECONDS = 48 * 60 * 60
+/** A pending or unsubscribed address asking again gets at most one new mail in this window. */
+const SIGNUP_MAIL_INTERVAL_MS = 10 * 60 * 1000
+/** A confirmed address has nothing to confirm: at most one "already subscribed" notice. */
+const ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS = 24 * 60 * 60 * 1000
 const IMPORT_BATCH = 500
 /** Errors listed in an import's answer; the rest are only counted (`error_count`). */
 const IMPORT_ERRORS_LISTED = 100
@@ -42,15 +42,12 @@ export type SubscribersService = ReturnType<typeof createSubscribersService>
 
 export function createSubscribersService(deps: {
   db: Kysely<Database>
-  tokens: MailTokens
-  links: MailLinks
-  messageIdHost: string
-  dialect: DialectName
+  /** Confirmation and notice mails are queued in the signup's transaction. */
+  mail: MailQueue
   cursors: CursorCodec
-  /** Called after a commit that queued mail. */
-  mailQueued: () => void
 }) {
-  const { db, tokens, links } = deps
+  const { db, mail } = deps
+  const { tokens, links } = mail
   const subscribers = createSubscribersRepository(db)
 
   function newRow(
@@ -89,14 +86,14 @@ export function createSubscribersService(deps: {
   async function change(
     id: string,
     patch: SubscriberPatch,
-    precondition: ((current: Subscriber) => void) | undefined,
+    preconditions: Preconditions | undefined,
   ): Promise<Subscriber> {
     try {
       return await db.transaction().execute(async (trx) => {
         const repo = createSubscribersRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        precondition?.(toSubscriber(row))
+        checkPreconditions(preconditions, toSubscriber(row))
         const now = nowIso()
         const changes: SubscriberRowUpdate = { updated_at: now }
         if (patch.name !== undefined) changes.name = patch.name
@@ -134,16 +131,13 @@ export function createSubscribersService(deps: {
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createSubscribersRepository(trx)
-          const outbox = createOutboxRepository(trx, {
-            messageIdHost: deps.messageIdHost,
-            dialect: deps.dialect,
-          })
           const existing = await repo.findByEmail(input.email)
           const lastMailed = existing?.last_mailed_at ?? ''
           if (existing?.status === 'confirmed') {
             if (lastMailed > since(ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS)) return
             await repo.update(existing.id, { last_mailed_at: now })
-            await outbox.enqueueMail(
+            await mail.enqueue(
+              trx,
               {
                 // The owner's own, confirmed record: its name is theirs, not the caller's.
                 name: existing.name,
@@ -175,7 +169,8 @@ export function createSubscribersService(deps: {
             now,
             expiresAt: isoAfterSeconds(CONFIRM_TOKEN_TTL_SECONDS),
           })
-          await outbox.enqueueMail(
+          await mail.enqueue(
+            trx,
             {
               name: '',
               email: subscriber.email,
@@ -190,7 +185,7 @@ export function createSubscribersService(deps: {
         // Two signups for one new address at once: the other one sends the mail.
         if (!isUniqueViolation(error)) throw error
       }
-      if (queued) deps.mailQueued()
+      if (queued) mail.queued()
     },
 
     /** Admin create: `confirmed` unless told otherwise, no mail. */
@@ -216,7 +211,7 @@ export function createSubscribersService(deps: {
       return toSubscriber(row)
     },
 
-    async list(query: SubscriberListQuery): Promise<Page<Subscriber>> {
+    async list(query: SubscriberListQuery): Promise<SubscriberPage> {
       return pageById(
         deps.cursors,
         query,
@@ -226,20 +221,17 @@ export function createSubscribersService(deps: {
       )
     },
 
-    update(
-      id: string,
-      patch: SubscriberPatch,
-      precondition?: (current: Subscriber) => void,
-    ): Promise<Subscriber> {
-      return change(id, patch, precondition)
+    /** `preconditions` (If-Match, If-None-Match) are checked against the stored version. */
+    update(id: string, patch: SubscriberPatch, preconditions?: Preconditions): Promise<Subscriber> {
+      return change(id, patch, preconditions)
     },
 
-    async delete(id: string, precondition?: (current: Subscriber) => void): Promise<void> {
+    async delete(id: string, preconditions?: Preconditions): Promise<void> {
       await db.transaction().execute(async (trx) => {
         const repo = createSubscribersRepository(trx)
         const row = await repo.findById(id)
         if (row === undefined) throw notFound()
-        precondition?.(toSubscriber(row))
+        checkPreconditions(preconditions, toSubscriber(row))
         await repo.delete(id)
       })
     },

@@ -1,12 +1,7 @@
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import type { FastifyBaseLogger } from 'fastify'
-import type { DatabaseConfig } from '../core/config.js'
-import type { Mailer, OutgoingMail } from '../core/mail.js'
-import type { MailLinks, MailTokens } from '../subscribers/subscribers.tokens.js'
-import type { OutboxRow } from './campaigns.table.js'
+import type { Mailer, OutgoingMail } from './mailer.js'
 import type { OutboxRepository } from './outbox.repository.js'
+import type { OutboxKind, OutboxRow } from './outbox.table.js'
 
 export interface OutboxWorker {
   start(): void
@@ -18,11 +13,23 @@ export interface OutboxWorker {
 
 export type WorkerLog = Pick<FastifyBaseLogger, 'error' | 'warn'>
 
+/** What a mail says; the outbox row gives its recipient and Message-ID. */
+export type MailContent = Pick<OutgoingMail, 'subject' | 'text' | 'headers'>
+
+/** How the features that queue mails of their own kinds take part in delivering them. */
+export interface DeliveryHooks {
+  /** Renders a row of this kind when it is sent (transactional rows carry their text). */
+  readonly render?: Partial<
+    Record<Exclude<OutboxKind, 'transactional'>, (row: OutboxRow) => Promise<MailContent>>
+  >
+  /** Rows that reached their end (sent, or failed for good), after that is written. */
+  readonly settled?: (rows: readonly OutboxRow[]) => Promise<void>
+}
+
 export interface OutboxWorkerOptions {
   outbox: OutboxRepository
   mailer: Mailer
-  tokens: MailTokens
-  links: MailLinks
+  hooks: DeliveryHooks
   log: WorkerLog
   /** Mails in flight at once. */
   concurrency: number
@@ -44,7 +51,7 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000
  * SMTP server accepted it, so a crash can repeat only mails in flight (same Message-ID).
  */
 export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
-  const { outbox, mailer, tokens, links, log } = options
+  const { outbox, mailer, hooks, log } = options
   const pollMs = options.pollMs ?? 250
   // Claims come every few dozen mails, not after every few.
   const batchSize = Math.max(options.concurrency * 2, 64)
@@ -55,11 +62,9 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   let again = false
   let stopped = true
   let pollTimer: NodeJS.Timeout | undefined
-  let sent: string[] = []
-  const finished = new Set<string>()
+  let sent: OutboxRow[] = []
   let flushTimer: NodeJS.Timeout | undefined
   let flushing: Promise<void> = Promise.resolve()
-  const campaigns = new Map<string, { subject: string; text: string }>()
 
   function schedule(delay: number): void {
     if (stopped) return
@@ -108,7 +113,7 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   /**
    * Starts one delivery per turn of the event loop, so other work gets in between. Building a
    * message with nodemailer costs a few tenths of a millisecond; on the main thread (when the
-   * worker is not on its own, see createThreadOutboxWorker) starting a whole batch in one go
+   * worker is not on its own, see startMailThread) starting a whole batch in one go
    * held API requests behind all of them.
    */
   function startNext(): void {
@@ -126,30 +131,13 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   }
 
   async function render(row: OutboxRow): Promise<OutgoingMail> {
+    const content =
+      row.kind === 'transactional'
+        ? (JSON.parse(row.payload) as MailContent)
+        : await hooks.render?.[row.kind]?.(row)
+    if (content === undefined) throw new Error(`no renderer for ${row.kind} mails`)
     const to = { name: row.recipient_name, address: row.recipient_email }
-    if (row.kind === 'transactional') {
-      const { subject, text } = JSON.parse(row.payload) as { subject: string; text: string }
-      return { to, subject, text, messageId: row.message_id }
-    }
-    const campaignId = row.campaign_id ?? ''
-    let content = campaigns.get(campaignId)
-    if (content === undefined) {
-      content = await outbox.campaignContent(campaignId)
-      if (content === undefined) throw new Error('campaign not found')
-      campaigns.set(campaignId, content)
-    }
-    const unsubscribe = links.unsubscribe(tokens.unsubscribeToken(row.subscriber_id ?? ''))
-    return {
-      to,
-      subject: content.subject,
-      text: `${content.text}\n\n--\nYou get this mail because you subscribed to this list.\nUnsubscribe: ${unsubscribe}\n`,
-      messageId: row.message_id,
-      headers: {
-        // RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe button.
-        'List-Unsubscribe': `<${unsubscribe}>`,
-        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-      },
-    }
+    return { ...content, to, messageId: row.message_id }
   }
 
   async function deliver(row: OutboxRow): Promise<void> {
@@ -158,13 +146,12 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       const mail = await render(row)
       const result = await mailer.send(mail)
       if (result.ok) {
-        sent.push(row.id)
-        if (row.campaign_id !== null) finished.add(row.campaign_id)
+        sent.push(row)
         if (sent.length >= FLUSH_SIZE) void flush()
         else if (flushTimer === undefined) flushTimer = setTimeout(() => void flush(), FLUSH_MS)
       } else if (result.permanent || row.attempts >= options.maxAttempts) {
         await outbox.markFailed(row.id, result.error)
-        if (row.campaign_id !== null) await outbox.finishCampaigns([row.campaign_id], nowIso())
+        await hooks.settled?.([row])
       } else {
         const backoff = Math.min(options.retryBaseMs * 2 ** (row.attempts - 1), MAX_BACKOFF_MS)
         const jitter = Math.random() * backoff * 0.2
@@ -194,19 +181,19 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       clearTimeout(flushTimer)
       flushTimer = undefined
     }
-    const ids = sent
-    const campaignIds = [...finished]
+    const rows = sent
     sent = []
-    finished.clear()
     flushing = flushing.then(async () => {
-      if (ids.length === 0) return
+      if (rows.length === 0) return
       try {
-        const now = nowIso()
-        await outbox.markSent(ids, now)
-        await outbox.finishCampaigns(campaignIds, now)
+        await outbox.markSent(
+          rows.map((row) => row.id),
+          nowIso(),
+        )
+        await hooks.settled?.(rows)
       } catch (error) {
         // Left pending with a lease: they will go again, with the same Message-ID.
-        log.error({ err: error, count: ids.length }, 'could not record sent mails')
+        log.error({ err: error, count: rows.length }, 'could not record sent mails')
       }
     })
     return flushing
@@ -240,96 +227,6 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         log.error({ err: error }, 'could not release outbox rows')
       })
       mailer.close()
-    },
-  }
-}
-
-/** What the outbox thread needs to build its own worker: plain data, copied to the thread. */
-export interface OutboxThreadData {
-  database: DatabaseConfig
-  smtpUrl: string
-  mailFrom: string
-  maxConnections: number
-  messageIdHost: string
-  publicUrl: string
-  tokenSecret: Uint8Array
-  /** Subscribers queued per transaction (see createCampaignQueuer). */
-  queueChunk: number
-  options: Pick<
-    OutboxWorkerOptions,
-    'concurrency' | 'leaseMs' | 'retryBaseMs' | 'maxAttempts' | 'pollMs'
-  >
-}
-
-export type OutboxThreadMessage =
-  | { type: 'log'; level: 'error' | 'warn'; obj: unknown; msg: string | undefined }
-  | { type: 'stopped' }
-
-/** The thread's entry; compiled JavaScript only (the TypeScript source, as tests run it, has none). */
-const THREAD_ENTRY = new URL('./outbox.thread.js', import.meta.url)
-
-/** True when the outbox worker can run on a thread: the built server, on a shareable database. */
-export function outboxThreadAvailable(database: DatabaseConfig): boolean {
-  if (database.kind === 'sqlite' && database.path === ':memory:') return false
-  return existsSync(fileURLToPath(THREAD_ENTRY))
-}
-
-/**
- * The outbox worker on a worker thread with its own database connection. Building and
- * sending 1,000+ messages a second on the main thread held up API requests (tens of ms at
- * p99) and grew the main heap; the thread's heap is capped, so its garbage is collected early.
- * If the thread dies, it is started again; rows it had claimed go again when their lease
- * ends, as after a crash.
- */
-export function createThreadOutboxWorker(
-  data: OutboxThreadData,
-  log: FastifyBaseLogger,
-): OutboxWorker {
-  let thread: Worker | undefined
-  let stopping = false
-  let stopped: (() => void) | undefined
-
-  function spawn(): void {
-    const current = new Worker(THREAD_ENTRY, {
-      workerData: data,
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
-    })
-    current.on('message', (message: OutboxThreadMessage) => {
-      if (message.type === 'stopped') stopped?.()
-      else log[message.level](message.obj as object, message.msg)
-    })
-    current.on('error', (error) => log.error({ err: error }, 'outbox thread failed'))
-    current.on('exit', () => {
-      if (thread !== current) return
-      thread = undefined
-      stopped?.()
-      if (stopping) return
-      log.error('outbox thread ended; starting it again')
-      setTimeout(() => {
-        if (!stopping && thread === undefined) spawn()
-      }, 1000).unref()
-    })
-    thread = current
-  }
-
-  return {
-    start() {
-      if (thread === undefined && !stopping) spawn()
-    },
-    kick() {
-      thread?.postMessage('kick')
-    },
-    async stop() {
-      stopping = true
-      const current = thread
-      if (current === undefined) return
-      await new Promise<void>((resolve) => {
-        stopped = resolve
-        current.postMessage('stop')
-        // The thread's own stop waits up to 10 s for mails in flight.
-        setTimeout(() => void current.terminate().then(() => resolve()), 15_000).unref()
-      })
-      thread = undefined
     },
   }
 }
