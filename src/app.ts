@@ -1,11 +1,10 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, LogController } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes } from './auth/auth.routes.js'
-import { loadSigningKeys, publicJwks } from './auth/keys.js'
+import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
 import { profileRoutes } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
 import { campaignsRoutes } from './campaigns/campaigns.routes.js'
@@ -14,24 +13,14 @@ import type { Config } from './core/config.js'
 import { registerCors } from './core/cors.js'
 import { migrateToLatest, openDatabase } from './core/db.js'
 import { registerDocs } from './core/docs.js'
-import { errorHandler } from './core/errors.js'
-import {
-  frameworkErrors,
-  installHttpBasics,
-  installRequestChecks,
-  refuseUnreadRequest,
-  serverOptions,
-} from './core/http.js'
+import { installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
-import { installJsonBodyParser } from './core/json-body.js'
 import { createLoggers } from './core/logger.js'
 import { createCursorCodec } from './core/pagination.js'
 import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
-import { installRequestLog, logRequest } from './core/request-log.js'
-import { ProblemSchema } from './core/schemas.js'
+import { createServer, scheduleMaintenance } from './core/server.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
-import { validatorCompiler } from './core/validation.js'
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
 import { migrations } from './migrations/index.js'
@@ -68,48 +57,10 @@ export async function buildApp(
     options.logger === false ? 'silent' : config.logLevel,
     options.logStream,
   )
-  const slowClients = options.slowClients ?? SLOW_CLIENT_LIMITS
-  const app = Fastify({
-    loggerInstance: loggers.app,
-    // Our own onResponse hook writes the one line per request, with the request id in it;
-    // a child logger per request (Fastify's default, for `request.log`) is work for nothing.
-    logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: (logger) => logger,
-    bodyLimit: config.bodyLimit,
-    trustProxy: config.trustedProxies === undefined ? false : [...config.trustedProxies],
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
-    routerOptions: { ignoreTrailingSlash: true },
-    // core/http.ts answers requests that arrive while draining.
-    return503OnClosing: false,
-    // A URL Fastify cannot decode skips every hook: answer and log it here.
-    frameworkErrors: (error, request, reply) => {
-      frameworkErrors(error, request, reply)
-      logRequest(loggers.requests, request, reply)
-    },
-    // Timeouts of slow clients (API.md §2) and the Host rule; the refusals of requests Node
-    // could not read (431, 414, 408, 400) as problem+json.
-    ...serverOptions(slowClients),
-    clientErrorHandler: (error, socket) => refuseUnreadRequest(error, socket, loggers.requests),
-  }).withTypeProvider<TypeBoxTypeProvider>()
-
-  installRequestChecks(app, slowClients)
-  app.setValidatorCompiler(validatorCompiler)
-  // JSON only, unless a route says otherwise: Fastify's built-in text/plain parser would hand a
-  // string to a JSON route (a 400 about types) instead of refusing the media type (415).
-  app.removeContentTypeParser('text/plain')
-  installJsonBodyParser(app)
-  app.decorateRequest('idempotencyKey', null)
-  app.setErrorHandler(errorHandler)
-  app.addSchema(ProblemSchema)
-
-  installRequestLog(app, loggers.requests)
+  const app = createServer(config, loggers, options.slowClients ?? SLOW_CLIENT_LIMITS)
 
   // Services, each with its dependencies spelled out.
-  const serverSecret =
-    keys.algorithm === 'HS256'
-      ? keys.secret
-      : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' }))
+  const serverSecret = serverSecretOf(keys)
   const cursors = createCursorCodec(serverSecret)
   const audit = createAuditLog(db)
   // Several instances share state through Redis or the database; this process's caches alone
@@ -187,17 +138,10 @@ export async function buildApp(
     jwks: () => publicJwks(keys),
   })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
-  await app.register(authRoutes, {
-    prefix: '/api/v1/auth',
-    accounts: auth.accounts,
-    sessions: auth.sessions,
-    idempotency,
-  })
+  await app.register(authRoutes, { prefix: '/api/v1/auth', ...auth, idempotency })
   await app.register(profileRoutes, {
     prefix: '/api/v1/profile',
-    accounts: auth.accounts,
-    sessions: auth.sessions,
-    apiKeys: auth.apiKeys,
+    ...auth,
     users: usersService,
     idempotency,
   })
@@ -216,19 +160,15 @@ export async function buildApp(
   })
   await app.register(pagesRoutes, { subscribers: subscribersService })
 
-  const maintenance = setInterval(() => {
-    Promise.all([
-      auth.sessions.pruneExpired(),
-      idempotency.purgeExpired(),
-      subscribersService.pruneExpired(),
-    ]).catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'))
-  }, 10 * 60_000)
-  maintenance.unref()
+  scheduleMaintenance(app, [
+    auth.sessions.pruneExpired,
+    idempotency.purgeExpired,
+    subscribersService.pruneExpired,
+  ])
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.
   mail.start()
   app.addHook('onClose', async () => {
-    clearInterval(maintenance)
     // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
     // unstarted ones given back.
     await mail.stop()

@@ -704,4 +704,20 @@ describe('register rate limit (RATE_LIMIT=true)', async () => {
     // Login is counted separately.
     expect((await loginRaw(app, 'root', 'admin-password-for-tests')).statusCode).toBe(200)
   })
+
+  it('an IPv6 client is its /64: new addresses in one /64 share the 20', async () => {
+    const from = (address: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/register',
+        remoteAddress: address,
+        payload: { username: username('v6'), password: PASSWORD, name: 'V' },
+      })
+    for (let i = 1; i <= 20; i++) {
+      const response = await from(`2001:db8:aa:1::${i.toString(16)}`)
+      expect(response.statusCode, `registration ${i}: ${response.body}`).toBe(201)
+    }
+    expectProblem(await from('2001:db8:aa:1:ffff::1'), 429)
+    expect((await from('2001:db8:aa:2::1')).statusCode).toBe(201)
+  })
 })

@@ -1,7 +1,7 @@
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
 import { callerOf } from '../core/caller.js'
+import { clientKey } from '../core/caller-key.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, problems, userSecurity } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
@@ -27,7 +27,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         rateLimit: {
           max: 20,
           timeWindow: '1 hour',
-          keyGenerator: (r: FastifyRequest) => `register:${r.ip}`,
+          keyGenerator: clientKey('register'),
         },
       },
       preHandler: idempotency.preHandler,

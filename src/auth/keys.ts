@@ -71,3 +71,13 @@ export function loadSigningKeys(config: Config): SigningKeys {
 export function publicJwks(keys: SigningKeys): { keys: Record<string, unknown>[] } {
   return { keys: keys.algorithm === 'EdDSA' ? [{ ...keys.jwk }] : [] }
 }
+
+/**
+ * The secret Gatehouse derives its other keys from (cursors, idempotency, mail tokens): the
+ * HS256 secret, or the Ed25519 private key's bytes, so every instance with the same keys agrees.
+ */
+export function serverSecretOf(keys: SigningKeys): Buffer {
+  return keys.algorithm === 'HS256'
+    ? keys.secret
+    : Buffer.from(keys.privateKey.export({ format: 'der', type: 'pkcs8' }))
+}

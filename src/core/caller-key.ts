@@ -10,3 +10,8 @@ export function callerKey(request: FastifyRequest): string {
     ? `ip:${clientAddressKey(request.ip)}`
     : `user:${request.caller.principal.id}`
 }
+
+/** A limit that counts clients by address whoever they are (registrations, public signups). */
+export function clientKey(prefix: string): (request: FastifyRequest) => string {
+  return (request) => `${prefix}:${clientAddressKey(request.ip)}`
+}

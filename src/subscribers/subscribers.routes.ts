@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
+import { clientKey } from '../core/caller-key.js'
 import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
@@ -54,7 +55,7 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
         rateLimit: {
           max: 20,
           timeWindow: '1 hour',
-          keyGenerator: (request: FastifyRequest) => `subscribe:${request.ip}`,
+          keyGenerator: clientKey('subscribe'),
           allowList: (request: FastifyRequest) => isAdmin(request),
         },
       },
