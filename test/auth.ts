@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { expect } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/core/config.js'
+import { onTestDatabase } from './database.js'
 import { ADMIN, json } from './helpers.js'
 
 export const BEARER_CHALLENGE = 'Bearer realm="gatehouse"'
@@ -60,19 +61,25 @@ export function expectBasicChallenge(response: LightMyRequestResponse): void {
   expect(challenges(response)).toEqual([BASIC_CHALLENGE])
 }
 
-/** A Gatehouse on a given data directory, so a second one can be built on the same files. */
+/**
+ * A Gatehouse on a given data directory, so a second one can be built on the same files (in the
+ * postgres run, on the same PostgreSQL database: test/database.ts).
+ */
 export async function buildAppAt(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<FastifyInstance> {
-  const config = loadConfig({
-    DATABASE_URL: `sqlite:${dataDir}/test.db`,
-    RATE_LIMIT: 'false',
-    ADMIN_USERNAME: ADMIN.username,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'silent',
-    ...env,
-  })
+  const config = loadConfig(
+    await onTestDatabase({
+      DATABASE_URL: `sqlite:${dataDir}/test.db`,
+      DATA_DIR: dataDir,
+      RATE_LIMIT: 'false',
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      LOG_LEVEL: 'silent',
+      ...env,
+    }),
+  )
   const app = await buildApp(config, { logger: false })
   await app.ready()
   return app

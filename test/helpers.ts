@@ -6,6 +6,7 @@ import { afterAll, expect } from 'vitest'
 import { type BuildOptions, buildApp } from '../src/app.js'
 import { loadConfig } from '../src/core/config.js'
 import type { Todo } from '../src/todos/todos.schemas.js'
+import { onTestDatabase } from './database.js'
 
 export const ADMIN = { username: 'root', password: 'admin-password-for-tests' }
 export const PASSWORD = 'a perfectly fine test password'
@@ -16,22 +17,26 @@ export interface TestApp {
 }
 
 /**
- * A fresh Gatehouse on its own SQLite file in a temporary directory, with a bootstrap admin.
- * Rate limits are off unless a test turns them on.
+ * A fresh Gatehouse on its own SQLite file in a temporary directory (in the postgres run, its
+ * own PostgreSQL database: test/database.ts), with a bootstrap admin. Rate limits are off
+ * unless a test turns them on.
  */
 export async function buildTestApp(
   env: Record<string, string> = {},
   options: BuildOptions = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'))
-  const config = loadConfig({
-    DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
-    RATE_LIMIT: 'false',
-    ADMIN_USERNAME: ADMIN.username,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'silent',
-    ...env,
-  })
+  const config = loadConfig(
+    await onTestDatabase({
+      DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
+      DATA_DIR: dataDir,
+      RATE_LIMIT: 'false',
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      LOG_LEVEL: 'silent',
+      ...env,
+    }),
+  )
   const app = await buildApp(config, { logger: false, ...options })
   await app.ready()
   afterAll(async () => {

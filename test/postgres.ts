@@ -1,43 +1,21 @@
-import { randomBytes } from 'node:crypto'
-import pg from 'pg'
 import { afterAll } from 'vitest'
+import { onPostgres } from './database.js'
+import { createDatabase, dropDatabase } from './postgres-admin.js'
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-
-/** True when the PostgreSQL the tests use answers (CI starts it; elsewhere tests may skip). */
+/**
+ * Whether this run has PostgreSQL, for suites written for PostgreSQL alone (a database dropped
+ * under a running server, a dialect's own behaviour): true in the postgres project only. The
+ * sqlite run stays on SQLite, so such a suite runs once, beside the rest of the PostgreSQL run;
+ * that project exists only when PostgreSQL answers, and CI=true requires it.
+ */
 export async function postgresAvailable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 })
-  try {
-    await client.connect()
-    await client.query('select 1')
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => undefined)
-  }
-}
-
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try {
-    return await run(client)
-  } finally {
-    await client.end()
-  }
+  return onPostgres
 }
 
 /** A fresh, empty database; dropped after the file's tests. Returns its URL and a way to drop it early. */
 export async function tempDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `gatehouse_test_${randomBytes(6).toString('hex')}`
-  await admin((client) => client.query(`create database ${name}`))
-  const drop = () =>
-    admin(async (client) => {
-      await client.query(`drop database if exists ${name} with (force)`)
-    })
+  const { name, url } = await createDatabase()
+  const drop = () => dropDatabase(name)
   afterAll(drop)
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${name}`
-  return { url: url.toString(), drop }
+  return { url, drop }
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { onTestDatabase } from './database.js'
 
 /** The built server (`test/global-setup.ts` compiles it once per test run). */
 export const MAIN = path.resolve(import.meta.dirname, '../dist/gatehouse.js')
@@ -74,7 +75,7 @@ export async function runToExit(
   cwd: string,
   timeoutMs = 10_000,
 ): Promise<Exit & { stdout: string; stderr: string }> {
-  const proc = launch(env, cwd)
+  const proc = launch(await onTestDatabase(env, cwd), cwd)
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs)
   const exit = await proc.exited
   clearTimeout(timer)
@@ -84,7 +85,8 @@ export async function runToExit(
 const LISTENING = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/
 
 /**
- * Starts `node dist/gatehouse.js` in `cwd` on a port the OS picks (PORT=0; the port is read from the
+ * Starts `node dist/gatehouse.js` in `cwd` (in the postgres run, on the PostgreSQL database of
+ * the SQLite file its DATABASE_URL names) on a port the OS picks (PORT=0; the port is read from the
  * "Server listening" log line) and waits until `GET /readyz` answers 200.
  */
 export async function startServer(
@@ -92,7 +94,7 @@ export async function startServer(
   cwd: string,
   timeoutMs = 20_000,
 ): Promise<ServerProcess> {
-  const proc = launch({ PORT: '0', LOG_LEVEL: 'info', ...env }, cwd)
+  const proc = launch({ PORT: '0', LOG_LEVEL: 'info', ...(await onTestDatabase(env, cwd)) }, cwd)
   const deadline = Date.now() + timeoutMs
   let exitedEarly: Exit | null = null
   void proc.exited.then((exit) => {

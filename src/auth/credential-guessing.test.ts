@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { buildAppAt, expectProblem } from '../../test/auth.js'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import {
   ADMIN,
   basic,
@@ -377,6 +378,7 @@ describe('ambient Basic credentials on a cross-site write', async () => {
 })
 
 describe.runIf(await postgresAvailable())('on PostgreSQL', async () => {
+  if (skipSuite(!onPostgres, 'PostgreSQL only: in the postgres run')) return
   const database = await tempDatabase()
   const { app } = await buildTestApp({ DATABASE_URL: database.url })
 

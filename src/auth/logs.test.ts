@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { TokenPair } from '../../test/auth.js'
+import { onTestDatabase } from '../../test/database.js'
 import { ADMIN, basic, bearer, json, PASSWORD } from '../../test/helpers.js'
 import { buildApp } from '../app.js'
 import { loadConfig } from '../core/config.js'
@@ -12,14 +13,16 @@ describe('log lines carry no secrets', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-logs-'))
   const lines: string[] = []
   const app = await buildApp(
-    loadConfig({
-      DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
-      RATE_LIMIT: 'false',
-      ALLOW_QUERY_TOKEN: 'true',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-      LOG_LEVEL: 'trace',
-    }),
+    loadConfig(
+      await onTestDatabase({
+        DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
+        RATE_LIMIT: 'false',
+        ALLOW_QUERY_TOKEN: 'true',
+        ADMIN_USERNAME: ADMIN.username,
+        ADMIN_PASSWORD: ADMIN.password,
+        LOG_LEVEL: 'trace',
+      }),
+    ),
     { logStream: { write: (line: string) => void lines.push(line) } },
   )
   await app.ready()

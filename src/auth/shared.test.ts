@@ -13,6 +13,7 @@ import {
   refreshRaw,
   sleep,
 } from '../../test/auth.js'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import { basic, bearer, json, login, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
 import { decodeJwt } from '../../test/jwt.js'
 
@@ -134,6 +135,7 @@ describe('two instances sharing a database and Redis', async () => {
 
 for (const withRedis of [true, false]) {
   describe(`two instances on PostgreSQL${withRedis ? ' and Redis' : ', no Redis'}`, async () => {
+    if (skipSuite(!onPostgres, 'PostgreSQL only: in the postgres run')) return
     const name = `gatehouse_auth_${process.pid}_${Date.now()}`
     const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
     await admin.connect()

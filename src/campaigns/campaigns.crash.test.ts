@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import { ADMIN } from '../../test/helpers.js'
 import { type ServerProcess, startServer } from '../../test/process.js'
 import { startSmtpServer } from '../../test/smtp.js'
@@ -121,6 +122,7 @@ describe('a campaign survives SIGKILL of the server', () => {
  * the restarted server queues the rest by itself, and nobody is queued or mailed twice.
  */
 describe('a campaign survives SIGKILL of the server while it is being queued', () => {
+  if (skipSuite(onPostgres, 'SQLite only: it watches the SQLite file')) return
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-crash-queue-'))
   let server: ServerProcess | undefined
   afterAll(() => {

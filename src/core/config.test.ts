@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import { removeDir, runToExit, startServer, tempDir } from '../../test/process.js'
 
 const dirs: string[] = []
@@ -45,6 +46,7 @@ const BAD_VALUES: [variable: string, value: string][] = [
 ]
 
 describe('start-up with a bad setting', () => {
+  if (skipSuite(onPostgres, 'no database: runs once, in the sqlite run')) return
   it.concurrent.each(BAD_VALUES)(
     '%s=%s exits non-zero with one line naming it and writes nothing',
     async (variable, value) => {
@@ -73,6 +75,7 @@ describe('start-up with a bad setting', () => {
 })
 
 describe('start-up that cannot reach its database', () => {
+  if (skipSuite(onPostgres, 'no database: runs once, in the sqlite run')) return
   it('stops with one line, exit non-zero, and no credential in it', async () => {
     const cwd = emptyCwd()
     const result = await runToExit(
@@ -90,6 +93,7 @@ describe('start-up that cannot reach its database', () => {
 })
 
 describe('start-up with no configuration at all', () => {
+  if (skipSuite(onPostgres, 'SQLite only: the default database is a file')) return
   it('creates ./data with the database and a private JWT secret, and becomes ready', async () => {
     const cwd = emptyCwd()
     const server = await startServer({}, cwd)

@@ -2,8 +2,8 @@ import path from 'node:path'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { expectProblem } from '../../test/auth.js'
+import { onTestDatabase } from '../../test/database.js'
 import { buildTestApp, createTodo, json, newUser } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { up as mendExpiries } from '../migrations/005_api_key_expiry_range.js'
 import { loadConfig } from './config.js'
 import { openDatabase } from './db.js'
@@ -38,9 +38,8 @@ const STORABLE = [
   ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
 ] as const
 
-async function datesSuite(makeEnv: () => Promise<Record<string, string>>) {
-  const env = await makeEnv()
-  const { app, dataDir } = await buildTestApp(env)
+async function datesSuite() {
+  const { app, dataDir } = await buildTestApp()
   const user = await newUser(app)
 
   const keyCount = async () => {
@@ -137,7 +136,8 @@ async function datesSuite(makeEnv: () => Promise<Record<string, string>>) {
     const id = json<{ id: string }>(created).id
     const list = () => app.inject({ url: '/api/v1/profile/api-keys', headers: owner.headers })
     const raw = openDatabase<unknown>(
-      loadConfig({ DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`, ...env }).database,
+      loadConfig(await onTestDatabase({ DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}` }))
+        .database,
     )
     try {
       // What the old code stored for `9999-12-31T23:59:59-23:59`; the list then fails.
@@ -157,9 +157,5 @@ async function datesSuite(makeEnv: () => Promise<Record<string, string>>) {
   })
 }
 
-describe('dates that cannot be stored (SQLite)', () => datesSuite(async () => ({})))
-
-const postgres = await postgresAvailable()
-describe.skipIf(!postgres)('dates that cannot be stored (PostgreSQL)', () =>
-  datesSuite(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
-)
+// On SQLite and on PostgreSQL, one per run (test/database.ts).
+describe('dates that cannot be stored', datesSuite)

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import {
   ADMIN_ENV,
   basicAuth,
@@ -26,6 +27,7 @@ afterAll(async () => {
 })
 
 describe('SQLite with the outbox thread writing beside the requests', () => {
+  if (skipSuite(onPostgres, 'SQLite only: two writers on one file')) return
   const SUBSCRIBERS = 3000
   const CLIENTS = 8
 
@@ -144,6 +146,7 @@ function modes(dir: string): Record<string, string> {
 }
 
 describe('database files are readable by the server account only', () => {
+  if (skipSuite(onPostgres, 'SQLite only: the modes of its files')) return
   const env = {
     JWT_SECRET: 'a secret of at least thirty-two bytes, for the tests',
     RATE_LIMIT: 'false',

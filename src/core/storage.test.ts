@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { onPostgres } from '../../test/database.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import {
   ADMIN_ENV,
@@ -109,7 +110,10 @@ describe('storage', () => {
     expect((await again.stop()).code).toBe(0)
   })
 
-  it('/readyz turns 503 when the SQLite file is removed under the running server', async () => {
+  it('/readyz turns 503 when the SQLite file is removed under the running server', async ({
+    skip,
+  }) => {
+    skip(onPostgres, 'SQLite only: it removes the SQLite file')
     const dataDir = tempDir('gatehouse-ready-')
     dirs.push(dataDir)
     const databaseDir = path.join(dataDir, 'db')

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import { TodoPageCache } from './todos.page-cache.js'
 
 // The cache's own rules, where HTTP cannot reach: on SQLite every query is synchronous, and no
@@ -6,6 +7,7 @@ import { TodoPageCache } from './todos.page-cache.js'
 // a write commit between a page's stamp and its store. What a client sees is tested in
 // todos.cache.test.ts.
 describe('TodoPageCache', () => {
+  if (skipSuite(onPostgres, 'no database, and the cache serves SQLite only')) return
   const page = (body: string) => ({ body, next_cursor: null })
   const text = (cached: { body: string | Buffer } | undefined) => cached?.body.toString()
 

@@ -3,6 +3,7 @@ import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { describe, expect, it } from 'vitest'
+import { onPostgres, skipSuite } from '../../test/database.js'
 import {
   buildTestApp,
   createTodo,
@@ -11,7 +12,6 @@ import {
   newUser,
   type Session,
 } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import type { Database } from '../database.js'
 import { createTodosRepository, type TodoRange, type TodoScope } from './todos.repository.js'
 import type { Todo } from './todos.schemas.js'
@@ -22,8 +22,8 @@ interface TodoPage {
 }
 
 /** Order, pages and the JSON of list items, the same on every database. */
-const orderAndPagination = (env: () => Promise<Record<string, string>>) => async () => {
-  const { app } = await buildTestApp(await env())
+const orderAndPagination = async () => {
+  const { app } = await buildTestApp()
   const admin = await loginAdmin(app)
   const user = await newUser(app, 'pager')
 
@@ -219,18 +219,11 @@ const orderAndPagination = (env: () => Promise<Record<string, string>>) => async
   })
 }
 
-describe(
-  'todos: order and keyset pagination (SQLite)',
-  orderAndPagination(async () => ({})),
-)
-
-const postgres = await postgresAvailable()
-describe.skipIf(!postgres)(
-  'todos: order and keyset pagination (PostgreSQL)',
-  orderAndPagination(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
-)
+// On SQLite and on PostgreSQL, one per run (test/database.ts).
+describe('todos: order and keyset pagination', orderAndPagination)
 
 describe('todos: every list query is an index range scan (SQLite)', async () => {
+  if (skipSuite(onPostgres, 'SQLite only: EXPLAIN QUERY PLAN')) return
   const { app, dataDir } = await buildTestApp()
   await newUser(app, 'planner')
   const scopes: [string, TodoScope][] = [

@@ -10,7 +10,6 @@ import {
   newUser,
   PASSWORD,
 } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 
 interface User {
   id: string
@@ -345,8 +344,8 @@ describe('users admin: single users', async () => {
   })
 })
 
-async function lastAdminSuite(env: () => Promise<Record<string, string>>) {
-  const { app } = await buildTestApp(await env())
+async function lastAdminSuite() {
+  const { app } = await buildTestApp()
   const root = await loginAdmin(app)
   const other = await newUser(app, 'second')
 
@@ -413,10 +412,6 @@ async function lastAdminSuite(env: () => Promise<Record<string, string>>) {
   })
 }
 
-describe('users admin: the last admin (SQLite)', () => lastAdminSuite(async () => ({})))
-
-// The same rules on PostgreSQL, where two transactions really run at the same time.
-const postgres = await postgresAvailable()
-describe.skipIf(!postgres)('users admin: the last admin (PostgreSQL)', () =>
-  lastAdminSuite(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
-)
+// On SQLite and on PostgreSQL (one per run: test/database.ts), where two transactions really
+// run at the same time.
+describe('users admin: the last admin', lastAdminSuite)
