@@ -41,14 +41,14 @@ export interface OutboxWorkerOptions {
   pollMs?: number
 }
 
-const FLUSH_MS = 20
 const FLUSH_SIZE = 64
 const MAX_BACKOFF_MS = 60 * 60 * 1000
 
 /**
  * Delivers outbox rows inside the server process: claims due rows with a lease, sends them
  * with bounded concurrency, records results in batches. A mail is marked sent only after the
- * SMTP server accepted it, so a crash can repeat only mails in flight (same Message-ID).
+ * SMTP server accepted it, and its slot is taken by the next mail only once that is recorded,
+ * so a crash can repeat at most `concurrency` mails (same Message-ID).
  */
 export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const { outbox, mailer, hooks, log } = options
@@ -62,9 +62,9 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   let again = false
   let stopped = true
   let pollTimer: NodeJS.Timeout | undefined
-  let sent: OutboxRow[] = []
-  let flushTimer: NodeJS.Timeout | undefined
-  let flushing: Promise<void> = Promise.resolve()
+  // Sent mails waiting to be recorded, each with the delivery that waits for it.
+  const unrecorded: { row: OutboxRow; recorded: () => void }[] = []
+  let recording = false
 
   function schedule(delay: number): void {
     if (stopped) return
@@ -146,9 +146,10 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       const mail = await render(row)
       const result = await mailer.send(mail)
       if (result.ok) {
-        sent.push(row)
-        if (sent.length >= FLUSH_SIZE) void flush()
-        else if (flushTimer === undefined) flushTimer = setTimeout(() => void flush(), FLUSH_MS)
+        await new Promise<void>((recorded) => {
+          unrecorded.push({ row, recorded })
+          void recordSent()
+        })
       } else if (result.permanent || row.attempts >= options.maxAttempts) {
         await outbox.markFailed(row.id, result.error)
         await hooks.settled?.([row])
@@ -175,16 +176,17 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     return new Date().toISOString()
   }
 
-  /** Results are written in batches: one UPDATE for many mails keeps the database cheap. */
-  function flush(): Promise<void> {
-    if (flushTimer !== undefined) {
-      clearTimeout(flushTimer)
-      flushTimer = undefined
-    }
-    const rows = sent
-    sent = []
-    flushing = flushing.then(async () => {
-      if (rows.length === 0) return
+  /**
+   * Group commit: one UPDATE records every mail that was accepted while the previous one ran,
+   * so the database stays cheap under load and a mail waits for at most one write before its
+   * slot goes to the next mail.
+   */
+  async function recordSent(): Promise<void> {
+    if (recording) return
+    recording = true
+    while (unrecorded.length > 0) {
+      const batch = unrecorded.splice(0, FLUSH_SIZE)
+      const rows = batch.map((entry) => entry.row)
       try {
         await outbox.markSent(
           rows.map((row) => row.id),
@@ -195,8 +197,9 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         // Left pending with a lease: they will go again, with the same Message-ID.
         log.error({ err: error, count: rows.length }, 'could not record sent mails')
       }
-    })
-    return flushing
+      for (const entry of batch) entry.recorded()
+    }
+    recording = false
   }
 
   return {
@@ -221,7 +224,6 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       while ((active > 0 || claiming) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 10))
       }
-      await flush()
       const unstarted = queue.splice(0).map((row) => row.id)
       await outbox.release(unstarted, nowIso()).catch((error: unknown) => {
         log.error({ err: error }, 'could not release outbox rows')
