@@ -78,6 +78,7 @@ export async function buildApp(
   // Users know no other feature: what follows from a change of an account is wired here.
   const usersService = createUsersService({
     db,
+    dialect: database.dialect,
     cursors,
     events: {
       changed: (id) => auth.identities.forget(id),

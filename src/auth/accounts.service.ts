@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Role } from '../core/caller.js'
-import { isUniqueViolation } from '../core/db.js'
+import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
@@ -20,13 +20,14 @@ export type AccountsService = ReturnType<typeof createAccountsService>
 /** Accounts and their passwords: registration, the configured admin, password changes. */
 export function createAccountsService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   passwords: PasswordCheck
   identities: IdentityCache
   sessions: Pick<SessionsService, 'endAll'>
   passwordMinLength: number
 }) {
   const { passwords, identities, sessions } = deps
-  const users = createUsersRepository(deps.db)
+  const users = createUsersRepository(deps.db, deps.dialect)
   const audit = createAuditLog(deps.db)
 
   async function newAccount(

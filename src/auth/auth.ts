@@ -35,7 +35,8 @@ export async function createAuth(deps: {
   shared: boolean
 }) {
   const { db, config, redis, shared } = deps
-  const users = createUsersRepository(db)
+  const dialect = config.database.kind
+  const users = createUsersRepository(db, dialect)
   const identities = createIdentityCache(users, { shared })
   const revocations = createRevocations(createSessionsRepository(db), config.accessTokenTtl, {
     redis,
@@ -58,6 +59,7 @@ export async function createAuth(deps: {
   const apiKeys = createApiKeysService({ db, identities, shared })
   const accounts = createAccountsService({
     db,
+    dialect,
     passwords,
     identities,
     sessions,

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { type DialectName, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import { USERNAME_PATTERN } from './users.schemas.js'
 import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
@@ -7,10 +8,18 @@ const USERNAME = new RegExp(USERNAME_PATTERN)
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
-export function createUsersRepository(db: Kysely<Database>) {
+export function createUsersRepository(db: Kysely<Database>, dialect: DialectName) {
   return {
     findById(id: string): Promise<UserRow | undefined> {
       return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match, the last-admin rule) is still true when it writes.
+     */
+    findForUpdate(id: string): Promise<UserRow | undefined> {
+      const query = db.selectFrom('users').selectAll().where('id', '=', id)
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     findByUsername(username: string): Promise<UserRow | undefined> {
       // A name no account can have is not looked up: any text a client sends ends up here.
