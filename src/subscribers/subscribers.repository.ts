@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { type DialectName, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import type {
   NewSubscriberRow,
@@ -14,10 +15,18 @@ export function normaliseEmail(email: string): string {
   return email.normalize('NFC').toLowerCase()
 }
 
-export function createSubscribersRepository(db: Kysely<Database>) {
+export function createSubscribersRepository(db: Kysely<Database>, dialect: DialectName) {
   return {
     findById(id: string): Promise<SubscriberRow | undefined> {
       return db.selectFrom('subscribers').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match) is still true when it writes.
+     */
+    findForUpdate(id: string): Promise<SubscriberRow | undefined> {
+      const query = db.selectFrom('subscribers').selectAll().where('id', '=', id)
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     findByEmail(email: string): Promise<SubscriberRow | undefined> {
       return db

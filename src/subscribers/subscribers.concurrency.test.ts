@@ -1,0 +1,146 @@
+import type { LightMyRequestResponse } from 'fastify'
+import { afterAll, describe, expect, it } from 'vitest'
+import { buildTestApp, json, loginAdmin } from '../../test/helpers.js'
+import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
+import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
+import type { Subscriber } from './subscribers.schemas.js'
+
+/** A lost update shows only when the transactions overlap: each race is run several times. */
+const ROUNDS = 8
+const RACERS = 8
+const PUBLIC_URL = 'https://lists.example.org'
+
+/** The statuses of one round, sorted: `200 412 412 …` when exactly one writer was applied. */
+const outcome = (answers: readonly (LightMyRequestResponse | undefined)[]) =>
+  answers
+    .map((answer) => answer?.statusCode)
+    .sort()
+    .join(' ')
+const oneOf = (won: number, lost: number) =>
+  [won, ...Array.from({ length: RACERS - 1 }, () => lost)].join(' ')
+const everyRound = (expected: string) => Array.from({ length: ROUNDS }, () => expected)
+
+/**
+ * Writes to subscribers that race: conditional writes naming one version, a single-use token
+ * spent at once. The check and the write are one step, so the rules hold under concurrency.
+ */
+const racingWrites = (env: () => Promise<Record<string, string>>) => async () => {
+  const smtp = await startSmtpServer()
+  afterAll(() => smtp.close())
+  const settings = await env()
+  const { app } = await buildTestApp({
+    SMTP_URL: smtp.url,
+    PUBLIC_URL,
+    MAIL_RETRY_BASE_MS: '50',
+    ...settings,
+  })
+  const admin = await loginAdmin(app)
+  let seq = 0
+  const address = (label: string) => `${label}.${process.pid}.${++seq}@example.com`
+
+  async function create(email: string, status?: Subscriber['status']): Promise<Subscriber> {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/subscribers',
+      headers: admin.headers,
+      payload: { name: 'Original', email, ...(status === undefined ? {} : { status }) },
+    })
+    expect(response.statusCode, response.body).toBe(201)
+    return json<Subscriber>(response)
+  }
+
+  async function versionOf(url: string): Promise<string> {
+    return String((await app.inject({ url, headers: admin.headers })).headers.etag)
+  }
+
+  /** Races RACERS writes naming the current version; each round's outcome. */
+  async function raceWrites(
+    method: 'PUT' | 'PATCH',
+    payload: (round: number, writer: number) => Record<string, unknown>,
+  ): Promise<string[]> {
+    const url = `/api/v1/subscribers/${(await create(address('contested'))).id}`
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const headers = { ...admin.headers, 'if-match': await versionOf(url) }
+      const answers = await Promise.all(
+        Array.from({ length: RACERS }, (_, writer) =>
+          app.inject({ method, url, headers, payload: payload(round, writer) }),
+        ),
+      )
+      const applied = answers.filter((answer) => answer.statusCode === 200)
+      const stored = json<Subscriber>(await app.inject({ url, headers: admin.headers }))
+      // The one write that was applied is the one stored.
+      const kept =
+        applied.length === 1 &&
+        JSON.stringify(json<Subscriber>(applied[0] as LightMyRequestResponse)) ===
+          JSON.stringify(stored)
+      outcomes.push(kept ? outcome(answers) : `${outcome(answers)} (stored: ${stored.name})`)
+    }
+    return outcomes
+  }
+
+  it('of several PATCHes naming one version, one is applied and the others are 412', async () => {
+    const outcomes = await raceWrites('PATCH', (round, i) =>
+      // Some change the status too, as an admin may.
+      i % 2 === 0
+        ? { name: `writer ${round}.${i}` }
+        : { name: `writer ${round}.${i}`, status: 'unsubscribed' },
+    )
+    expect(outcomes).toEqual(everyRound(oneOf(200, 412)))
+  })
+
+  it('of several PUTs naming one version, one is applied and the others are 412', async () => {
+    const outcomes = await raceWrites('PUT', (round, i) => ({
+      name: `writer ${round}.${i}`,
+      email: address(`put${round}-${i}`),
+    }))
+    expect(outcomes).toEqual(everyRound(oneOf(200, 412)))
+  })
+
+  it('a PATCH and a DELETE naming one version: one of them happens', async () => {
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const url = `/api/v1/subscribers/${(await create(address('doomed'))).id}`
+      const headers = { ...admin.headers, 'if-match': await versionOf(url) }
+      const [patch, remove] = await Promise.all([
+        app.inject({ method: 'PATCH', url, headers, payload: { name: 'patched' } }),
+        app.inject({ method: 'DELETE', url, headers }),
+      ])
+      outcomes.push(`${patch?.statusCode} ${remove?.statusCode}`)
+    }
+    for (const seen of outcomes) expect(['200 412', '404 204'], outcomes.join(', ')).toContain(seen)
+  })
+
+  it('a confirmation token spent by several requests at once confirms once; the others are 400', async () => {
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const email = address('confirm')
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/subscribers',
+        payload: { name: 'C', email },
+      })
+      const mail = await eventually(async () => smtp.mails.find((m) => m.to.includes(email)))
+      const token =
+        new URL(linkIn(mail, `${PUBLIC_URL}/subscribe/confirm?token=`)).searchParams.get('token') ??
+        ''
+      const answers = await Promise.all(
+        Array.from({ length: RACERS }, () =>
+          app.inject({ method: 'POST', url: '/api/v1/subscribers/confirm', payload: { token } }),
+        ),
+      )
+      outcomes.push(outcome(answers))
+    }
+    expect(outcomes).toEqual(everyRound(oneOf(200, 400)))
+  })
+}
+
+describe(
+  'subscribers: racing writes (SQLite)',
+  racingWrites(async () => ({})),
+)
+
+describe.skipIf(!(await postgresAvailable()))(
+  'subscribers: racing writes (PostgreSQL)',
+  racingWrites(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
+)
