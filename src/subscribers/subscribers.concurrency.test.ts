@@ -1,8 +1,12 @@
+import path from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
+import { loadConfig } from '../core/config.js'
+import { openDatabase } from '../core/db.js'
+import type { Database } from '../database.js'
 import type { Subscriber } from './subscribers.schemas.js'
 
 /** A lost update shows only when the transactions overlap: each race is run several times. */
@@ -22,19 +26,28 @@ const everyRound = (expected: string) => Array.from({ length: ROUNDS }, () => ex
 
 /**
  * Writes to subscribers that race: conditional writes naming one version, a single-use token
- * spent at once. The check and the write are one step, so the rules hold under concurrency.
+ * spent at once, signups that may mail an address at most once in a while. The check and the
+ * write are one step, so the rules hold under concurrency.
  */
 const racingWrites = (env: () => Promise<Record<string, string>>) => async () => {
   const smtp = await startSmtpServer()
   afterAll(() => smtp.close())
   const settings = await env()
-  const { app } = await buildTestApp({
+  const { app, dataDir } = await buildTestApp({
     SMTP_URL: smtp.url,
     PUBLIC_URL,
     MAIL_RETRY_BASE_MS: '50',
     ...settings,
   })
   const admin = await loginAdmin(app)
+  // Beside the app, as another process would: what a signup queued is in the outbox at once.
+  const database = openDatabase<Database>(
+    loadConfig({
+      DATABASE_URL: settings.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'test.db')}`,
+    }).database,
+  )
+  afterAll(() => database.close())
+
   let seq = 0
   const address = (label: string) => `${label}.${process.pid}.${++seq}@example.com`
 
@@ -51,6 +64,15 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
 
   async function versionOf(url: string): Promise<string> {
     return String((await app.inject({ url, headers: admin.headers })).headers.etag)
+  }
+
+  async function mailsQueuedFor(email: string): Promise<number> {
+    const row = await database.kysely
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('recipient_email', '=', email)
+      .executeTakeFirstOrThrow()
+    return Number(row.count)
   }
 
   /** Races RACERS writes naming the current version; each round's outcome. */
@@ -132,6 +154,30 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
       outcomes.push(outcome(answers))
     }
     expect(outcomes).toEqual(everyRound(oneOf(200, 400)))
+  })
+
+  it('signups of one known address at once queue one mail: the 10-minute and one-day limits hold', async () => {
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      // Never mailed: the first signup may mail it, and no other in the next 10 minutes (a day
+      // for a confirmed address, which is told it is already subscribed).
+      const status = (['pending', 'unsubscribed', 'confirmed'] as const)[round % 3]
+      const email = address(`signup-${status}`)
+      await create(email, status)
+      const answers = await Promise.all(
+        Array.from({ length: RACERS }, () =>
+          app.inject({ method: 'POST', url: '/api/v1/subscribers', payload: { name: 'X', email } }),
+        ),
+      )
+      outcomes.push(`${outcome(answers)}, ${status}: ${await mailsQueuedFor(email)} mail(s)`)
+    }
+    expect(outcomes).toEqual(
+      Array.from(
+        { length: ROUNDS },
+        (_, round) =>
+          `${oneOf(202, 202)}, ${['pending', 'unsubscribed', 'confirmed'][round % 3]}: 1 mail(s)`,
+      ),
+    )
   })
 }
 

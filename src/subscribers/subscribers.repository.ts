@@ -28,12 +28,13 @@ export function createSubscribersRepository(db: Kysely<Database>, dialect: Diale
       const query = db.selectFrom('subscribers').selectAll().where('id', '=', id)
       return lockedForWrite(query, dialect).executeTakeFirst()
     },
-    findByEmail(email: string): Promise<SubscriberRow | undefined> {
-      return db
+    /** By address, locked until the transaction ends: a signup decides by when it last mailed. */
+    findByEmailForUpdate(email: string): Promise<SubscriberRow | undefined> {
+      const query = db
         .selectFrom('subscribers')
         .selectAll()
         .where('email_normalised', '=', normaliseEmail(email))
-        .executeTakeFirst()
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     findByUnsubscribeHash(hash: string): Promise<SubscriberRow | undefined> {
       return db

@@ -132,7 +132,9 @@ export function createSubscribersService(deps: {
       try {
         await db.transaction().execute(async (trx) => {
           const repo = createSubscribersRepository(trx, dialect)
-          const existing = await repo.findByEmail(input.email)
+          // Locked: signups of one address at once would otherwise all see the last mail as
+          // old enough, and each send one.
+          const existing = await repo.findByEmailForUpdate(input.email)
           const lastMailed = existing?.last_mailed_at ?? ''
           if (existing?.status === 'confirmed') {
             if (lastMailed > since(ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS)) return
