@@ -26,8 +26,8 @@ const everyRound = (expected: string) => Array.from({ length: ROUNDS }, () => ex
 
 /**
  * Writes to subscribers that race: conditional writes naming one version, a single-use token
- * spent at once, signups that may mail an address at most once in a while. The check and the
- * write are one step, so the rules hold under concurrency.
+ * spent at once, signups that may mail an address at most once in a while, imports of the same
+ * addresses. The check and the write are one step, so the rules hold under concurrency.
  */
 const racingWrites = (env: () => Promise<Record<string, string>>) => async () => {
   const smtp = await startSmtpServer()
@@ -178,6 +178,31 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
           `${oneOf(202, 202)}, ${['pending', 'unsubscribed', 'confirmed'][round % 3]}: 1 mail(s)`,
       ),
     )
+  })
+
+  it('imports of the same addresses at once create each subscriber once and both succeed', async () => {
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const emails = Array.from({ length: 120 }, () => address(`import${round}`))
+      // The second lists them the other way round: neither may wait for the other in a cycle.
+      const answers = await Promise.all(
+        [emails, [...emails].reverse()].map((list) =>
+          app.inject({
+            method: 'POST',
+            url: '/api/v1/subscribers/import',
+            headers: { ...admin.headers, 'content-type': 'text/csv' },
+            payload: ['name,email', ...list.map((email) => `Reader,${email}`)].join('\n'),
+          }),
+        ),
+      )
+      const created = answers.map((answer) =>
+        answer.statusCode === 200 ? json<{ created: number; skipped: number }>(answer) : undefined,
+      )
+      const total = created.reduce((sum, result) => sum + (result?.created ?? 0), 0)
+      const skipped = created.reduce((sum, result) => sum + (result?.skipped ?? 0), 0)
+      outcomes.push(`${outcome(answers)}, created ${total}, skipped ${skipped}`)
+    }
+    expect(outcomes).toEqual(everyRound('200 200, created 120, skipped 120'))
   })
 }
 

@@ -56,12 +56,19 @@ export function createSubscribersRepository(db: Kysely<Database>, dialect: Diale
     async insert(row: NewSubscriberRow): Promise<void> {
       await db.insertInto('subscribers').values(row).execute()
     },
-    async insertMany(rows: readonly NewSubscriberRow[]): Promise<void> {
-      if (rows.length === 0) return
-      await db
+    /**
+     * Inserts the rows whose address is not on the list, also when another transaction added
+     * it since the caller looked (it waits for that one to commit); returns how many it inserted.
+     */
+    async insertNew(rows: readonly NewSubscriberRow[]): Promise<number> {
+      if (rows.length === 0) return 0
+      const inserted = await db
         .insertInto('subscribers')
         .values([...rows])
+        .onConflict((oc) => oc.column('email_normalised').doNothing())
+        .returning('id')
         .execute()
+      return inserted.length
     },
     update(id: string, changes: SubscriberRowUpdate): Promise<SubscriberRow | undefined> {
       return db

@@ -303,9 +303,17 @@ export function createSubscribersService(deps: {
             known.add(normalised)
             fresh.push(newRow(row, 'confirmed', now))
           }
+          // An address added since `known` was read (another import, a signup) is skipped by the
+          // insert. In address order, so that two imports wait for each other's rows in one
+          // order and cannot deadlock.
+          fresh.sort((a, b) => (a.email_normalised < b.email_normalised ? -1 : 1))
+          let created = 0
           // SQLite caps bound parameters per statement: insert in slices.
-          for (let i = 0; i < fresh.length; i += 50) await repo.insertMany(fresh.slice(i, i + 50))
-          result.created += fresh.length
+          for (let i = 0; i < fresh.length; i += 50) {
+            created += await repo.insertNew(fresh.slice(i, i + 50))
+          }
+          result.created += created
+          result.skipped += fresh.length - created
         })
       }
       for await (const record of records) {
