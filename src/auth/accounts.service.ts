@@ -84,11 +84,15 @@ export function createAccountsService(deps: {
       const row = await passwords.current(caller.principal, currentPassword, client)
       checkPasswordPolicy(newPassword, deps.passwordMinLength, 'new_password')
       const now = nowIso()
-      await users.update(row.id, {
+      // Only over the hash the password was checked against: two changes sent with one current
+      // password would otherwise both succeed, each told its password is set (hashing takes long
+      // enough for this to happen by accident).
+      const replaced = await users.replacePassword(row.id, row.password_hash, {
         password_hash: await hashPassword(newPassword),
         password_changed_at: now,
         updated_at: now,
       })
+      if (!replaced) throw new AppError('WRONG_PASSWORD', 'current_password is not correct')
       identities.forget(row.id)
       await sessions.endAll(row.id, caller.claims?.sid)
       await audit.record('password.change', row.id, {})

@@ -37,6 +37,25 @@ export function createUsersRepository(db: Kysely<Database>, dialect: DialectName
         .returningAll()
         .executeTakeFirst()
     },
+    /**
+     * Sets a new password only while the stored hash is still `current`, the one the caller's
+     * password was checked against; false when another change came in between.
+     */
+    async replacePassword(
+      id: string,
+      current: string,
+      changes: Required<
+        Pick<UserRowUpdate, 'password_hash' | 'password_changed_at' | 'updated_at'>
+      >,
+    ): Promise<boolean> {
+      const result = await db
+        .updateTable('users')
+        .set(changes)
+        .where('id', '=', id)
+        .where('password_hash', '=', current)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
     async delete(id: string): Promise<boolean> {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
       return result.numDeletedRows > 0n
