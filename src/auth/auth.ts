@@ -49,6 +49,7 @@ export async function createAuth(deps: {
   const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
   const sessions = createSessionsService({
     db,
+    dialect,
     passwords,
     identities,
     revocations,

@@ -241,3 +241,15 @@ export function lockedForWrite<DB, TB extends keyof DB, O>(
 ): SelectQueryBuilder<DB, TB, O> {
   return dialect === 'postgres' ? query.forUpdate() : query
 }
+
+/**
+ * `query` with the rows it reads kept from changing until the transaction ends (SELECT … FOR
+ * SHARE), for a write elsewhere that holds only while they stay as read; readers and other
+ * holders go on, a writer of those rows waits. PostgreSQL only, as lockedForWrite.
+ */
+export function lockedForShare<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  dialect: DialectName,
+): SelectQueryBuilder<DB, TB, O> {
+  return dialect === 'postgres' ? query.forShare() : query
+}

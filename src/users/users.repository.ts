@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely'
-import { type DialectName, lockedForWrite } from '../core/db.js'
+import { type DialectName, lockedForShare, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import { USERNAME_PATTERN } from './users.schemas.js'
 import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
@@ -25,6 +25,15 @@ export function createUsersRepository(db: Kysely<Database>, dialect: DialectName
       // A name no account can have is not looked up: any text a client sends ends up here.
       if (!USERNAME.test(username)) return Promise.resolve(undefined)
       return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+    },
+    /**
+     * The row, kept from changing until the transaction ends (FOR SHARE on PostgreSQL), for a
+     * write elsewhere that holds only while the account is as read: a session, an API key. A
+     * password change or a disable then waits for that write, and ends what it wrote.
+     */
+    findForShare(id: string): Promise<UserRow | undefined> {
+      const query = db.selectFrom('users').selectAll().where('id', '=', id)
+      return lockedForShare(query, dialect).executeTakeFirst()
     },
     async insert(row: NewUserRow): Promise<void> {
       await db.insertInto('users').values(row).execute()
