@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { loginRaw, refreshRaw, sleep } from '../../test/auth.js'
 import {
+  bearer,
   buildTestApp,
   json,
   loginAdmin,
@@ -138,6 +139,39 @@ const racingCredentials = (env: () => Promise<Record<string, string>>) => async 
       expect(change.statusCode, change.body).toBe(200)
       expect((await setDisabled(user.id, false)).statusCode).toBe(200)
       outcomes.push(`${await alive(refreshTokens)} of ${refreshTokens.length} sessions alive`)
+    }
+    for (const seen of outcomes) expect(seen, outcomes.join(', ')).toMatch(/^0 of/)
+  })
+
+  it('API keys created while their user is being disabled end with the others', async () => {
+    const outcomes: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const user = await newUser(app, 'keyed')
+      const [disable, ...created] = await Promise.all([
+        setDisabled(user.id, true),
+        // Spread around the disable, as the logins above.
+        ...Array.from({ length: 12 }, (_, i) =>
+          after(i * 2, () =>
+            app.inject({
+              method: 'POST',
+              url: '/api/v1/profile/api-keys',
+              headers: user.headers,
+              payload: { name: `key ${i}` },
+            }),
+          ),
+        ),
+      ])
+      expect(disable.statusCode, disable.body).toBe(200)
+      expect((await setDisabled(user.id, false)).statusCode).toBe(200)
+      const keys = created
+        .filter((answer) => answer.statusCode === 201)
+        .map((answer) => json<{ key: string }>(answer).key)
+      let working = 0
+      for (const key of keys) {
+        const use = await app.inject({ url: '/api/v1/profile', headers: bearer(key) })
+        if (use.statusCode === 200) working++
+      }
+      outcomes.push(`${working} of ${keys.length} keys work`)
     }
     for (const seen of outcomes) expect(seen, outcomes.join(', ')).toMatch(/^0 of/)
   })

@@ -57,7 +57,7 @@ export async function createAuth(deps: {
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
   })
-  const apiKeys = createApiKeysService({ db, identities, shared })
+  const apiKeys = createApiKeysService({ db, dialect, identities, shared })
   const accounts = createAccountsService({
     db,
     dialect,
