@@ -78,6 +78,7 @@ export async function buildApp(
   // Users know no other feature: what follows from a change of an account is wired here.
   const usersService = createUsersService({
     db,
+    dialect: database.dialect,
     cursors,
     events: {
       changed: (id) => auth.identities.forget(id),
@@ -108,7 +109,12 @@ export async function buildApp(
     // Beside this file in the build (dist/); beside the source (tests) there is none.
     thread: new URL('./mail.thread.js', import.meta.url),
   })
-  const subscribersService = createSubscribersService({ db, mail, cursors })
+  const subscribersService = createSubscribersService({
+    db,
+    dialect: database.dialect,
+    mail,
+    cursors,
+  })
   const campaignsService = createCampaignsService({
     db,
     cursors,

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Role } from '../core/caller.js'
-import { isUniqueViolation } from '../core/db.js'
+import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
@@ -20,13 +20,14 @@ export type AccountsService = ReturnType<typeof createAccountsService>
 /** Accounts and their passwords: registration, the configured admin, password changes. */
 export function createAccountsService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   passwords: PasswordCheck
   identities: IdentityCache
   sessions: Pick<SessionsService, 'endAll'>
   passwordMinLength: number
 }) {
   const { passwords, identities, sessions } = deps
-  const users = createUsersRepository(deps.db)
+  const users = createUsersRepository(deps.db, deps.dialect)
   const audit = createAuditLog(deps.db)
 
   async function newAccount(
@@ -83,11 +84,15 @@ export function createAccountsService(deps: {
       const row = await passwords.current(caller.principal, currentPassword, client)
       checkPasswordPolicy(newPassword, deps.passwordMinLength, 'new_password')
       const now = nowIso()
-      await users.update(row.id, {
+      // Only over the hash the password was checked against: two changes sent with one current
+      // password would otherwise both succeed, each told its password is set (hashing takes long
+      // enough for this to happen by accident).
+      const replaced = await users.replacePassword(row.id, row.password_hash, {
         password_hash: await hashPassword(newPassword),
         password_changed_at: now,
         updated_at: now,
       })
+      if (!replaced) throw new AppError('WRONG_PASSWORD', 'current_password is not correct')
       identities.forget(row.id)
       await sessions.endAll(row.id, caller.claims?.sid)
       await audit.record('password.change', row.id, {})

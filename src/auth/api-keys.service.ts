@@ -2,15 +2,18 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Principal } from '../core/caller.js'
+import type { DialectName } from '../core/db.js'
 import { AppError, validationFailed } from '../core/errors.js'
 import { DATE_TIME_FORM } from '../core/schemas.js'
 import { instantOfDateTime, isoOf, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
+import { createUsersRepository } from '../users/users.repository.js'
 import { createApiKeysRepository } from './api-keys.repository.js'
 import { type ApiKey, type NewApiKey, toApiKey } from './auth.schemas.js'
+import { badBasicCredentials } from './basic.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
-import { hashToken, randomToken } from './tokens.js'
+import { hashToken, invalidToken, randomToken } from './tokens.js'
 
 export const API_KEY_PREFIX = 'gh_'
 // Record an API key's use (last_used_at and an audit event) at most this often per key.
@@ -21,6 +24,7 @@ export type ApiKeysService = ReturnType<typeof createApiKeysService>
 
 export function createApiKeysService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   identities: IdentityCache
   /** Other instances share the database: cached API keys are checked against it on each use. */
   shared: boolean
@@ -60,6 +64,16 @@ export function createApiKeysService(deps: {
       }
       // The key and its audit event: both are stored, or neither.
       await db.transaction().execute(async (trx) => {
+        // The account held as enabled until the key commits: a disable that came first (after
+        // this request was authenticated) refuses the key, as the next request would be, and
+        // one that comes after waits, then revokes it with the others. Without it a key written
+        // just after a disable outlived it, and worked again once the account was enabled.
+        const owner = await createUsersRepository(trx, deps.dialect).findForShare(row.user_id)
+        if (owner === undefined || owner.disabled !== 0) {
+          throw caller.scheme === 'basic'
+            ? badBasicCredentials()
+            : invalidToken('The user is no longer active')
+        }
         await createApiKeysRepository(trx).insert(row)
         await createAuditLog(trx).record('api_key.create', caller.principal.id, {
           api_key_id: row.id,

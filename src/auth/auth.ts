@@ -35,7 +35,8 @@ export async function createAuth(deps: {
   shared: boolean
 }) {
   const { db, config, redis, shared } = deps
-  const users = createUsersRepository(db)
+  const dialect = config.database.kind
+  const users = createUsersRepository(db, dialect)
   const identities = createIdentityCache(users, { shared })
   const revocations = createRevocations(createSessionsRepository(db), config.accessTokenTtl, {
     redis,
@@ -48,6 +49,7 @@ export async function createAuth(deps: {
   const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
   const sessions = createSessionsService({
     db,
+    dialect,
     passwords,
     identities,
     revocations,
@@ -55,9 +57,10 @@ export async function createAuth(deps: {
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
   })
-  const apiKeys = createApiKeysService({ db, identities, shared })
+  const apiKeys = createApiKeysService({ db, dialect, identities, shared })
   const accounts = createAccountsService({
     db,
+    dialect,
     passwords,
     identities,
     sessions,

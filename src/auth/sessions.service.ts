@@ -2,9 +2,11 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Role } from '../core/caller.js'
+import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
+import { createUsersRepository } from '../users/users.repository.js'
 import { type Session, type TokenPair, toSession } from './auth.schemas.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
@@ -22,6 +24,7 @@ export type SessionsService = ReturnType<typeof createSessionsService>
 /** A session is one refresh-token family: login starts it, refresh rotates it, logout ends it. */
 export function createSessionsService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   passwords: PasswordCheck
   identities: IdentityCache
   revocations: Revocations
@@ -71,7 +74,15 @@ export function createSessionsService(deps: {
       const refreshToken = randomToken()
       const sessionId = uuidv7()
       // The session, its first token and the audit event: one commit, not three.
-      await db.transaction().execute(async (trx) => {
+      const role = await db.transaction().execute(async (trx) => {
+        // The account as the password was checked against it, held until the session commits:
+        // a password change or a disable that came first refuses this login, and one that comes
+        // after waits, then ends this session with the others. Without it a login racing one
+        // kept a session that the old password opened (and that enabling again would revive).
+        const account = await createUsersRepository(trx, deps.dialect).findForShare(user.id)
+        if (account?.password_hash !== user.password_hash || account.disabled !== 0) {
+          throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
+        }
         const repo = createSessionsRepository(trx)
         await repo.insert({
           id: sessionId,
@@ -92,8 +103,9 @@ export function createSessionsService(deps: {
           ip: client.ip,
           session_id: sessionId,
         })
+        return account.role
       })
-      return issuePair(user.id, user.role, sessionId, refreshToken)
+      return issuePair(user.id, role, sessionId, refreshToken)
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {

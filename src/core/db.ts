@@ -12,6 +12,7 @@ import {
   type MigrationProvider,
   Migrator,
   PostgresDialect,
+  type SelectQueryBuilder,
   type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
@@ -224,4 +225,31 @@ export function isUniqueViolation(error: unknown): boolean {
     code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
     code === '23505'
   )
+}
+
+/**
+ * `query` with the rows it reads locked until the transaction ends (SELECT … FOR UPDATE), for a
+ * write that decides on what it read (If-Match, a state, a limit): on PostgreSQL's READ COMMITTED
+ * a plain read does not stop a concurrent writer, so two transactions could both pass the check
+ * and the later write undo the earlier one. Locked, the second waits, then reads what the first
+ * committed. SQLite has no row locks, nor needs them: its transactions here begin as writers
+ * (BEGIN IMMEDIATE), one at a time.
+ */
+export function lockedForWrite<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  dialect: DialectName,
+): SelectQueryBuilder<DB, TB, O> {
+  return dialect === 'postgres' ? query.forUpdate() : query
+}
+
+/**
+ * `query` with the rows it reads kept from changing until the transaction ends (SELECT … FOR
+ * SHARE), for a write elsewhere that holds only while they stay as read; readers and other
+ * holders go on, a writer of those rows waits. PostgreSQL only, as lockedForWrite.
+ */
+export function lockedForShare<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  dialect: DialectName,
+): SelectQueryBuilder<DB, TB, O> {
+  return dialect === 'postgres' ? query.forShare() : query
 }

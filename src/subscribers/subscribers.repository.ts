@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { type DialectName, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import type {
   NewSubscriberRow,
@@ -14,17 +15,26 @@ export function normaliseEmail(email: string): string {
   return email.normalize('NFC').toLowerCase()
 }
 
-export function createSubscribersRepository(db: Kysely<Database>) {
+export function createSubscribersRepository(db: Kysely<Database>, dialect: DialectName) {
   return {
     findById(id: string): Promise<SubscriberRow | undefined> {
       return db.selectFrom('subscribers').selectAll().where('id', '=', id).executeTakeFirst()
     },
-    findByEmail(email: string): Promise<SubscriberRow | undefined> {
-      return db
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match) is still true when it writes.
+     */
+    findForUpdate(id: string): Promise<SubscriberRow | undefined> {
+      const query = db.selectFrom('subscribers').selectAll().where('id', '=', id)
+      return lockedForWrite(query, dialect).executeTakeFirst()
+    },
+    /** By address, locked until the transaction ends: a signup decides by when it last mailed. */
+    findByEmailForUpdate(email: string): Promise<SubscriberRow | undefined> {
+      const query = db
         .selectFrom('subscribers')
         .selectAll()
         .where('email_normalised', '=', normaliseEmail(email))
-        .executeTakeFirst()
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     findByUnsubscribeHash(hash: string): Promise<SubscriberRow | undefined> {
       return db
@@ -46,12 +56,19 @@ export function createSubscribersRepository(db: Kysely<Database>) {
     async insert(row: NewSubscriberRow): Promise<void> {
       await db.insertInto('subscribers').values(row).execute()
     },
-    async insertMany(rows: readonly NewSubscriberRow[]): Promise<void> {
-      if (rows.length === 0) return
-      await db
+    /**
+     * Inserts the rows whose address is not on the list, also when another transaction added
+     * it since the caller looked (it waits for that one to commit); returns how many it inserted.
+     */
+    async insertNew(rows: readonly NewSubscriberRow[]): Promise<number> {
+      if (rows.length === 0) return 0
+      const inserted = await db
         .insertInto('subscribers')
         .values([...rows])
+        .onConflict((oc) => oc.column('email_normalised').doNothing())
+        .returning('id')
         .execute()
+      return inserted.length
     },
     update(id: string, changes: SubscriberRowUpdate): Promise<SubscriberRow | undefined> {
       return db

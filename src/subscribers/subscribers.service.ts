@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { checkPreconditions, type Preconditions } from '../core/conditional.js'
-import { isUniqueViolation } from '../core/db.js'
+import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { type CursorCodec, pageById } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
@@ -42,13 +42,14 @@ export type SubscribersService = ReturnType<typeof createSubscribersService>
 
 export function createSubscribersService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   /** Confirmation and notice mails are queued in the signup's transaction. */
   mail: MailQueue
   cursors: CursorCodec
 }) {
-  const { db, mail } = deps
+  const { db, dialect, mail } = deps
   const { tokens, links } = mail
-  const subscribers = createSubscribersRepository(db)
+  const subscribers = createSubscribersRepository(db, dialect)
 
   function newRow(
     input: { name: string; email: string },
@@ -90,8 +91,8 @@ export function createSubscribersService(deps: {
   ): Promise<Subscriber> {
     try {
       return await db.transaction().execute(async (trx) => {
-        const repo = createSubscribersRepository(trx)
-        const row = await repo.findById(id)
+        const repo = createSubscribersRepository(trx, dialect)
+        const row = await repo.findForUpdate(id)
         if (row === undefined) throw notFound()
         checkPreconditions(preconditions, toSubscriber(row))
         const now = nowIso()
@@ -130,8 +131,10 @@ export function createSubscribersService(deps: {
       let queued = false
       try {
         await db.transaction().execute(async (trx) => {
-          const repo = createSubscribersRepository(trx)
-          const existing = await repo.findByEmail(input.email)
+          const repo = createSubscribersRepository(trx, dialect)
+          // Locked: signups of one address at once would otherwise all see the last mail as
+          // old enough, and each send one.
+          const existing = await repo.findByEmailForUpdate(input.email)
           const lastMailed = existing?.last_mailed_at ?? ''
           if (existing?.status === 'confirmed') {
             if (lastMailed > since(ALREADY_SUBSCRIBED_NOTICE_INTERVAL_MS)) return
@@ -228,8 +231,8 @@ export function createSubscribersService(deps: {
 
     async delete(id: string, preconditions?: Preconditions): Promise<void> {
       await db.transaction().execute(async (trx) => {
-        const repo = createSubscribersRepository(trx)
-        const row = await repo.findById(id)
+        const repo = createSubscribersRepository(trx, dialect)
+        const row = await repo.findForUpdate(id)
         if (row === undefined) throw notFound()
         checkPreconditions(preconditions, toSubscriber(row))
         await repo.delete(id)
@@ -239,7 +242,7 @@ export function createSubscribersService(deps: {
     /** Spends a single-use confirmation token; 400 for unknown, expired or used. */
     async confirm(token: string): Promise<Subscriber> {
       return db.transaction().execute(async (trx) => {
-        const repo = createSubscribersRepository(trx)
+        const repo = createSubscribersRepository(trx, dialect)
         const now = nowIso()
         const subscriberId = await repo.useConfirmToken(tokens.hash(token), now)
         if (subscriberId === undefined) throw invalidToken()
@@ -287,7 +290,7 @@ export function createSubscribersService(deps: {
         batch = []
         if (rows.length === 0) return
         await db.transaction().execute(async (trx) => {
-          const repo = createSubscribersRepository(trx)
+          const repo = createSubscribersRepository(trx, dialect)
           const known = await repo.knownEmails(rows.map((row) => normaliseEmail(row.email)))
           const now = nowIso()
           const fresh: NewSubscriberRow[] = []
@@ -300,9 +303,17 @@ export function createSubscribersService(deps: {
             known.add(normalised)
             fresh.push(newRow(row, 'confirmed', now))
           }
+          // An address added since `known` was read (another import, a signup) is skipped by the
+          // insert. In address order, so that two imports wait for each other's rows in one
+          // order and cannot deadlock.
+          fresh.sort((a, b) => (a.email_normalised < b.email_normalised ? -1 : 1))
+          let created = 0
           // SQLite caps bound parameters per statement: insert in slices.
-          for (let i = 0; i < fresh.length; i += 50) await repo.insertMany(fresh.slice(i, i + 50))
-          result.created += fresh.length
+          for (let i = 0; i < fresh.length; i += 50) {
+            created += await repo.insertNew(fresh.slice(i, i + 50))
+          }
+          result.created += created
+          result.skipped += fresh.length - created
         })
       }
       for await (const record of records) {

@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely'
-import type { DialectName } from '../core/db.js'
+import { type DialectName, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import type { TodoSort } from './todos.schemas.js'
 import type { NewTodoRow, TodoRow, TodoRowUpdate } from './todos.table.js'
@@ -107,12 +107,11 @@ export function createTodosRepository(db: Kysely<Database>, dialect: DialectName
     },
     /**
      * The row a write is about to change, locked until its transaction ends, so that what the
-     * write checks (If-Match, ownership, `done`) is still true when it writes. PostgreSQL only:
-     * SQLite runs one transaction at a time.
+     * write checks (If-Match, ownership, `done`) is still true when it writes.
      */
     findForUpdate(id: string): Promise<TodoRow | undefined> {
       const query = db.selectFrom('todos').selectAll().where('id', '=', id)
-      return (dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirst()
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     async insert(row: NewTodoRow): Promise<TodoRow> {
       return db.insertInto('todos').values(row).returningAll().executeTakeFirstOrThrow()

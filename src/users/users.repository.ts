@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { type DialectName, lockedForShare, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
 import { USERNAME_PATTERN } from './users.schemas.js'
 import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
@@ -7,15 +8,32 @@ const USERNAME = new RegExp(USERNAME_PATTERN)
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
-export function createUsersRepository(db: Kysely<Database>) {
+export function createUsersRepository(db: Kysely<Database>, dialect: DialectName) {
   return {
     findById(id: string): Promise<UserRow | undefined> {
       return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    /**
+     * The row a write is about to change, locked until its transaction ends, so that what the
+     * write checks (If-Match, the last-admin rule) is still true when it writes.
+     */
+    findForUpdate(id: string): Promise<UserRow | undefined> {
+      const query = db.selectFrom('users').selectAll().where('id', '=', id)
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     findByUsername(username: string): Promise<UserRow | undefined> {
       // A name no account can have is not looked up: any text a client sends ends up here.
       if (!USERNAME.test(username)) return Promise.resolve(undefined)
       return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+    },
+    /**
+     * The row, kept from changing until the transaction ends (FOR SHARE on PostgreSQL), for a
+     * write elsewhere that holds only while the account is as read: a session, an API key. A
+     * password change or a disable then waits for that write, and ends what it wrote.
+     */
+    findForShare(id: string): Promise<UserRow | undefined> {
+      const query = db.selectFrom('users').selectAll().where('id', '=', id)
+      return lockedForShare(query, dialect).executeTakeFirst()
     },
     async insert(row: NewUserRow): Promise<void> {
       await db.insertInto('users').values(row).execute()
@@ -27,6 +45,25 @@ export function createUsersRepository(db: Kysely<Database>) {
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst()
+    },
+    /**
+     * Sets a new password only while the stored hash is still `current`, the one the caller's
+     * password was checked against; false when another change came in between.
+     */
+    async replacePassword(
+      id: string,
+      current: string,
+      changes: Required<
+        Pick<UserRowUpdate, 'password_hash' | 'password_changed_at' | 'updated_at'>
+      >,
+    ): Promise<boolean> {
+      const result = await db
+        .updateTable('users')
+        .set(changes)
+        .where('id', '=', id)
+        .where('password_hash', '=', current)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
     },
     async delete(id: string): Promise<boolean> {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()

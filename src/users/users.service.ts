@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import { checkPreconditions, type Preconditions } from '../core/conditional.js'
+import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
@@ -35,17 +36,19 @@ export type UsersService = ReturnType<typeof createUsersService>
 
 export function createUsersService(deps: {
   db: Kysely<Database>
+  dialect: DialectName
   cursors: CursorCodec
   events: UsersEvents
 }) {
-  const { db, events } = deps
-  const users = createUsersRepository(db)
+  const { db, dialect, events } = deps
+  const users = createUsersRepository(db, dialect)
   const audit = createAuditLog(db)
 
   /**
    * Applies a change inside one transaction; the last-admin rule and the preconditions are
-   * checked against the committed state, so two admins demoting each other at once cannot
-   * both succeed. `by`: the admin making it (a user's own change disables nothing).
+   * checked against the committed state, with the row locked until the write, so two admins
+   * demoting each other at once cannot both succeed, nor two writes naming one version.
+   * `by`: the admin making it (a user's own change disables nothing).
    */
   async function change(
     id: string,
@@ -54,11 +57,12 @@ export function createUsersService(deps: {
     by?: string,
   ): Promise<{ before: User; after: User }> {
     const result = await db.transaction().execute(async (trx) => {
-      const repo = createUsersRepository(trx)
-      // Lock before reading, so the row and the count are what concurrent writers committed.
+      const repo = createUsersRepository(trx, dialect)
+      // Lock before reading, so the row and the count are what concurrent writers committed;
+      // the admins first, then the row, as delete does: one order of locks, so no deadlock.
       const mayRemoveAdmin = patch.role === 'user' || patch.disabled === true
       const activeAdmins = mayRemoveAdmin ? await repo.lockActiveAdmins() : 0
-      const row = await repo.findById(id)
+      const row = await repo.findForUpdate(id)
       if (row === undefined) throw userNotFound()
       const before = toUser(row)
       checkPreconditions(preconditions, before)
@@ -134,9 +138,9 @@ export function createUsersService(deps: {
       let deleting = false
       try {
         await db.transaction().execute(async (trx) => {
-          const repo = createUsersRepository(trx)
+          const repo = createUsersRepository(trx, dialect)
           const activeAdmins = await repo.lockActiveAdmins()
-          const row = await repo.findById(id)
+          const row = await repo.findForUpdate(id)
           if (row === undefined) throw userNotFound()
           checkPreconditions(preconditions, toUser(row))
           if (row.role === 'admin' && row.disabled === 0 && activeAdmins <= 1) throw lastAdmin()
