@@ -10,7 +10,6 @@ import {
   PASSWORD,
   type Session,
 } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 
 /** A race is won or lost by timing: each is run several times. */
 const ROUNDS = 3
@@ -180,12 +179,8 @@ const racingCredentials = (env: () => Promise<Record<string, string>>) => async 
   })
 }
 
+// On the database of the run: SQLite, or PostgreSQL in the postgres project (test/database.ts).
 describe(
-  'auth: credentials racing changes (SQLite)',
+  'auth: credentials racing changes',
   racingCredentials(async () => ({})),
-)
-
-describe.skipIf(!(await postgresAvailable()))(
-  'auth: credentials racing changes (PostgreSQL)',
-  racingCredentials(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
 )

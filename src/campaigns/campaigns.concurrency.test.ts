@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { eventually, startSmtpServer } from '../../test/smtp.js'
 
 const ROUNDS = 3
@@ -89,12 +88,8 @@ const racingSends = (env: () => Promise<Record<string, string>>) => async () => 
   })
 }
 
+// On the database of the run: SQLite, or PostgreSQL in the postgres project (test/database.ts).
 describe(
-  'campaigns: racing sends (SQLite)',
+  'campaigns: racing sends',
   racingSends(async () => ({})),
-)
-
-describe.skipIf(!(await postgresAvailable()))(
-  'campaigns: racing sends (PostgreSQL)',
-  racingSends(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
 )

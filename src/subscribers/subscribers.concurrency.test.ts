@@ -1,8 +1,8 @@
 import path from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, describe, expect, it } from 'vitest'
+import { onTestDatabase } from '../../test/database.js'
 import { buildTestApp, json, loginAdmin } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { eventually, linkIn, startSmtpServer } from '../../test/smtp.js'
 import { loadConfig } from '../core/config.js'
 import { openDatabase } from '../core/db.js'
@@ -47,7 +47,12 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
   // Beside the app, as another process would: what a signup queued is in the outbox at once.
   const database = openDatabase<Database>(
     loadConfig({
-      DATABASE_URL: settings.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'test.db')}`,
+      // The app's own database: in the postgres run, the one made for its SQLite file.
+      DATABASE_URL:
+        settings.DATABASE_URL ??
+        (await onTestDatabase({ DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}` }))
+          .DATABASE_URL ??
+        '',
     }).database,
   )
   afterAll(() => database.close())
@@ -207,12 +212,8 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
   })
 }
 
+// On the database of the run: SQLite, or PostgreSQL in the postgres project (test/database.ts).
 describe(
-  'subscribers: racing writes (SQLite)',
+  'subscribers: racing writes',
   racingWrites(async () => ({})),
-)
-
-describe.skipIf(!(await postgresAvailable()))(
-  'subscribers: racing writes (PostgreSQL)',
-  racingWrites(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
 )

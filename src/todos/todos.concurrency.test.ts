@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import { buildTestApp, createTodo, json, newUser } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import type { Todo } from './todos.schemas.js'
 
 /**
@@ -55,12 +54,8 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
   })
 }
 
+// On the database of the run: SQLite, or PostgreSQL in the postgres project (test/database.ts).
 describe(
-  'todos: racing conditional writes (SQLite)',
+  'todos: racing conditional writes',
   racingWrites(async () => ({})),
-)
-
-describe.skipIf(!(await postgresAvailable()))(
-  'todos: racing conditional writes (PostgreSQL)',
-  racingWrites(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
 )

@@ -1,7 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { buildTestApp, json, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
-import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import type { User } from './users.schemas.js'
 
 /** A lost update shows only when the transactions overlap: each race is run several times. */
@@ -103,12 +102,8 @@ const racingWrites = (env: () => Promise<Record<string, string>>) => async () =>
   })
 }
 
+// On the database of the run: SQLite, or PostgreSQL in the postgres project (test/database.ts).
 describe(
-  'users: racing conditional writes (SQLite)',
+  'users: racing conditional writes',
   racingWrites(async () => ({})),
-)
-
-describe.skipIf(!(await postgresAvailable()))(
-  'users: racing conditional writes (PostgreSQL)',
-  racingWrites(async () => ({ DATABASE_URL: (await tempDatabase()).url })),
 )
