@@ -15,26 +15,39 @@ export const RegisterBody = Type.Object(
     }),
     name: DisplayName,
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ username: 'alice', password: 'correct horse battery staple', name: 'Alice' }],
+  },
 )
 
 export const LoginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 64 }), password: Password },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ username: 'alice', password: 'correct horse battery staple' }],
+  },
 )
+
+// What a refresh token looks like (256 random bits, base64url), for the examples.
+const REFRESH_TOKEN_EXAMPLE = 'Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k'
 
 export const RefreshBody = Type.Object(
   { refresh_token: Type.String({ minLength: 1, maxLength: 512 }) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ refresh_token: REFRESH_TOKEN_EXAMPLE }] },
 )
 
-export const LogoutBody = Type.Union([
-  Type.Object(
-    { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) },
-    { additionalProperties: false },
-  ),
-  Type.Null(),
-])
+/** No body, or with Basic credentials the refresh token of the session to end. */
+export const LogoutBody = Type.Union(
+  [
+    Type.Object(
+      { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { examples: [{ refresh_token: REFRESH_TOKEN_EXAMPLE }] },
+)
 
 export const TokenPair = Type.Object({
   access_token: Type.String(),
@@ -44,11 +57,22 @@ export const TokenPair = Type.Object({
 })
 export type TokenPair = Static<typeof TokenPair>
 
-export const ProfilePatch = Type.Object({ name: DisplayName }, { additionalProperties: false })
+export const ProfilePatch = Type.Object(
+  { name: DisplayName },
+  { additionalProperties: false, examples: [{ name: 'Alice Liddell' }] },
+)
 
 export const PasswordChangeBody = Type.Object(
   { current_password: Password, new_password: Type.String({ maxLength: PASSWORD_MAX_LENGTH * 4 }) },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        current_password: 'correct horse battery staple',
+        new_password: 'tr0ub4dor and 3 more words',
+      },
+    ],
+  },
 )
 
 export const Session = Type.Object({
@@ -91,7 +115,10 @@ export const ApiKeyBody = Type.Object(
       DateTimeInput({ description: 'When the key stops working; kept as its UTC instant (ms)' }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ name: 'CI deploys', expires_at: '2027-01-01T00:00:00Z' }],
+  },
 )
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })

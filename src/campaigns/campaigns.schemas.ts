@@ -24,7 +24,10 @@ export const CampaignCreate = Type.Object(
     subject: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }),
     text: Type.String({ minLength: 1, maxLength: 100_000 }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ subject: 'November news', text: 'Hello,\n\nwhat happened this month…' }],
+  },
 )
 export type CampaignCreate = Static<typeof CampaignCreate>
 

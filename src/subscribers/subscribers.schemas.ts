@@ -50,13 +50,13 @@ export type SubscriberListQuery = Static<typeof SubscriberListQuery>
 /** Public signup takes `{name, email}`; only an admin may also set `status`. */
 export const SubscriberCreate = Type.Object(
   { name: SubscriberName, email: EmailAddress, status: Type.Optional(SubscriberStatus) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'Ada', email: 'ada@example.com' }] },
 )
 export type SubscriberCreate = Static<typeof SubscriberCreate>
 
 export const SubscriberPut = Type.Object(
   { name: SubscriberName, email: EmailAddress },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },
 )
 export type SubscriberPut = Static<typeof SubscriberPut>
 
@@ -66,14 +66,31 @@ export const SubscriberPatch = Type.Object(
     email: Type.Optional(EmailAddress),
     status: Type.Optional(SubscriberStatus),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ status: 'unsubscribed' }] },
 )
 export type SubscriberPatch = Static<typeof SubscriberPatch>
 
 export const TokenBody = Type.Object(
   { token: Type.String({ minLength: 1, maxLength: 200 }) },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ token: 'Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k' }],
+  },
 )
+
+/**
+ * An import as the document shows it, by media type. The route reads the body as a stream and
+ * checks it line by line (subscribers.import.ts), so these never validate a request.
+ */
+export const ImportBody = {
+  'text/csv': Type.String({
+    description: 'A header line `name,email`, then one subscriber a line',
+    examples: ['name,email\nAda Lovelace,ada@example.com\nGrace Hopper,grace@example.com\n'],
+  }),
+  'application/json': Type.Array(Type.Object({ name: Type.String(), email: Type.String() }), {
+    examples: [[{ name: 'Ada Lovelace', email: 'ada@example.com' }]],
+  }),
+}
 
 export const SignupAccepted = Type.Object({ status: Type.Literal('pending') })
 

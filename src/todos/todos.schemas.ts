@@ -69,7 +69,10 @@ export const TodoCreate = Type.Object(
     public: Type.Optional(Type.Boolean({ default: false })),
     done: Type.Optional(Type.Boolean({ description: 'Admins only, unless false' })),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ title: 'Buy milk', description: 'Oat, two cartons', due: '2026-11-22' }],
+  },
 )
 export type TodoCreate = Static<typeof TodoCreate>
 
@@ -86,6 +89,7 @@ export const TodoReplace = Type.Object(
   {
     additionalProperties: false,
     description: 'Replaces the todo: absent description, due and public go back to their defaults',
+    examples: [{ title: 'Buy milk', due: '2026-11-22T18:00:00+01:00', public: true }],
   },
 )
 export type TodoReplace = Static<typeof TodoReplace>
@@ -98,7 +102,7 @@ export const TodoPatch = Type.Object(
     public: Type.Optional(Type.Boolean()),
     done: Type.Optional(Type.Boolean({ description: 'Admins only (unless unchanged)' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ title: 'Buy oat milk' }, { due: null }] },
 )
 export type TodoPatch = Static<typeof TodoPatch>
 

@@ -45,7 +45,7 @@ export const UserPatch = Type.Object(
     role: Type.Optional(Role),
     disabled: Type.Optional(Type.Boolean()),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ role: 'admin' }, { disabled: true }] },
 )
 export type UserPatch = Static<typeof UserPatch>
 
