@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
+import { describeHook } from '../core/route-docs.js'
 import { type Authenticator, isApiKey } from './authenticator.js'
 import { badBasicCredentials, basicCredentials } from './basic.js'
 import { clientInfo } from './client-info.js'
@@ -19,6 +20,11 @@ declare module 'fastify' {
 }
 
 const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication is required')
+
+// A browser may send cached Basic credentials to a write another site makes it send (cross-site.ts).
+const CROSS_SITE_WRITE = {
+  403: 'A cross-site write carrying credentials the browser sent by itself (Basic)',
+}
 
 export interface AuthPluginOptions {
   authenticator: Authenticator
@@ -92,30 +98,56 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
     }
 
-    app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
-      const caller = await resolveCounted(request, reply)
-      if (caller === null) {
-        await options.refusalLimit?.(request, reply)
-        throw unauthenticated()
-      }
-      request.caller = caller
-      reply.header('cache-control', 'no-store')
-    })
+    app.decorate(
+      'authenticate',
+      describeHook(
+        async (request: FastifyRequest, reply: FastifyReply) => {
+          const caller = await resolveCounted(request, reply)
+          if (caller === null) {
+            await options.refusalLimit?.(request, reply)
+            throw unauthenticated()
+          }
+          request.caller = caller
+          reply.header('cache-control', 'no-store')
+        },
+        {
+          credentials: 'required',
+          problems: { 401: 'No credentials, or credentials that are invalid, expired or revoked' },
+          writeProblems: CROSS_SITE_WRITE,
+        },
+      ),
+    )
 
-    app.decorate('identify', async (request: FastifyRequest, reply: FastifyReply) => {
-      const caller = await resolveCounted(request, reply)
-      if (caller !== null) {
-        request.caller = caller
-        reply.header('cache-control', 'no-store')
-      }
-    })
+    app.decorate(
+      'identify',
+      describeHook(
+        async (request: FastifyRequest, reply: FastifyReply) => {
+          const caller = await resolveCounted(request, reply)
+          if (caller !== null) {
+            request.caller = caller
+            reply.header('cache-control', 'no-store')
+          }
+        },
+        {
+          credentials: 'optional',
+          problems: { 401: 'Credentials were sent and are invalid, expired or revoked' },
+          writeProblems: CROSS_SITE_WRITE,
+        },
+      ),
+    )
 
-    app.decorate('requireAdmin', async (request: FastifyRequest) => {
-      if (request.caller === null) throw unauthenticated()
-      if (request.caller.principal.role !== 'admin') {
-        throw new AppError('ADMINS_ONLY', 'This endpoint is for admins only')
-      }
-    })
+    app.decorate(
+      'requireAdmin',
+      describeHook(
+        async (request: FastifyRequest) => {
+          if (request.caller === null) throw unauthenticated()
+          if (request.caller.principal.role !== 'admin') {
+            throw new AppError('ADMINS_ONLY', 'This endpoint is for admins only')
+          }
+        },
+        { problems: { 403: 'Admins only' } },
+      ),
+    )
   },
   { name: 'gatehouse-auth' },
 )

@@ -2,29 +2,37 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
 import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { setNextLink } from '../core/pagination.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { NoContent, NotModified } from '../core/schemas.js'
 import { User, UserListQuery, UserPage, UserParams, UserPatch } from './users.schemas.js'
 import type { UsersService } from './users.service.js'
+
+/** This file's group of operations in the OpenAPI document. */
+export const usersTag = {
+  name: 'users',
+  description: 'Accounts, for admins: list and search, rename, change role, disable, delete',
+}
+
+const LAST_ADMIN = 'The last active admin cannot be demoted, disabled or deleted'
+const CHANGED = 'The user has changed since it was read (If-Match)'
 
 /** Admin-only management of accounts. */
 export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = async (
   app,
   { users },
 ) => {
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('preHandler', app.requireAdmin)
-  const tags = ['users']
-  const security = userSecurity
+  const tags = [usersTag.name]
+  const admin = { onRequest: app.authenticate, preHandler: app.requireAdmin }
 
   app.get(
     '/',
     {
+      ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'listUsers',
         summary: 'List users (`q` matches username or name)',
         querystring: UserListQuery,
-        response: { 200: UserPage, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 200: UserPage },
       },
     },
     async (request, reply) => {
@@ -37,12 +45,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.get(
     '/:id',
     {
+      ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'getUser',
         summary: 'One user',
         params: UserParams,
-        response: { 200: User, 401: problems[401], 403: problems[403], 404: problems[404] },
+        response: { 200: User, 304: NotModified },
       },
     },
     async (request, reply) => {
@@ -55,21 +64,15 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.patch(
     '/:id',
     {
+      ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'updateUser',
         summary: 'Rename, change role, disable or enable; the last admin stays an admin (409)',
         params: UserParams,
         body: UserPatch,
-        response: {
-          200: User,
-          400: problems[400],
-          401: problems[401],
-          403: problems[403],
-          404: problems[404],
-          409: problems[409],
-          412: problems[412],
-        },
+        response: { 200: User },
+        problems: { 409: LAST_ADMIN, 412: CHANGED },
       },
     },
     async (request, reply) => {
@@ -86,19 +89,14 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.delete(
     '/:id',
     {
+      ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'deleteUser',
         summary: 'Delete a user, their todos with them',
         params: UserParams,
-        response: {
-          204: NoContent,
-          401: problems[401],
-          403: problems[403],
-          404: problems[404],
-          409: problems[409],
-          412: problems[412],
-        },
+        response: { 204: NoContent },
+        problems: { 409: LAST_ADMIN, 412: CHANGED },
       },
     },
     async (request, reply) => {
