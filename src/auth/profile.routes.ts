@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
@@ -52,11 +52,8 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         response: { 200: User, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const user = await users.get(callerOf(request).principal.id)
-      if (notModified(request, reply, user)) return reply
-      return user
-    },
+    async (request, reply) =>
+      orNotModified(request, reply, await users.get(callerOf(request).principal.id)),
   )
 
   app.patch(

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { notModified, withEtag } from '../core/conditional.js'
+import { orNotModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { setNextLink } from '../core/pagination.js'
+import { withNextLink } from '../core/pagination.js'
 import { NotModified } from '../core/schemas.js'
 import {
   Campaign,
@@ -60,11 +60,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: CampaignPage },
       },
     },
-    async (request, reply) => {
-      const page = await campaigns.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await campaigns.list(request.query)),
   )
 
   app.get(
@@ -79,11 +75,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: Campaign, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const campaign = await campaigns.get(request.params.id)
-      if (notModified(request, reply, campaign)) return reply
-      return campaign
-    },
+    async (request, reply) => orNotModified(request, reply, await campaigns.get(request.params.id)),
   )
 
   app.post(

@@ -3,10 +3,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { clientKey } from '../core/caller-key.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { setNextLink } from '../core/pagination.js'
+import { withNextLink } from '../core/pagination.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import {
   csvRecords,
@@ -110,11 +110,7 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
         response: { 200: SubscriberPage },
       },
     },
-    async (request, reply) => {
-      const page = await subscribers.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await subscribers.list(request.query)),
   )
 
   app.post(
@@ -222,11 +218,8 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
         response: { 200: Subscriber, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const subscriber = await subscribers.get(request.params.id)
-      if (notModified(request, reply, subscriber)) return reply
-      return subscriber
-    },
+    async (request, reply) =>
+      orNotModified(request, reply, await subscribers.get(request.params.id)),
   )
 
   const writeProblems = {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
 import { NoContent, NotModified } from '../core/schemas.js'
@@ -108,8 +108,7 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
     },
     async (request, reply) => {
       const todo = await todos.get(request.caller?.principal ?? null, request.params.id)
-      if (notModified(request, reply, todo)) return reply
-      return todo
+      return orNotModified(request, reply, todo)
     },
   )
 

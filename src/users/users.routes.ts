@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
-import { setNextLink } from '../core/pagination.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { withNextLink } from '../core/pagination.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import { User, UserListQuery, UserPage, UserParams, UserPatch } from './users.schemas.js'
 import type { UsersService } from './users.service.js'
@@ -35,11 +35,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         response: { 200: UserPage },
       },
     },
-    async (request, reply) => {
-      const page = await users.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await users.list(request.query)),
   )
 
   app.get(
@@ -54,11 +50,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         response: { 200: User, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const user = await users.get(request.params.id)
-      if (notModified(request, reply, user)) return reply
-      return user
-    },
+    async (request, reply) => orNotModified(request, reply, await users.get(request.params.id)),
   )
 
   app.patch(
