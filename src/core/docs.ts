@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+import { isDeepStrictEqual } from 'node:util'
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
@@ -76,12 +78,16 @@ function documentRoute(route: RouteOptions, schema: FastifySchema): FastifySchem
   const response: Record<string, unknown> = {}
   for (const [status, success] of Object.entries(successes)) {
     const headers: Record<string, unknown> = {}
-    if (status.startsWith('2') && conditional)
+    if (status.startsWith('2') && status !== '204' && conditional)
       headers.ETag = { type: 'string', description: 'The version, for If-Match and If-None-Match' }
     if (status === '201') headers.Location = { type: 'string', description: 'The new resource' }
+    const extra: Record<string, unknown> = Object.keys(headers).length > 0 ? { headers } : {}
+    // The answer's description, where its schema has none (instead of "Default Response").
+    if (isRecord(success) && success.description === undefined)
+      extra['x-response-description'] = STATUS_CODES[status] ?? status
     // Copies: the route's own schema objects also drive its serializer.
     response[status] =
-      Object.keys(headers).length === 0 || !isRecord(success) ? success : { ...success, headers }
+      Object.keys(extra).length === 0 || !isRecord(success) ? success : { ...success, ...extra }
   }
   for (const [status, description] of answers.problems)
     response[status] = problemResponse(description, PROBLEM_HEADERS[status])
@@ -170,6 +176,78 @@ function tidy(node: unknown): unknown {
   return out
 }
 
+const EXAMPLES = new Set(['example', 'examples'])
+const isSchema = (node: Record<string, unknown>) =>
+  'type' in node || 'anyOf' in node || 'properties' in node
+
+/**
+ * Gives the schemas with a `title` (the resources and bodies: `Todo`, `TodoCreate`, …) one entry
+ * each in `components.schemas`, referred to where they stood, so generators name their types.
+ * A schema whose title is taken by a different one stays inline (the tests look for those).
+ */
+function nameSchemas(document: Record<string, unknown>): Record<string, unknown> {
+  const named: Record<string, unknown> = {}
+  const hoist = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(hoist)
+    if (!isRecord(node)) return node
+    // Examples are data: a `title` in one is a field of the example, not a schema's name.
+    const out = Object.fromEntries(
+      Object.entries(node).map(([key, value]) => [key, EXAMPLES.has(key) ? value : hoist(value)]),
+    )
+    const title = out.title
+    if (typeof title !== 'string' || !isSchema(out)) return out
+    if (title in named && !isDeepStrictEqual(named[title], out)) return out
+    named[title] = out
+    return { $ref: `#/components/schemas/${title}` }
+  }
+  const paths = hoist(document.paths)
+  const components = isRecord(document.components) ? document.components : {}
+  const schemas = isRecord(components.schemas) ? components.schemas : {}
+  return {
+    ...document,
+    paths,
+    components: { ...components, schemas: { ...schemas, ...named } },
+  }
+}
+
+// The answers most operations share word for word, by status, under the name they are shared as.
+const SHARED_RESPONSES: Readonly<Record<string, string>> = {
+  429: 'TooManyRequests',
+  '4XX': 'ClientError',
+  '5XX': 'ServerError',
+}
+
+/**
+ * Puts the most common answer for each status of SHARED_RESPONSES into `components.responses`
+ * and refers to it from every operation that gives it, so it is written once.
+ */
+function shareResponses(document: Record<string, unknown>): Record<string, unknown> {
+  const operations = Object.values(isRecord(document.paths) ? document.paths : {})
+    .flatMap((item) => Object.values(isRecord(item) ? item : {}))
+    .filter(isRecord)
+  const responses: Record<string, unknown> = {}
+  for (const [status, name] of Object.entries(SHARED_RESPONSES)) {
+    const given = operations.flatMap((operation) => {
+      const answer = isRecord(operation.responses) ? operation.responses[status] : undefined
+      return answer === undefined ? [] : [answer]
+    })
+    const counts = new Map<string, number>()
+    for (const answer of given) {
+      const text = JSON.stringify(answer)
+      counts.set(text, (counts.get(text) ?? 0) + 1)
+    }
+    const common = [...counts.entries()].sort(([, a], [, b]) => b - a)[0]?.[0]
+    if (common === undefined) continue
+    responses[name] = JSON.parse(common)
+    for (const operation of operations) {
+      if (isRecord(operation.responses) && JSON.stringify(operation.responses[status]) === common)
+        operation.responses[status] = { $ref: `#/components/responses/${name}` }
+    }
+  }
+  const components = isRecord(document.components) ? document.components : {}
+  return { ...document, components: { ...components, responses } }
+}
+
 /**
  * The OpenAPI document (`/openapi.json`), generated from the route schemas, and its reference
  * (`/docs`). Register it before the routes it documents, and after the rate limits and the
@@ -198,10 +276,14 @@ export async function registerDocs(
       url,
       schema: schema === undefined || schema.hide === true ? schema : documentRoute(route, schema),
     }),
-    transformObject: (document) =>
-      tidy(
+    transformObject: (document) => {
+      const tidied = tidy(
         'openapiObject' in document ? document.openapiObject : document.swaggerObject,
-      ) as ReturnType<SwaggerTransformObject>,
+      )
+      return (
+        isRecord(tidied) ? shareResponses(nameSchemas(tidied)) : tidied
+      ) as ReturnType<SwaggerTransformObject>
+    },
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(swaggerUi, {

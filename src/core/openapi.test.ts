@@ -18,13 +18,22 @@ interface Operation {
   security?: Record<string, string[]>[]
   parameters?: Parameter[]
   requestBody?: { content: Record<string, Media> }
-  responses: Record<string, { content?: Record<string, Media> }>
+  responses: Record<string, Answer>
+}
+/** A response, or a reference to one in `components.responses`. */
+interface Answer {
+  $ref?: string
+  content?: Record<string, Media>
 }
 interface Document {
   openapi: string
   paths: Record<string, Record<string, Operation>>
   tags?: { name: string; description?: string }[]
-  components: { securitySchemes: Record<string, unknown> }
+  components: {
+    securitySchemes: Record<string, unknown>
+    schemas?: Record<string, unknown>
+    responses?: Record<string, Answer>
+  }
 }
 
 const PROBLEM = { $ref: '#/components/schemas/Problem' }
@@ -54,9 +63,14 @@ describe('the OpenAPI document', async () => {
   const requiresCredentials = (operation: Operation) =>
     operation.security !== undefined &&
     !operation.security.some((requirement) => Object.keys(requirement).length === 0)
+  const RESPONSES = '#/components/responses/'
+  const resolve = (answer: Answer | undefined): Answer | undefined =>
+    answer?.$ref?.startsWith(RESPONSES)
+      ? document.components.responses?.[answer.$ref.slice(RESPONSES.length)]
+      : answer
   const problemStatuses = (operation: Operation) =>
     Object.entries(operation.responses)
-      .filter(([, answer]) => answer.content?.['application/problem+json']?.schema !== undefined)
+      .filter(([, answer]) => resolve(answer)?.content?.['application/problem+json'] !== undefined)
       .map(([status]) => status)
 
   it('is valid OpenAPI 3.1 to an independent validator', async () => {
@@ -119,7 +133,7 @@ describe('the OpenAPI document', async () => {
       const problems = problemStatuses(operation)
       expect(problems.filter((status) => status.startsWith('4')).length, name).toBeGreaterThan(0)
       for (const status of problems) {
-        expect(operation.responses[status]?.content, `${name} ${status}`).toEqual({
+        expect(resolve(operation.responses[status])?.content, `${name} ${status}`).toEqual({
           'application/problem+json': { schema: PROBLEM },
         })
       }
@@ -146,6 +160,20 @@ describe('the OpenAPI document', async () => {
       ({ media }) => media.example === undefined && media.examples === undefined,
     )
     expect(without.map(({ at }) => at)).toEqual([])
+  })
+
+  it('names the resources and bodies once, in components', () => {
+    const named = Object.keys(document.components.schemas ?? {})
+    expect(named).toEqual(expect.arrayContaining(['Problem', 'Todo', 'TodoCreate', 'User']))
+    const inline = [...objects(document.paths)].filter(
+      ([at, node]) => typeof node.title === 'string' && 'type' in node && !/\/examples?\//.test(at),
+    )
+    expect(inline.map(([at]) => at)).toEqual([])
+    const page = document.components.schemas?.TodoPage as { properties: { items: unknown } }
+    expect(page.properties.items).toEqual({
+      type: 'array',
+      items: { $ref: '#/components/schemas/Todo' },
+    })
   })
 
   it('describes its tags and security schemes, and leaves out the HTML pages', () => {

@@ -44,7 +44,7 @@ export function describeHook<H extends object>(hook: H, docs: HookDocs): H {
 
 export interface RouteAnswers {
   readonly credentials: 'required' | 'optional' | 'none'
-  /** Every problem the route can answer, by status (ascending), with what it means. */
+  /** Every problem the route can answer, by status (ascending), with the causes of each as sentences. */
   readonly problems: ReadonlyMap<ProblemStatus, string>
   /** Request headers the route reads beyond its schema, by name, with what each does. */
   readonly headers: Readonly<Record<string, string>>
@@ -128,7 +128,7 @@ export function answersOf(route: RouteOptions): RouteAnswers {
   const sorted = [...problems.entries()].sort(([a], [b]) => a - b)
   return {
     credentials,
-    problems: new Map(sorted.map(([status, texts]) => [status, texts.join('; or ')])),
+    problems: new Map(sorted.map(([status, texts]) => [status, texts.join('. ')])),
     headers,
   }
 }

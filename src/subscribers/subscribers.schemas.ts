@@ -26,14 +26,17 @@ export const Subscriber = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     confirmed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   },
-  { description: 'A mailing-list subscriber' },
+  { title: 'Subscriber', description: 'A mailing-list subscriber' },
 )
 export type Subscriber = Static<typeof Subscriber>
 
-export const SubscriberPage = Type.Object({
-  items: Type.Array(Subscriber),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const SubscriberPage = Type.Object(
+  {
+    items: Type.Array(Subscriber),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'SubscriberPage' },
+)
 export type SubscriberPage = Static<typeof SubscriberPage>
 
 export const SubscriberParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
@@ -50,13 +53,21 @@ export type SubscriberListQuery = Static<typeof SubscriberListQuery>
 /** Public signup takes `{name, email}`; only an admin may also set `status`. */
 export const SubscriberCreate = Type.Object(
   { name: SubscriberName, email: EmailAddress, status: Type.Optional(SubscriberStatus) },
-  { additionalProperties: false, examples: [{ name: 'Ada', email: 'ada@example.com' }] },
+  {
+    title: 'SubscriberCreate',
+    additionalProperties: false,
+    examples: [{ name: 'Ada', email: 'ada@example.com' }],
+  },
 )
 export type SubscriberCreate = Static<typeof SubscriberCreate>
 
 export const SubscriberPut = Type.Object(
   { name: SubscriberName, email: EmailAddress },
-  { additionalProperties: false, examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },
+  {
+    title: 'SubscriberPut',
+    additionalProperties: false,
+    examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }],
+  },
 )
 export type SubscriberPut = Static<typeof SubscriberPut>
 
@@ -66,13 +77,14 @@ export const SubscriberPatch = Type.Object(
     email: Type.Optional(EmailAddress),
     status: Type.Optional(SubscriberStatus),
   },
-  { additionalProperties: false, examples: [{ status: 'unsubscribed' }] },
+  { title: 'SubscriberPatch', additionalProperties: false, examples: [{ status: 'unsubscribed' }] },
 )
 export type SubscriberPatch = Static<typeof SubscriberPatch>
 
 export const TokenBody = Type.Object(
   { token: Type.String({ minLength: 1, maxLength: 200 }) },
   {
+    title: 'TokenBody',
     additionalProperties: false,
     examples: [{ token: 'Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k' }],
   },
@@ -92,16 +104,22 @@ export const ImportBody = {
   }),
 }
 
-export const SignupAccepted = Type.Object({ status: Type.Literal('pending') })
+export const SignupAccepted = Type.Object(
+  { status: Type.Literal('pending') },
+  { title: 'SignupAccepted' },
+)
 
-export const ImportResult = Type.Object({
-  created: Type.Integer(),
-  skipped: Type.Integer({ description: 'Addresses already known' }),
-  errors: Type.Array(Type.Object({ line: Type.Integer(), message: Type.String() }), {
-    description: 'The first 100 bad lines',
-  }),
-  error_count: Type.Integer({ description: 'Bad lines in all, listed or not' }),
-})
+export const ImportResult = Type.Object(
+  {
+    created: Type.Integer(),
+    skipped: Type.Integer({ description: 'Addresses already known' }),
+    errors: Type.Array(Type.Object({ line: Type.Integer(), message: Type.String() }), {
+      description: 'The first 100 bad lines',
+    }),
+    error_count: Type.Integer({ description: 'Bad lines in all, listed or not' }),
+  },
+  { title: 'ImportResult' },
+)
 export type ImportResult = Static<typeof ImportResult>
 
 export function toSubscriber(row: SubscriberRow): Subscriber {

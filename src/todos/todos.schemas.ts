@@ -30,14 +30,17 @@ export const Todo = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },
-  { description: 'A todo' },
+  { title: 'Todo', description: 'A todo' },
 )
 export type Todo = Static<typeof Todo>
 
-export const TodoPage = Type.Object({
-  items: Type.Array(Todo),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const TodoPage = Type.Object(
+  {
+    items: Type.Array(Todo),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'TodoPage' },
+)
 
 export const TodoParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
@@ -70,6 +73,7 @@ export const TodoCreate = Type.Object(
     done: Type.Optional(Type.Boolean({ description: 'Admins only, unless false' })),
   },
   {
+    title: 'TodoCreate',
     additionalProperties: false,
     examples: [{ title: 'Buy milk', description: 'Oat, two cartons', due: '2026-11-22' }],
   },
@@ -87,6 +91,7 @@ export const TodoReplace = Type.Object(
     ),
   },
   {
+    title: 'TodoReplace',
     additionalProperties: false,
     description: 'Replaces the todo: absent description, due and public go back to their defaults',
     examples: [{ title: 'Buy milk', due: '2026-11-22T18:00:00+01:00', public: true }],
@@ -102,7 +107,11 @@ export const TodoPatch = Type.Object(
     public: Type.Optional(Type.Boolean()),
     done: Type.Optional(Type.Boolean({ description: 'Admins only (unless unchanged)' })),
   },
-  { additionalProperties: false, examples: [{ title: 'Buy oat milk' }, { due: null }] },
+  {
+    title: 'TodoPatch',
+    additionalProperties: false,
+    examples: [{ title: 'Buy oat milk' }, { due: null }],
+  },
 )
 export type TodoPatch = Static<typeof TodoPatch>
 

@@ -13,17 +13,18 @@ export type ResponseBody<
   ? Body
   : never
 
+type Schemas = components['schemas']
 /** An RFC 9457 problem: how Gatehouse sends every error (`code` says which, `errors` which fields). */
-export type Problem = components['schemas']['Problem']
-export type TokenPair = ResponseBody<'login', 200>
-export type User = ResponseBody<'getProfile', 200>
-export type Todo = ResponseBody<'getTodo', 200>
-export type TodoPage = ResponseBody<'listTodos', 200>
-export type Subscriber = ResponseBody<'getSubscriber', 200>
-export type Campaign = ResponseBody<'getCampaign', 200>
-export type Session = ResponseBody<'listSessions', 200>['items'][number]
-export type ApiKey = ResponseBody<'listApiKeys', 200>['items'][number]
-export type NewApiKey = ResponseBody<'createApiKey', 201>
+export type Problem = Schemas['Problem']
+export type TokenPair = Schemas['TokenPair']
+export type User = Schemas['User']
+export type Todo = Schemas['Todo']
+export type TodoPage = Schemas['TodoPage']
+export type Subscriber = Schemas['Subscriber']
+export type Campaign = Schemas['Campaign']
+export type Session = Schemas['Session']
+export type ApiKey = Schemas['ApiKey']
+export type NewApiKey = Schemas['NewApiKey']
 
 /** An answer outside 2xx, as a thrown error that carries its problem. */
 export class ProblemError extends Error {

@@ -550,8 +550,319 @@ export interface components {
                 message: string;
             }[];
         };
+        /** RegisterBody */
+        RegisterBody: {
+            /** @description 3–32 of a-z 0-9 _ . - */
+            username: string;
+            /** @description PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password */
+            password: string;
+            name: string;
+        };
+        /**
+         * User
+         * @description A user account
+         */
+        User: {
+            id: string;
+            username: string;
+            name: string;
+            /** @enum {string} */
+            role: "admin" | "user";
+            disabled: boolean;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** LoginBody */
+        LoginBody: {
+            username: string;
+            password: string;
+        };
+        /** TokenPair */
+        TokenPair: {
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** @description Access token lifetime, seconds */
+            expires_in: number;
+            refresh_token: string;
+        };
+        /** RefreshBody */
+        RefreshBody: {
+            refresh_token: string;
+        };
+        /** LogoutBody */
+        LogoutBody: {
+            refresh_token?: string;
+        } | null;
+        /** ProfilePatch */
+        ProfilePatch: {
+            name: string;
+        };
+        /** PasswordChangeBody */
+        PasswordChangeBody: {
+            current_password: string;
+            new_password: string;
+        };
+        /** Session */
+        Session: {
+            id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at: string;
+            user_agent: string | null;
+            current: boolean;
+        };
+        /** SessionList */
+        SessionList: {
+            items: components["schemas"]["Session"][];
+        };
+        /** ApiKeyBody */
+        ApiKeyBody: {
+            name: string;
+            /**
+             * Format: date-time
+             * @description When the key stops working; kept as its UTC instant (ms)
+             */
+            expires_at?: string;
+        };
+        /** NewApiKey */
+        NewApiKey: {
+            id: string;
+            name: string;
+            /** @description Shown once; kept only as a hash */
+            key: string;
+            prefix: string;
+            /** Format: date-time */
+            created_at: string;
+            expires_at: string | null;
+            last_used_at: string | null;
+        };
+        /** ApiKey */
+        ApiKey: {
+            id: string;
+            name: string;
+            prefix: string;
+            /** Format: date-time */
+            created_at: string;
+            expires_at: string | null;
+            last_used_at: string | null;
+        };
+        /** ApiKeyList */
+        ApiKeyList: {
+            items: components["schemas"]["ApiKey"][];
+        };
+        /** UserPage */
+        UserPage: {
+            items: components["schemas"]["User"][];
+            next_cursor: string | null;
+        };
+        /** UserPatch */
+        UserPatch: {
+            name?: string;
+            /** @enum {string} */
+            role?: "admin" | "user";
+            disabled?: boolean;
+        };
+        /**
+         * Todo
+         * @description A todo
+         */
+        Todo: {
+            id: string;
+            title: string;
+            description: string | null;
+            done: boolean;
+            due: string | null;
+            public: boolean;
+            owner_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** TodoPage */
+        TodoPage: {
+            items: components["schemas"]["Todo"][];
+            next_cursor: string | null;
+        };
+        /** TodoCreate */
+        TodoCreate: {
+            title: string;
+            /** @description Up to 10,000 characters; null when absent */
+            description?: string | null;
+            /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
+            due?: string | null;
+            /** @default false */
+            public?: boolean;
+            /** @description Admins only, unless false */
+            done?: boolean;
+        };
+        /**
+         * TodoReplace
+         * @description Replaces the todo: absent description, due and public go back to their defaults
+         */
+        TodoReplace: {
+            title: string;
+            /** @description Up to 10,000 characters; null when absent */
+            description?: string | null;
+            /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
+            due?: string | null;
+            public?: boolean;
+            /** @description Admins only (unless unchanged); kept when absent */
+            done?: boolean;
+        };
+        /** TodoPatch */
+        TodoPatch: {
+            title?: string;
+            /** @description Up to 10,000 characters; null when absent */
+            description?: string | null;
+            /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
+            due?: string | null;
+            public?: boolean;
+            /** @description Admins only (unless unchanged) */
+            done?: boolean;
+        };
+        /** AuditEvent */
+        AuditEvent: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            kind: string;
+            actor_id: string | null;
+            detail: {
+                [key: string]: string;
+            };
+        };
+        /** AuditPage */
+        AuditPage: {
+            items: components["schemas"]["AuditEvent"][];
+            next_cursor: string | null;
+        };
+        /** SubscriberCreate */
+        SubscriberCreate: {
+            name: string;
+            /** Format: email */
+            email: string;
+            /** @enum {string} */
+            status?: "pending" | "confirmed" | "unsubscribed";
+        };
+        /**
+         * Subscriber
+         * @description A mailing-list subscriber
+         */
+        Subscriber: {
+            id: string;
+            name: string;
+            email: string;
+            /** @enum {string} */
+            status: "pending" | "confirmed" | "unsubscribed";
+            /** Format: date-time */
+            created_at: string;
+            confirmed_at: string | null;
+        };
+        /** SignupAccepted */
+        SignupAccepted: {
+            /** @enum {string} */
+            status: "pending";
+        };
+        /** SubscriberPage */
+        SubscriberPage: {
+            items: components["schemas"]["Subscriber"][];
+            next_cursor: string | null;
+        };
+        /** TokenBody */
+        TokenBody: {
+            token: string;
+        };
+        /** ImportResult */
+        ImportResult: {
+            created: number;
+            /** @description Addresses already known */
+            skipped: number;
+            /** @description The first 100 bad lines */
+            errors: {
+                line: number;
+                message: string;
+            }[];
+            /** @description Bad lines in all, listed or not */
+            error_count: number;
+        };
+        /** SubscriberPut */
+        SubscriberPut: {
+            name: string;
+            /** Format: email */
+            email: string;
+        };
+        /** SubscriberPatch */
+        SubscriberPatch: {
+            name?: string;
+            /** Format: email */
+            email?: string;
+            /** @enum {string} */
+            status?: "pending" | "confirmed" | "unsubscribed";
+        };
+        /** CampaignCreate */
+        CampaignCreate: {
+            subject: string;
+            text: string;
+        };
+        /**
+         * Campaign
+         * @description A mail to every confirmed subscriber
+         */
+        Campaign: {
+            id: string;
+            subject: string;
+            text: string;
+            /** @enum {string} */
+            status: "draft" | "sending" | "sent";
+            /** @description Mails queued for this campaign */
+            recipients: number;
+            /** @description Accepted by the mail server */
+            sent: number;
+            /** @description Refused for good (5xx) or out of retries */
+            failed: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** CampaignPage */
+        CampaignPage: {
+            items: components["schemas"]["Campaign"][];
+            next_cursor: string | null;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description Too many requests; retry after `Retry-After` seconds */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds to wait before retrying */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
+        ClientError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
+        ServerError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -568,7 +879,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -579,24 +890,8 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getReadiness: {
@@ -608,7 +903,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -628,24 +923,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getJwks: {
@@ -657,7 +936,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -670,35 +949,9 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getApiIndex: {
@@ -710,7 +963,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -723,35 +976,9 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getPublic: {
@@ -763,7 +990,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -774,35 +1001,9 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getPrivate: {
@@ -814,7 +1015,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -836,35 +1037,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     register: {
@@ -886,13 +1061,7 @@ export interface operations {
                  *       "name": "Alice"
                  *     }
                  */
-                "application/json": {
-                    /** @description 3–32 of a-z 0-9 _ . - */
-                    username: string;
-                    /** @description PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password */
-                    password: string;
-                    name: string;
-                };
+                "application/json": components["schemas"]["RegisterBody"];
             };
         };
         responses: {
@@ -904,19 +1073,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        username: string;
-                        name: string;
-                        /** @enum {string} */
-                        role: "admin" | "user";
-                        disabled: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Idempotency-Key is not 1–255 visible ASCII characters; or The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or The password is too short or too common */
+            /** @description Idempotency-Key is not 1–255 visible ASCII characters. The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The password is too short or too common */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -925,7 +1085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The first request with this Idempotency-Key is still in progress; or The username is taken */
+            /** @description The first request with this Idempotency-Key is still in progress. The username is taken */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -961,7 +1121,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds; or More than 20 registrations an hour from this client */
+            /** @description Too many requests; retry after `Retry-After` seconds. More than 20 registrations an hour from this client */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -972,24 +1132,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     login: {
@@ -1007,37 +1151,24 @@ export interface operations {
                  *       "password": "correct horse battery staple"
                  *     }
                  */
-                "application/json": {
-                    username: string;
-                    password: string;
-                };
+                "application/json": components["schemas"]["LoginBody"];
                 /**
                  * @example {
                  *       "username": "alice",
                  *       "password": "correct horse battery staple"
                  *     }
                  */
-                "application/x-www-form-urlencoded": {
-                    username: string;
-                    password: string;
-                };
+                "application/x-www-form-urlencoded": components["schemas"]["LoginBody"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        access_token: string;
-                        /** @enum {string} */
-                        token_type: "Bearer";
-                        /** @description Access token lifetime, seconds */
-                        expires_in: number;
-                        refresh_token: string;
-                    };
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
@@ -1078,7 +1209,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds; or Too many failed logins for this account or from this client */
+            /** @description Too many requests; retry after `Retry-After` seconds. Too many failed logins for this account or from this client */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1089,24 +1220,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     refresh: {
@@ -1123,26 +1238,17 @@ export interface operations {
                  *       "refresh_token": "Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k"
                  *     }
                  */
-                "application/json": {
-                    refresh_token: string;
-                };
+                "application/json": components["schemas"]["RefreshBody"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        access_token: string;
-                        /** @enum {string} */
-                        token_type: "Bearer";
-                        /** @description Access token lifetime, seconds */
-                        expires_in: number;
-                        refresh_token: string;
-                    };
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
@@ -1183,35 +1289,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     logout: {
@@ -1228,9 +1308,7 @@ export interface operations {
                  *       "refresh_token": "Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k"
                  *     }
                  */
-                "application/json": {
-                    refresh_token?: string;
-                } | null;
+                "application/json": components["schemas"]["LogoutBody"];
             };
         };
         responses: {
@@ -1241,7 +1319,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or No session to end (an API key, or Basic without a live `refresh_token`) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). No session to end (an API key, or Basic without a live `refresh_token`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1288,35 +1366,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getProfile: {
@@ -1339,16 +1391,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        username: string;
-                        name: string;
-                        /** @enum {string} */
-                        role: "admin" | "user";
-                        disabled: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Not modified: If-None-Match names the current ETag */
@@ -1369,35 +1412,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     updateProfile: {
@@ -1419,9 +1436,7 @@ export interface operations {
                  *       "name": "Alice Liddell"
                  *     }
                  */
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["ProfilePatch"];
             };
         };
         responses: {
@@ -1433,16 +1448,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        username: string;
-                        name: string;
-                        /** @enum {string} */
-                        role: "admin" | "user";
-                        disabled: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
@@ -1501,35 +1507,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     changePassword: {
@@ -1547,10 +1527,7 @@ export interface operations {
                  *       "new_password": "tr0ub4dor and 3 more words"
                  *     }
                  */
-                "application/json": {
-                    current_password: string;
-                    new_password: string;
-                };
+                "application/json": components["schemas"]["PasswordChangeBody"];
             };
         };
         responses: {
@@ -1561,7 +1538,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or The new password is too short or too common */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The new password is too short or too common */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1570,7 +1547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No credentials, or credentials that are invalid, expired or revoked; or `current_password` is wrong */
+            /** @description No credentials, or credentials that are invalid, expired or revoked. `current_password` is wrong */
             401: {
                 headers: {
                     /** @description The schemes to authenticate with, and why a token was refused */
@@ -1608,7 +1585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds; or Too many wrong current passwords */
+            /** @description Too many requests; retry after `Retry-After` seconds. Too many wrong current passwords */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1619,24 +1596,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listSessions: {
@@ -1648,23 +1609,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            last_used_at: string;
-                            user_agent: string | null;
-                            current: boolean;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["SessionList"];
                 };
             };
             /** @description No credentials, or credentials that are invalid, expired or revoked */
@@ -1678,35 +1629,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     endOtherSessions: {
@@ -1745,35 +1670,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     endSession: {
@@ -1832,35 +1731,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listApiKeys: {
@@ -1872,23 +1745,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            name: string;
-                            prefix: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            expires_at: string | null;
-                            last_used_at: string | null;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
             /** @description No credentials, or credentials that are invalid, expired or revoked */
@@ -1902,35 +1765,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     createApiKey: {
@@ -1951,18 +1788,11 @@ export interface operations {
                  *       "expires_at": "2027-01-01T00:00:00Z"
                  *     }
                  */
-                "application/json": {
-                    name: string;
-                    /**
-                     * Format: date-time
-                     * @description When the key stops working; kept as its UTC instant (ms)
-                     */
-                    expires_at?: string;
-                };
+                "application/json": components["schemas"]["ApiKeyBody"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     /** @description The new resource */
@@ -1970,20 +1800,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        /** @description Shown once; kept only as a hash */
-                        key: string;
-                        prefix: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        expires_at: string | null;
-                        last_used_at: string | null;
-                    };
+                    "application/json": components["schemas"]["NewApiKey"];
                 };
             };
-            /** @description Idempotency-Key is not 1–255 visible ASCII characters; or The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
+            /** @description Idempotency-Key is not 1–255 visible ASCII characters. The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2048,35 +1868,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     deleteApiKey: {
@@ -2135,35 +1929,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listUsers: {
@@ -2182,25 +1950,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            username: string;
-                            name: string;
-                            /** @enum {string} */
-                            role: "admin" | "user";
-                            disabled: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["UserPage"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -2232,35 +1988,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getUser: {
@@ -2285,16 +2015,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        username: string;
-                        name: string;
-                        /** @enum {string} */
-                        role: "admin" | "user";
-                        disabled: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Not modified: If-None-Match names the current ETag */
@@ -2342,35 +2063,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     deleteUser: {
@@ -2392,8 +2087,6 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
-                    /** @description The version, for If-Match and If-None-Match */
-                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2418,7 +2111,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2454,35 +2147,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     updateUser: {
@@ -2501,12 +2168,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name?: string;
-                    /** @enum {string} */
-                    role?: "admin" | "user";
-                    disabled?: boolean;
-                };
+                "application/json": components["schemas"]["UserPatch"];
             };
         };
         responses: {
@@ -2518,19 +2180,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        username: string;
-                        name: string;
-                        /** @enum {string} */
-                        role: "admin" | "user";
-                        disabled: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or A path or query parameter is invalid (`errors` names it) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2203,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2604,35 +2257,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listTodos: {
@@ -2656,28 +2283,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            title: string;
-                            description: string | null;
-                            done: boolean;
-                            due: string | null;
-                            public: boolean;
-                            owner_id: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["TodoPage"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -2689,7 +2301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials were sent and are invalid, expired or revoked; or An anonymous caller named an `owner` */
+            /** @description Credentials were sent and are invalid, expired or revoked. An anonymous caller named an `owner` */
             401: {
                 headers: {
                     /** @description The schemes to authenticate with, and why a token was refused */
@@ -2709,35 +2321,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     createTodo: {
@@ -2759,17 +2345,7 @@ export interface operations {
                  *       "due": "2026-11-22"
                  *     }
                  */
-                "application/json": {
-                    title: string;
-                    /** @description Up to 10,000 characters; null when absent */
-                    description?: string | null;
-                    /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
-                    due?: string | null;
-                    /** @default false */
-                    public?: boolean;
-                    /** @description Admins only, unless false */
-                    done?: boolean;
-                };
+                "application/json": components["schemas"]["TodoCreate"];
             };
         };
         responses: {
@@ -2781,22 +2357,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        title: string;
-                        description: string | null;
-                        done: boolean;
-                        due: string | null;
-                        public: boolean;
-                        owner_id: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Todo"];
                 };
             };
-            /** @description Idempotency-Key is not 1–255 visible ASCII characters; or The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
+            /** @description Idempotency-Key is not 1–255 visible ASCII characters. The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2816,7 +2380,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or A user sent `done: true`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user sent `done: true`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,35 +2425,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getTodo: {
@@ -2914,19 +2452,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        title: string;
-                        description: string | null;
-                        done: boolean;
-                        due: string | null;
-                        public: boolean;
-                        owner_id: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Todo"];
                 };
             };
             /** @description Not modified: If-None-Match names the current ETag */
@@ -2965,35 +2491,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     replaceTodo: {
@@ -3020,16 +2520,7 @@ export interface operations {
                  *       "public": true
                  *     }
                  */
-                "application/json": {
-                    title: string;
-                    /** @description Up to 10,000 characters; null when absent */
-                    description?: string | null;
-                    /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
-                    due?: string | null;
-                    public?: boolean;
-                    /** @description Admins only (unless unchanged); kept when absent */
-                    done?: boolean;
-                };
+                "application/json": components["schemas"]["TodoReplace"];
             };
         };
         responses: {
@@ -3041,22 +2532,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        title: string;
-                        description: string | null;
-                        done: boolean;
-                        due: string | null;
-                        public: boolean;
-                        owner_id: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Todo"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or A path or query parameter is invalid (`errors` names it) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3076,7 +2555,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or A user changed `done`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user changed `done`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3121,35 +2600,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     deleteTodo: {
@@ -3171,8 +2624,6 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
-                    /** @description The version, for If-Match and If-None-Match */
-                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3224,35 +2675,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     updateTodo: {
@@ -3271,16 +2696,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    title?: string;
-                    /** @description Up to 10,000 characters; null when absent */
-                    description?: string | null;
-                    /** @description RFC 3339 date or date-time (its UTC instant in years 0000–9999), returned as sent. Sorting uses the instant (a date counts as 00:00 UTC); todos without one come last in both orders */
-                    due?: string | null;
-                    public?: boolean;
-                    /** @description Admins only (unless unchanged) */
-                    done?: boolean;
-                };
+                "application/json": components["schemas"]["TodoPatch"];
             };
         };
         responses: {
@@ -3292,22 +2708,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        title: string;
-                        description: string | null;
-                        done: boolean;
-                        due: string | null;
-                        public: boolean;
-                        owner_id: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Todo"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or A path or query parameter is invalid (`errors` names it) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3327,7 +2731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or A user changed `done`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user changed `done`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3372,35 +2776,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listAuditEvents: {
@@ -3419,25 +2797,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            /** Format: date-time */
-                            at: string;
-                            kind: string;
-                            actor_id: string | null;
-                            detail: {
-                                [key: string]: string;
-                            };
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -3469,35 +2835,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listSubscribers: {
@@ -3517,25 +2857,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            name: string;
-                            email: string;
-                            /** @enum {string} */
-                            status: "pending" | "confirmed" | "unsubscribed";
-                            /** Format: date-time */
-                            created_at: string;
-                            confirmed_at: string | null;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["SubscriberPage"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -3567,35 +2895,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     createSubscriber: {
@@ -3616,13 +2918,7 @@ export interface operations {
                  *       "email": "ada@example.com"
                  *     }
                  */
-                "application/json": {
-                    name: string;
-                    /** Format: email */
-                    email: string;
-                    /** @enum {string} */
-                    status?: "pending" | "confirmed" | "unsubscribed";
-                };
+                "application/json": components["schemas"]["SubscriberCreate"];
             };
         };
         responses: {
@@ -3634,31 +2930,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
-            /** @description Default Response */
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        status: "pending";
-                    };
+                    "application/json": components["schemas"]["SignupAccepted"];
                 };
             };
-            /** @description Idempotency-Key is not 1–255 visible ASCII characters; or The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or Anyone but an admin sent `status` */
+            /** @description Idempotency-Key is not 1–255 visible ASCII characters. The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). Anyone but an admin sent `status` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3687,7 +2971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The first request with this Idempotency-Key is still in progress; or An admin added an address already on the list */
+            /** @description The first request with this Idempotency-Key is still in progress. An admin added an address already on the list */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3723,7 +3007,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds; or More than 20 public signups an hour from this client */
+            /** @description Too many requests; retry after `Retry-After` seconds. More than 20 public signups an hour from this client */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -3734,24 +3018,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     confirmSubscription: {
@@ -3768,9 +3036,7 @@ export interface operations {
                  *       "token": "Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k"
                  *     }
                  */
-                "application/json": {
-                    token: string;
-                };
+                "application/json": components["schemas"]["TokenBody"];
             };
         };
         responses: {
@@ -3780,19 +3046,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or The token is invalid, has expired or was already used */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The token is invalid, has expired or was already used */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3819,35 +3076,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     unsubscribe: {
@@ -3864,9 +3095,7 @@ export interface operations {
                  *       "token": "Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k"
                  *     }
                  */
-                "application/json": {
-                    token: string;
-                };
+                "application/json": components["schemas"]["TokenBody"];
             };
         };
         responses: {
@@ -3876,19 +3105,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or The token is invalid, has expired or was already used */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The token is invalid, has expired or was already used */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3915,35 +3135,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     importSubscribers: {
@@ -3976,24 +3170,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        created: number;
-                        /** @description Addresses already known */
-                        skipped: number;
-                        /** @description The first 100 bad lines */
-                        errors: {
-                            line: number;
-                            message: string;
-                        }[];
-                        /** @description Bad lines in all, listed or not */
-                        error_count: number;
-                    };
+                    "application/json": components["schemas"]["ImportResult"];
                 };
             };
             /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
@@ -4016,7 +3199,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4043,35 +3226,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     exportSubscribers: {
@@ -4112,35 +3269,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getSubscriber: {
@@ -4165,16 +3296,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
             /** @description Not modified: If-None-Match names the current ETag */
@@ -4222,35 +3344,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     replaceSubscriber: {
@@ -4275,11 +3371,7 @@ export interface operations {
                  *       "email": "ada@example.com"
                  *     }
                  */
-                "application/json": {
-                    name: string;
-                    /** Format: email */
-                    email: string;
-                };
+                "application/json": components["schemas"]["SubscriberPut"];
             };
         };
         responses: {
@@ -4291,19 +3383,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or A path or query parameter is invalid (`errors` names it) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4323,7 +3406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4377,35 +3460,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     deleteSubscriber: {
@@ -4427,8 +3484,6 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
-                    /** @description The version, for If-Match and If-None-Match */
-                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4453,7 +3508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4480,35 +3535,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     updateSubscriber: {
@@ -4532,13 +3561,7 @@ export interface operations {
                  *       "status": "unsubscribed"
                  *     }
                  */
-                "application/json": {
-                    name?: string;
-                    /** Format: email */
-                    email?: string;
-                    /** @enum {string} */
-                    status?: "pending" | "confirmed" | "unsubscribed";
-                };
+                "application/json": components["schemas"]["SubscriberPatch"];
             };
         };
         responses: {
@@ -4550,19 +3573,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        email: string;
-                        /** @enum {string} */
-                        status: "pending" | "confirmed" | "unsubscribed";
-                        /** Format: date-time */
-                        created_at: string;
-                        confirmed_at: string | null;
-                    };
+                    "application/json": components["schemas"]["Subscriber"];
                 };
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each); or A path or query parameter is invalid (`errors` names it) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4582,7 +3596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4636,35 +3650,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     listCampaigns: {
@@ -4681,30 +3669,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            subject: string;
-                            text: string;
-                            /** @enum {string} */
-                            status: "draft" | "sending" | "sent";
-                            /** @description Mails queued for this campaign */
-                            recipients: number;
-                            /** @description Accepted by the mail server */
-                            sent: number;
-                            /** @description Refused for good (5xx) or out of retries */
-                            failed: number;
-                            /** Format: date-time */
-                            created_at: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["CampaignPage"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -4736,35 +3707,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     createCampaign: {
@@ -4785,10 +3730,7 @@ export interface operations {
                  *       "text": "Hello,\n\nwhat happened this month…"
                  *     }
                  */
-                "application/json": {
-                    subject: string;
-                    text: string;
-                };
+                "application/json": components["schemas"]["CampaignCreate"];
             };
         };
         responses: {
@@ -4800,24 +3742,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        subject: string;
-                        text: string;
-                        /** @enum {string} */
-                        status: "draft" | "sending" | "sent";
-                        /** @description Mails queued for this campaign */
-                        recipients: number;
-                        /** @description Accepted by the mail server */
-                        sent: number;
-                        /** @description Refused for good (5xx) or out of retries */
-                        failed: number;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
-            /** @description Idempotency-Key is not 1–255 visible ASCII characters; or The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
+            /** @description Idempotency-Key is not 1–255 visible ASCII characters. The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4837,7 +3765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4882,35 +3810,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     getCampaign: {
@@ -4935,21 +3837,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        subject: string;
-                        text: string;
-                        /** @enum {string} */
-                        status: "draft" | "sending" | "sent";
-                        /** @description Mails queued for this campaign */
-                        recipients: number;
-                        /** @description Accepted by the mail server */
-                        sent: number;
-                        /** @description Refused for good (5xx) or out of retries */
-                        failed: number;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Not modified: If-None-Match names the current ETag */
@@ -4997,35 +3885,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
     sendCampaign: {
@@ -5045,21 +3907,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        subject: string;
-                        text: string;
-                        /** @enum {string} */
-                        status: "draft" | "sending" | "sent";
-                        /** @description Mails queued for this campaign */
-                        recipients: number;
-                        /** @description Accepted by the mail server */
-                        sent: number;
-                        /** @description Refused for good (5xx) or out of retries */
-                        failed: number;
-                        /** Format: date-time */
-                        created_at: string;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description A path or query parameter is invalid (`errors` names it) */
@@ -5082,7 +3930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic); or Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5100,35 +3948,9 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request could not be read: malformed (400), too slow (408), or a URI (414) or headers (431) too large */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The server failed (500), or is shutting down or too busy (503, with Retry-After) */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
         };
     };
 }
