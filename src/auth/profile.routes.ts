@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
 import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
+import { hookEveryRoute } from '../core/route-docs.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { UsersService } from '../users/users.service.js'
@@ -39,12 +40,13 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app,
   { accounts, sessions, apiKeys, users, idempotency },
 ) => {
+  // Every route here is the caller's own account.
+  hookEveryRoute(app, { onRequest: app.authenticate })
   const tags = [profileTag.name]
 
   app.get(
     '/',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'getProfile',
@@ -59,7 +61,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.patch(
     '/',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'updateProfile',
@@ -82,7 +83,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.post(
     '/password',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'changePassword',
@@ -110,7 +110,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.get(
     '/sessions',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'listSessions',
@@ -124,7 +123,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.delete(
     '/sessions',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'endOtherSessions',
@@ -141,7 +139,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.delete(
     '/sessions/:id',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'endSession',
@@ -159,7 +156,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.post(
     '/api-keys',
     {
-      onRequest: app.authenticate,
       preHandler: idempotency.preHandler,
       onSend: idempotency.onSend,
       schema: {
@@ -180,7 +176,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.get(
     '/api-keys',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'listApiKeys',
@@ -194,7 +189,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app.delete(
     '/api-keys/:id',
     {
-      onRequest: app.authenticate,
       schema: {
         tags,
         operationId: 'deleteApiKey',

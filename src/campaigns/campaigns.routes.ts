@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { orNotModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { withNextLink } from '../core/pagination.js'
+import { hookEveryRoute } from '../core/route-docs.js'
 import { NotModified } from '../core/schemas.js'
 import {
   Campaign,
@@ -25,13 +26,13 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
   idempotency: IdempotencyHooks
 }> = async (app, { campaigns, idempotency }) => {
   const tags = [campaignsTag.name]
-  const admin = { onRequest: app.authenticate, preHandler: app.requireAdmin }
+  // Admins only, every route: a new one cannot forget it.
+  hookEveryRoute(app, { onRequest: app.authenticate, preHandler: app.requireAdmin })
 
   app.post(
     '/',
     {
-      onRequest: app.authenticate,
-      preHandler: [app.requireAdmin, idempotency.preHandler],
+      preHandler: idempotency.preHandler,
       onSend: idempotency.onSend,
       schema: {
         tags,
@@ -51,7 +52,6 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'listCampaigns',
@@ -66,7 +66,6 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/:id',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'getCampaign',
@@ -81,7 +80,6 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/:id/send',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'sendCampaign',

@@ -1,4 +1,4 @@
-import type { RouteOptions } from 'fastify'
+import type { FastifyInstance, RouteOptions } from 'fastify'
 
 /** The statuses of the problems a route can answer with (RFC 9457 bodies, core/errors.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 412 | 413 | 415 | 422 | 429 | 503
@@ -40,6 +40,23 @@ const hookDocs = new WeakMap<object, HookDocs>()
 export function describeHook<H extends object>(hook: H, docs: HookDocs): H {
   hookDocs.set(hook, docs)
   return hook
+}
+
+/**
+ * Hooks every route of a plugin runs before its own: for a plugin whose every route needs them
+ * (admin only), so a new route cannot forget them. Set on each route's options rather than with
+ * `addHook`, so that `answersOf` sees them; they run in the same order as `addHook`'s would.
+ */
+export function hookEveryRoute(
+  app: FastifyInstance,
+  hooks: Pick<RouteOptions, 'onRequest' | 'preHandler'>,
+): void {
+  app.addHook('onRoute', (route) => {
+    if (hooks.onRequest !== undefined)
+      route.onRequest = [hooks.onRequest, route.onRequest ?? []].flat()
+    if (hooks.preHandler !== undefined)
+      route.preHandler = [hooks.preHandler, route.preHandler ?? []].flat()
+  })
 }
 
 export interface RouteAnswers {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
 import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { withNextLink } from '../core/pagination.js'
+import { hookEveryRoute } from '../core/route-docs.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import { User, UserListQuery, UserPage, UserParams, UserPatch } from './users.schemas.js'
 import type { UsersService } from './users.service.js'
@@ -21,12 +22,12 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   { users },
 ) => {
   const tags = [usersTag.name]
-  const admin = { onRequest: app.authenticate, preHandler: app.requireAdmin }
+  // Admins only, every route: a new one cannot forget it.
+  hookEveryRoute(app, { onRequest: app.authenticate, preHandler: app.requireAdmin })
 
   app.get(
     '/',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'listUsers',
@@ -41,7 +42,6 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.get(
     '/:id',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'getUser',
@@ -56,7 +56,6 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.patch(
     '/:id',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'updateUser',
@@ -81,7 +80,6 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.delete(
     '/:id',
     {
-      ...admin,
       schema: {
         tags,
         operationId: 'deleteUser',
