@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
-import { auditRoutes } from './audit/audit.routes.js'
+import { auditRoutes, auditTag } from './audit/audit.routes.js'
 import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
-import { authRoutes } from './auth/auth.routes.js'
+import { authRoutes, authTag } from './auth/auth.routes.js'
 import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
-import { profileRoutes } from './auth/profile.routes.js'
+import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
-import { campaignsRoutes } from './campaigns/campaigns.routes.js'
+import { campaignsRoutes, campaignsTag } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
 import type { Config } from './core/config.js'
 import { registerCors } from './core/cors.js'
@@ -24,13 +24,13 @@ import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.j
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
 import { migrations } from './migrations/index.js'
-import { apiIndexRoutes, opsRoutes } from './service/service.routes.js'
-import { subscribersRoutes } from './subscribers/subscribers.routes.js'
+import { apiIndexRoutes, opsRoutes, serviceTag } from './service/service.routes.js'
+import { subscribersRoutes, subscribersTag } from './subscribers/subscribers.routes.js'
 import { createSubscribersService } from './subscribers/subscribers.service.js'
 import { TodoPageCache } from './todos/todos.page-cache.js'
-import { todosRoutes } from './todos/todos.routes.js'
+import { todosRoutes, todosTag } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
-import { usersRoutes } from './users/users.routes.js'
+import { usersRoutes, usersTag } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
 import { pagesRoutes } from './web/pages.routes.js'
 
@@ -134,7 +134,18 @@ export async function buildApp(
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
   // Before the routes it documents; after the rate limits and the 404/405 handling its routes get.
-  await registerDocs(app)
+  await registerDocs(app, {
+    tags: [
+      serviceTag,
+      authTag,
+      profileTag,
+      usersTag,
+      todosTag,
+      auditTag,
+      subscribersTag,
+      campaignsTag,
+    ],
+  })
 
   await app.register(opsRoutes, {
     dependencies: {

@@ -2,19 +2,25 @@ import { type Static, Type } from '@sinclair/typebox'
 import { PageQuery } from '../core/pagination.js'
 import type { AuditEventRow } from './audit.table.js'
 
-export const AuditEvent = Type.Object({
-  id: Type.String(),
-  at: Type.String({ format: 'date-time' }),
-  kind: Type.String(),
-  actor_id: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.Record(Type.String(), Type.String()),
-})
+export const AuditEvent = Type.Object(
+  {
+    id: Type.String(),
+    at: Type.String({ format: 'date-time' }),
+    kind: Type.String(),
+    actor_id: Type.Union([Type.String(), Type.Null()]),
+    detail: Type.Record(Type.String(), Type.String()),
+  },
+  { title: 'AuditEvent' },
+)
 export type AuditEvent = Static<typeof AuditEvent>
 
-export const AuditPage = Type.Object({
-  items: Type.Array(AuditEvent),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const AuditPage = Type.Object(
+  {
+    items: Type.Array(AuditEvent),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'AuditPage' },
+)
 
 export const AuditQuery = Type.Object({
   ...PageQuery,

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
+import { describeHook, type HookDocs } from '../core/route-docs.js'
 import { type Authenticator, isApiKey } from './authenticator.js'
 import { badBasicCredentials, basicCredentials } from './basic.js'
 import { clientInfo } from './client-info.js'
@@ -19,6 +20,23 @@ declare module 'fastify' {
 }
 
 const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication is required')
+
+// What the hooks below answer, for the OpenAPI document of the routes that run them. A browser
+// may send cached Basic credentials to a write another site makes it send (cross-site.ts): 403.
+const CROSS_SITE_WRITE = {
+  403: 'A cross-site write carrying credentials the browser sent by itself (Basic)',
+}
+const AUTHENTICATE: HookDocs = {
+  credentials: 'required',
+  problems: { 401: 'No credentials, or credentials that are invalid, expired or revoked' },
+  writeProblems: CROSS_SITE_WRITE,
+}
+const IDENTIFY: HookDocs = {
+  credentials: 'optional',
+  problems: { 401: 'Credentials were sent and are invalid, expired or revoked' },
+  writeProblems: CROSS_SITE_WRITE,
+}
+const REQUIRE_ADMIN: HookDocs = { problems: { 403: 'Admins only' } }
 
 export interface AuthPluginOptions {
   authenticator: Authenticator
@@ -92,7 +110,7 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
     }
 
-    app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+    async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const caller = await resolveCounted(request, reply)
       if (caller === null) {
         await options.refusalLimit?.(request, reply)
@@ -100,22 +118,26 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
       request.caller = caller
       reply.header('cache-control', 'no-store')
-    })
+    }
 
-    app.decorate('identify', async (request: FastifyRequest, reply: FastifyReply) => {
+    async function identify(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const caller = await resolveCounted(request, reply)
       if (caller !== null) {
         request.caller = caller
         reply.header('cache-control', 'no-store')
       }
-    })
+    }
 
-    app.decorate('requireAdmin', async (request: FastifyRequest) => {
+    async function requireAdmin(request: FastifyRequest): Promise<void> {
       if (request.caller === null) throw unauthenticated()
       if (request.caller.principal.role !== 'admin') {
         throw new AppError('ADMINS_ONLY', 'This endpoint is for admins only')
       }
-    })
+    }
+
+    app.decorate('authenticate', describeHook(authenticate, AUTHENTICATE))
+    app.decorate('identify', describeHook(identify, IDENTIFY))
+    app.decorate('requireAdmin', describeHook(requireAdmin, REQUIRE_ADMIN))
   },
   { name: 'gatehouse-auth' },
 )

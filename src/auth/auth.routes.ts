@@ -3,12 +3,19 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { callerOf } from '../core/caller.js'
 import { clientKey } from '../core/caller-key.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { NoContent } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { AccountsService } from './accounts.service.js'
 import { LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenPair } from './auth.schemas.js'
 import { clientInfo } from './client-info.js'
 import type { SessionsService } from './sessions.service.js'
+
+/** This file's group of operations in the OpenAPI document. */
+export const authTag = {
+  name: 'auth',
+  description:
+    'Register, log in (JSON or form), rotate refresh tokens and log out. Access tokens last ACCESS_TOKEN_TTL (15 min by default); a refresh token is single use',
+}
 
 export interface AuthRoutesOptions {
   accounts: AccountsService
@@ -33,10 +40,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       preHandler: idempotency.preHandler,
       onSend: idempotency.onSend,
       schema: {
-        tags: ['auth'],
+        tags: [authTag.name],
+        operationId: 'register',
         summary: 'Create an account (role user)',
         body: RegisterBody,
-        response: { 201: User, 400: problems[400], 409: problems[409], 429: problems[429] },
+        response: { 201: User },
+        problems: {
+          400: 'The password is too short or too common',
+          409: 'The username is taken',
+          429: 'More than 20 registrations an hour from this client',
+        },
       },
     },
     async (request, reply) => {
@@ -55,10 +68,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       '/login',
       {
         schema: {
-          tags: ['auth'],
+          tags: [authTag.name],
+          operationId: 'login',
           summary: 'Exchange username and password for tokens (JSON or form body)',
+          consumes: ['application/json', 'application/x-www-form-urlencoded'],
           body: LoginBody,
-          response: { 200: TokenPair, 400: problems[400], 401: problems[401], 429: problems[429] },
+          response: { 200: TokenPair },
+          problems: {
+            401: 'Invalid username or password',
+            429: 'Too many failed logins for this account or from this client',
+          },
         },
       },
       async (request, reply) => {
@@ -72,10 +91,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     '/refresh',
     {
       schema: {
-        tags: ['auth'],
+        tags: [authTag.name],
+        operationId: 'refresh',
         summary: 'Rotate a refresh token: a new pair; the old token is spent',
         body: RefreshBody,
-        response: { 200: TokenPair, 400: problems[400], 401: problems[401] },
+        response: { 200: TokenPair },
+        problems: {
+          401: 'The refresh token is unknown, expired or already used (reuse ends its session)',
+        },
       },
     },
     async (request, reply) => {
@@ -89,13 +112,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       onRequest: app.authenticate,
       schema: {
-        tags: ['auth'],
+        tags: [authTag.name],
+        operationId: 'logout',
         summary: 'End this session: the access token and its refresh family stop working',
         description:
           'With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 400 unless `refresh_token` names a live session of the caller, which then ends.',
-        security: userSecurity,
         body: LogoutBody,
-        response: { 204: NoContent, 400: problems[400], 401: problems[401] },
+        response: { 204: NoContent },
+        problems: {
+          400: 'No session to end (an API key, or Basic without a live `refresh_token`)',
+        },
       },
     },
     async (request, reply) => {

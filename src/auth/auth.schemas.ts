@@ -15,73 +15,116 @@ export const RegisterBody = Type.Object(
     }),
     name: DisplayName,
   },
-  { additionalProperties: false },
+  {
+    title: 'RegisterBody',
+    additionalProperties: false,
+    examples: [{ username: 'alice', password: 'correct horse battery staple', name: 'Alice' }],
+  },
 )
 
 export const LoginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 64 }), password: Password },
-  { additionalProperties: false },
+  {
+    title: 'LoginBody',
+    additionalProperties: false,
+    examples: [{ username: 'alice', password: 'correct horse battery staple' }],
+  },
 )
+
+// What a refresh token looks like (256 random bits, base64url), for the examples.
+const REFRESH_TOKEN_EXAMPLE = 'Zq2c0mB7xW1n9VYtQe8KfR4uJpL3sHaD6gEoNiUyT5k'
 
 export const RefreshBody = Type.Object(
   { refresh_token: Type.String({ minLength: 1, maxLength: 512 }) },
-  { additionalProperties: false },
+  {
+    title: 'RefreshBody',
+    additionalProperties: false,
+    examples: [{ refresh_token: REFRESH_TOKEN_EXAMPLE }],
+  },
 )
 
-export const LogoutBody = Type.Union([
-  Type.Object(
-    { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) },
-    { additionalProperties: false },
-  ),
-  Type.Null(),
-])
+/** No body, or with Basic credentials the refresh token of the session to end. */
+export const LogoutBody = Type.Union(
+  [
+    Type.Object(
+      { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { title: 'LogoutBody', examples: [{ refresh_token: REFRESH_TOKEN_EXAMPLE }] },
+)
 
-export const TokenPair = Type.Object({
-  access_token: Type.String(),
-  token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ description: 'Access token lifetime, seconds' }),
-  refresh_token: Type.String(),
-})
+export const TokenPair = Type.Object(
+  {
+    access_token: Type.String(),
+    token_type: Type.Literal('Bearer'),
+    expires_in: Type.Integer({ description: 'Access token lifetime, seconds' }),
+    refresh_token: Type.String(),
+  },
+  { title: 'TokenPair' },
+)
 export type TokenPair = Static<typeof TokenPair>
 
-export const ProfilePatch = Type.Object({ name: DisplayName }, { additionalProperties: false })
+export const ProfilePatch = Type.Object(
+  { name: DisplayName },
+  { title: 'ProfilePatch', additionalProperties: false, examples: [{ name: 'Alice Liddell' }] },
+)
 
 export const PasswordChangeBody = Type.Object(
   { current_password: Password, new_password: Type.String({ maxLength: PASSWORD_MAX_LENGTH * 4 }) },
-  { additionalProperties: false },
+  {
+    title: 'PasswordChangeBody',
+    additionalProperties: false,
+    examples: [
+      {
+        current_password: 'correct horse battery staple',
+        new_password: 'tr0ub4dor and 3 more words',
+      },
+    ],
+  },
 )
 
-export const Session = Type.Object({
-  id: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-  last_used_at: Type.String({ format: 'date-time' }),
-  user_agent: Type.Union([Type.String(), Type.Null()]),
-  current: Type.Boolean(),
-})
+export const Session = Type.Object(
+  {
+    id: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    last_used_at: Type.String({ format: 'date-time' }),
+    user_agent: Type.Union([Type.String(), Type.Null()]),
+    current: Type.Boolean(),
+  },
+  { title: 'Session' },
+)
 export type Session = Static<typeof Session>
 
-export const SessionList = Type.Object({ items: Type.Array(Session) })
+export const SessionList = Type.Object({ items: Type.Array(Session) }, { title: 'SessionList' })
 
-export const ApiKey = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  prefix: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-  expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-})
+export const ApiKey = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    prefix: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { title: 'ApiKey' },
+)
 export type ApiKey = Static<typeof ApiKey>
 
-export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) })
+export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) }, { title: 'ApiKeyList' })
 
 // An API key with the key itself, which answers keep after `name` (as they always have).
 const { id, name, ...apiKeyRest } = ApiKey.properties
-export const NewApiKey = Type.Object({
-  id,
-  name,
-  key: Type.String({ description: 'Shown once; kept only as a hash' }),
-  ...apiKeyRest,
-})
+export const NewApiKey = Type.Object(
+  {
+    id,
+    name,
+    key: Type.String({ description: 'Shown once; kept only as a hash' }),
+    ...apiKeyRest,
+  },
+  { title: 'NewApiKey' },
+)
 export type NewApiKey = Static<typeof NewApiKey>
 
 export const ApiKeyBody = Type.Object(
@@ -91,7 +134,11 @@ export const ApiKeyBody = Type.Object(
       DateTimeInput({ description: 'When the key stops working; kept as its UTC instant (ms)' }),
     ),
   },
-  { additionalProperties: false },
+  {
+    title: 'ApiKeyBody',
+    additionalProperties: false,
+    examples: [{ name: 'CI deploys', expires_at: '2027-01-01T00:00:00Z' }],
+  },
 )
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { hookEveryRoute } from '../core/route-docs.js'
+import { NoContent, NotModified } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { UsersService } from '../users/users.service.js'
 import type { AccountsService } from './accounts.service.js'
@@ -19,6 +20,13 @@ import {
 import { clientInfo } from './client-info.js'
 import type { SessionsService } from './sessions.service.js'
 
+/** This file's group of operations in the OpenAPI document. */
+export const profileTag = {
+  name: 'profile',
+  description:
+    "The caller's own account: profile, password, sessions (refresh families) and API keys",
+}
+
 export interface ProfileRoutesOptions {
   accounts: AccountsService
   sessions: SessionsService
@@ -32,25 +40,22 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
   app,
   { accounts, sessions, apiKeys, users, idempotency },
 ) => {
-  app.addHook('onRequest', app.authenticate)
-  const security = userSecurity
-  const tags = ['profile']
+  // Every route here is the caller's own account.
+  hookEveryRoute(app, { onRequest: app.authenticate })
+  const tags = [profileTag.name]
 
   app.get(
     '/',
     {
       schema: {
         tags,
-        security,
+        operationId: 'getProfile',
         summary: 'The caller',
-        response: { 200: User, 401: problems[401] },
+        response: { 200: User, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const user = await users.get(callerOf(request).principal.id)
-      if (notModified(request, reply, user)) return reply
-      return user
-    },
+    async (request, reply) =>
+      orNotModified(request, reply, await users.get(callerOf(request).principal.id)),
   )
 
   app.patch(
@@ -58,10 +63,11 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'updateProfile',
         summary: "Change the caller's name",
         body: ProfilePatch,
-        response: { 200: User, 400: problems[400], 401: problems[401], 412: problems[412] },
+        response: { 200: User },
+        problems: { 412: 'The profile has changed since it was read (If-Match)' },
       },
     },
     async (request, reply) => {
@@ -79,10 +85,15 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'changePassword',
         summary: 'Change password; every other session ends',
         body: PasswordChangeBody,
-        response: { 204: NoContent, 400: problems[400], 401: problems[401], 429: problems[429] },
+        response: { 204: NoContent },
+        problems: {
+          400: 'The new password is too short or too common',
+          401: '`current_password` is wrong',
+          429: 'Too many wrong current passwords',
+        },
       },
     },
     async (request, reply) => {
@@ -101,9 +112,9 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'listSessions',
         summary: "The caller's live sessions (refresh families)",
-        response: { 200: SessionList, 401: problems[401] },
+        response: { 200: SessionList },
       },
     },
     async (request) => ({ items: await sessions.list(callerOf(request)) }),
@@ -114,9 +125,9 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'endOtherSessions',
         summary: 'End every session but the current one',
-        response: { 204: NoContent, 401: problems[401] },
+        response: { 204: NoContent },
       },
     },
     async (request, reply) => {
@@ -130,10 +141,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'endSession',
         summary: 'End one session, its access tokens included',
         params: IdParams,
-        response: { 204: NoContent, 401: problems[401], 404: problems[404] },
+        response: { 204: NoContent },
       },
     },
     async (request, reply) => {
@@ -149,10 +160,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       onSend: idempotency.onSend,
       schema: {
         tags,
-        security,
+        operationId: 'createApiKey',
         summary: 'Create an API key; `key` is shown only in this answer',
         body: ApiKeyBody,
-        response: { 201: NewApiKey, 400: problems[400], 401: problems[401] },
+        response: { 201: NewApiKey },
       },
     },
     async (request, reply) => {
@@ -167,9 +178,9 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'listApiKeys',
         summary: "The caller's API keys, without the keys",
-        response: { 200: ApiKeyList, 401: problems[401] },
+        response: { 200: ApiKeyList },
       },
     },
     async (request) => ({ items: await apiKeys.list(callerOf(request)) }),
@@ -180,10 +191,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
     {
       schema: {
         tags,
-        security,
+        operationId: 'deleteApiKey',
         summary: 'Revoke an API key at once',
         params: IdParams,
-        response: { 204: NoContent, 401: problems[401], 404: problems[404] },
+        response: { 204: NoContent },
       },
     },
     async (request, reply) => {

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { notModified, withEtag } from '../core/conditional.js'
+import { orNotModified, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { setNextLink } from '../core/pagination.js'
-import { problems, userSecurity } from '../core/schemas.js'
+import { withNextLink } from '../core/pagination.js'
+import { hookEveryRoute } from '../core/route-docs.js'
+import { NotModified } from '../core/schemas.js'
 import {
   Campaign,
   CampaignCreate,
@@ -12,15 +13,21 @@ import {
 } from './campaigns.schemas.js'
 import type { CampaignsService } from './campaigns.service.js'
 
+/** This file's group of operations in the OpenAPI document. */
+export const campaignsTag = {
+  name: 'campaigns',
+  description:
+    'Mails to every confirmed subscriber, for admins: write a draft, send it in the background, watch sent and failed counts',
+}
+
 /** Admin-only: write a campaign, send it to every confirmed subscriber, watch the counts. */
 export const campaignsRoutes: FastifyPluginAsyncTypebox<{
   campaigns: CampaignsService
   idempotency: IdempotencyHooks
 }> = async (app, { campaigns, idempotency }) => {
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('preHandler', app.requireAdmin)
-  const tags = ['campaigns']
-  const security = userSecurity
+  const tags = [campaignsTag.name]
+  // Admins only, every route: a new one cannot forget it.
+  hookEveryRoute(app, { onRequest: app.authenticate, preHandler: app.requireAdmin })
 
   app.post(
     '/',
@@ -29,10 +36,10 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
       onSend: idempotency.onSend,
       schema: {
         tags,
-        security,
+        operationId: 'createCampaign',
         summary: 'Create a draft campaign',
         body: CampaignCreate,
-        response: { 201: Campaign, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 201: Campaign },
       },
     },
     async (request, reply) => {
@@ -47,17 +54,13 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         tags,
-        security,
+        operationId: 'listCampaigns',
         summary: 'List campaigns with their counts',
         querystring: CampaignListQuery,
-        response: { 200: CampaignPage, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 200: CampaignPage },
       },
     },
-    async (request, reply) => {
-      const page = await campaigns.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await campaigns.list(request.query)),
   )
 
   app.get(
@@ -65,17 +68,13 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         tags,
-        security,
+        operationId: 'getCampaign',
         summary: 'One campaign; `sent` and `failed` are exact counts of its mails',
         params: CampaignParams,
-        response: { 200: Campaign, 401: problems[401], 403: problems[403], 404: problems[404] },
+        response: { 200: Campaign, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const campaign = await campaigns.get(request.params.id)
-      if (notModified(request, reply, campaign)) return reply
-      return campaign
-    },
+    async (request, reply) => orNotModified(request, reply, await campaigns.get(request.params.id)),
   )
 
   app.post(
@@ -83,11 +82,11 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         tags,
-        security,
+        operationId: 'sendCampaign',
         summary:
           'Send to every confirmed subscriber in the background (each gets it once, even if called again; resumes after a crash)',
         params: CampaignParams,
-        response: { 202: Campaign, 401: problems[401], 403: problems[403], 404: problems[404] },
+        response: { 202: Campaign },
       },
     },
     async (request, reply) => {

@@ -14,7 +14,7 @@ export const Campaign = Type.Object(
     failed: Type.Integer({ description: 'Refused for good (5xx) or out of retries' }),
     created_at: Type.String({ format: 'date-time' }),
   },
-  { description: 'A mail to every confirmed subscriber' },
+  { title: 'Campaign', description: 'A mail to every confirmed subscriber' },
 )
 export type Campaign = Static<typeof Campaign>
 
@@ -24,7 +24,11 @@ export const CampaignCreate = Type.Object(
     subject: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }),
     text: Type.String({ minLength: 1, maxLength: 100_000 }),
   },
-  { additionalProperties: false },
+  {
+    title: 'CampaignCreate',
+    additionalProperties: false,
+    examples: [{ subject: 'November news', text: 'Hello,\n\nwhat happened this month…' }],
+  },
 )
 export type CampaignCreate = Static<typeof CampaignCreate>
 
@@ -33,10 +37,13 @@ export const CampaignParams = Type.Object({ id: Type.String({ minLength: 1, maxL
 export const CampaignListQuery = Type.Object({ ...PageQuery })
 export type CampaignListQuery = Static<typeof CampaignListQuery>
 
-export const CampaignPage = Type.Object({
-  items: Type.Array(Campaign),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const CampaignPage = Type.Object(
+  {
+    items: Type.Array(Campaign),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'CampaignPage' },
+)
 export type CampaignPage = Static<typeof CampaignPage>
 
 export function toCampaign(row: CampaignRow, counts: CampaignCounts): Campaign {

@@ -40,6 +40,15 @@ export function notModified(
   return false
 }
 
+/** For GET of a single resource: the resource to send, or the reply once it has sent a 304. */
+export function orNotModified<T, R extends FastifyReply>(
+  request: FastifyRequest,
+  reply: R,
+  resource: T,
+): T | R {
+  return notModified(request, reply, resource) ? reply : resource
+}
+
 /** A write's conditional headers, read in the route and handed to the service as data. */
 export interface Preconditions {
   readonly ifMatch?: string | undefined

@@ -14,6 +14,7 @@ import {
   createIdempotencyKeysRepository,
   type IdempotencyKeyRow,
 } from './idempotency.repository.js'
+import { describeHook } from './route-docs.js'
 
 const WINDOW_MS = 24 * 60 * 60 * 1000
 const ABANDONED_CLAIM_MS = 60_000
@@ -178,7 +179,17 @@ export function createIdempotency(
   }
 
   return {
-    preHandler,
+    preHandler: describeHook(preHandler, {
+      problems: {
+        400: 'Idempotency-Key is not 1–255 visible ASCII characters',
+        409: 'The first request with this Idempotency-Key is still in progress',
+        422: 'This Idempotency-Key was used for a different request',
+      },
+      headers: {
+        'Idempotency-Key':
+          'Any 1–255 visible ASCII characters: the same key from the same caller within 24 hours answers the first response again (`Idempotent-Replayed: true`) and creates nothing new',
+      },
+    }),
     onSend,
     purgeExpired: () => keys.deleteCreatedBefore(new Date(Date.now() - WINDOW_MS).toISOString()),
   }

@@ -129,6 +129,16 @@ export function toJsonPage(
   }
 }
 
+/** Sets the page's `Link: rel="next"` (`setNextLink`) and returns the page, to be sent. */
+export function withNextLink<P extends { next_cursor: string | null }>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  page: P,
+): P {
+  setNextLink(request, reply, page.next_cursor)
+  return page
+}
+
 /** RFC 8288 `Link: <…>; rel="next"` built from the request's own path and query. */
 export function setNextLink(
   request: FastifyRequest,

@@ -13,33 +13,12 @@ export const ProblemSchema = Type.Object(
   { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' },
 )
 
-const problem = (description: string) => Type.Ref('Problem', { description })
-
-/** Response entries for the errors a route can answer with, for the OpenAPI document. */
-export const problems = {
-  400: problem('Invalid input (problem+json with `errors`)'),
-  401: problem('Missing or invalid credentials'),
-  403: problem('Not allowed'),
-  404: problem('Not found'),
-  409: problem('Conflict'),
-  412: problem('If-Match does not match the current ETag'),
-  413: problem('The request body is too large'),
-  429: problem('Rate limited; see Retry-After'),
-} as const
-
-/** A route's problem responses, beside its success: `{ 200: Todo, ...problemsFor(400, 404) }`. */
-export function problemsFor<const S extends keyof typeof problems>(
-  ...statuses: S[]
-): Pick<typeof problems, S> {
-  const entries = {} as Pick<typeof problems, S>
-  for (const status of statuses) entries[status] = problems[status]
-  return entries
-}
-
 export const NoContent = Type.Null({ description: 'No content' })
 
-/** Security requirement for routes any authenticated user may call. */
-export const userSecurity: { [scheme: string]: string[] }[] = [{ bearer: [] }, { basic: [] }]
+/** For a GET that honours If-None-Match: the 304 it answers, which has no body. */
+export const NotModified = Type.Null({
+  description: 'Not modified: If-None-Match names the current ETag',
+})
 
 export const DATE_TIME_FORM =
   'must be an RFC 3339 date-time with a time zone (2026-11-22T12:00:00Z) in years 0000–9999 UTC'

@@ -12,9 +12,13 @@ import {
 } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 
+// The pages mail links open: HTML for people, kept out of the API's document.
+const HTML_PAGES = new Set(['/subscribe/confirm', '/unsubscribe'])
+
 /**
  * Every `METHOD path` the app serves, read from Fastify's own route tree (`printRoutes`), with
- * params in OpenAPI form (`{id}`). HEAD (added beside GET) and the docs' own assets are left out.
+ * params in OpenAPI form (`{id}`). HEAD (added beside GET), the docs' own assets and the HTML
+ * pages are left out.
  */
 function servedRoutes(app: FastifyInstance): Set<string> {
   const routes = new Set<string>()
@@ -28,7 +32,7 @@ function servedRoutes(app: FastifyInstance): Set<string> {
     const path = stack.join('').replace(/:(\w+)/g, '{$1}')
     for (const method of (match[3] ?? '').split(', ')) {
       if (method === '' || method === 'HEAD') continue
-      if (path === '/openapi.json' || path.startsWith('/docs')) continue
+      if (path === '/openapi.json' || path.startsWith('/docs') || HTML_PAGES.has(path)) continue
       routes.add(`${method} ${path}`)
     }
   }

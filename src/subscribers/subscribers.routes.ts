@@ -1,13 +1,13 @@
 import type { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { clientKey } from '../core/caller-key.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import { AppError } from '../core/errors.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
-import { setNextLink } from '../core/pagination.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { withNextLink } from '../core/pagination.js'
+import { NoContent, NotModified } from '../core/schemas.js'
 import {
   csvRecords,
   exportCsv,
@@ -16,6 +16,7 @@ import {
   limitImportBody,
 } from './subscribers.import.js'
 import {
+  ImportBody,
   ImportResult,
   SignupAccepted,
   Subscriber,
@@ -29,10 +30,19 @@ import {
 } from './subscribers.schemas.js'
 import type { SubscribersService } from './subscribers.service.js'
 
+/** This file's group of operations in the OpenAPI document. */
+export const subscribersTag = {
+  name: 'subscribers',
+  description:
+    'The mailing list: double opt-in signup for anyone, confirm and unsubscribe links, and for admins CRUD, CSV/JSON import and CSV export',
+}
+
 export interface SubscribersRoutesOptions {
   subscribers: SubscribersService
   idempotency: IdempotencyHooks
 }
+
+const INVALID_TOKEN = 'The token is invalid, has expired or was already used'
 
 const isAdmin = (request: FastifyRequest) => request.caller?.principal.role === 'admin'
 
@@ -40,9 +50,8 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
   app,
   { subscribers, idempotency },
 ) => {
-  const tags = ['subscribers']
+  const tags = [subscribersTag.name]
   const admin = { onRequest: app.authenticate, preHandler: app.requireAdmin }
-  const security = userSecurity
 
   app.post(
     '/',
@@ -61,15 +70,15 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       },
       schema: {
         tags,
+        operationId: 'createSubscriber',
         summary:
           'Subscribe (anyone: 202 and a confirmation mail, the same answer for any address) or add a subscriber (admin: 201, `confirmed` by default, no mail)',
         body: SubscriberCreate,
-        response: {
-          201: Subscriber,
-          202: SignupAccepted,
-          400: problems[400],
-          409: problems[409],
-          429: problems[429],
+        response: { 201: Subscriber, 202: SignupAccepted },
+        problems: {
+          400: 'Anyone but an admin sent `status`',
+          409: 'An admin added an address already on the list',
+          429: 'More than 20 public signups an hour from this client',
         },
       },
     },
@@ -95,22 +104,13 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'listSubscribers',
         summary: 'List subscribers (`status`; `q` matches name or email)',
         querystring: SubscriberListQuery,
-        response: {
-          200: SubscriberPage,
-          400: problems[400],
-          401: problems[401],
-          403: problems[403],
-        },
+        response: { 200: SubscriberPage },
       },
     },
-    async (request, reply) => {
-      const page = await subscribers.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await subscribers.list(request.query)),
   )
 
   app.post(
@@ -118,9 +118,11 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
     {
       schema: {
         tags,
+        operationId: 'confirmSubscription',
         summary: 'Confirm a subscription with the token from the mail (single use, 48 hours)',
         body: TokenBody,
-        response: { 200: Subscriber, 400: problems[400] },
+        response: { 200: Subscriber },
+        problems: { 400: INVALID_TOKEN },
       },
     },
     async (request) => subscribers.confirm(request.body.token),
@@ -131,9 +133,11 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
     {
       schema: {
         tags,
+        operationId: 'unsubscribe',
         summary: 'Unsubscribe with the token from any list mail',
         body: TokenBody,
-        response: { 200: Subscriber, 400: problems[400] },
+        response: { 200: Subscriber },
+        problems: { 400: INVALID_TOKEN },
       },
     },
     async (request) => subscribers.unsubscribe(request.body.token),
@@ -160,17 +164,12 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
         bodyLimit: importLimit,
         schema: {
           tags,
-          security,
+          operationId: 'importSubscribers',
           summary:
             'Import subscribers from CSV (`text/csv`, header `name,email`) or a JSON array of `{name, email}`; known addresses are skipped; at most 16 MiB (or BODY_LIMIT, if larger)',
           consumes: ['text/csv', 'application/json'],
-          response: {
-            200: ImportResult,
-            400: problems[400],
-            401: problems[401],
-            403: problems[403],
-            413: problems[413],
-          },
+          streamedBody: ImportBody,
+          response: { 200: ImportResult },
         },
       },
       async (request) => {
@@ -187,23 +186,23 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'exportSubscribers',
         summary: 'Every subscriber as CSV, streamed',
         produces: ['text/csv'],
         response: {
           200: Type.String({
             description: 'text/csv: id,name,email,status,created_at,confirmed_at',
           }),
-          401: problems[401],
-          403: problems[403],
         },
       },
     },
     async (_request, reply) => {
-      reply
+      // Any reply: the route's own type wants the string its schema describes, not a stream.
+      const csv: FastifyReply = reply
+      csv
         .type('text/csv; charset=utf-8')
         .header('content-disposition', 'attachment; filename="subscribers.csv"')
-      return reply.send(exportCsv(subscribers.all()))
+      return csv.send(exportCsv(subscribers.all()))
     },
   )
 
@@ -213,27 +212,19 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'getSubscriber',
         summary: 'One subscriber',
         params: SubscriberParams,
-        response: { 200: Subscriber, 401: problems[401], 403: problems[403], 404: problems[404] },
+        response: { 200: Subscriber, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const subscriber = await subscribers.get(request.params.id)
-      if (notModified(request, reply, subscriber)) return reply
-      return subscriber
-    },
+    async (request, reply) =>
+      orNotModified(request, reply, await subscribers.get(request.params.id)),
   )
 
-  const writeResponses = {
-    200: Subscriber,
-    400: problems[400],
-    401: problems[401],
-    403: problems[403],
-    404: problems[404],
-    409: problems[409],
-    412: problems[412],
+  const writeProblems = {
+    409: 'Another subscriber has this address',
+    412: 'The subscriber has changed since it was read (If-Match)',
   }
 
   app.put(
@@ -242,11 +233,12 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'replaceSubscriber',
         summary: 'Replace name and email',
         params: SubscriberParams,
         body: SubscriberPut,
-        response: writeResponses,
+        response: { 200: Subscriber },
+        problems: writeProblems,
       },
     },
     async (request, reply) => {
@@ -265,11 +257,12 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'updateSubscriber',
         summary: 'Change name, email or status',
         params: SubscriberParams,
         body: SubscriberPatch,
-        response: writeResponses,
+        response: { 200: Subscriber },
+        problems: writeProblems,
       },
     },
     async (request, reply) => {
@@ -288,16 +281,11 @@ export const subscribersRoutes: FastifyPluginAsyncTypebox<SubscribersRoutesOptio
       ...admin,
       schema: {
         tags,
-        security,
+        operationId: 'deleteSubscriber',
         summary: 'Delete a subscriber',
         params: SubscriberParams,
-        response: {
-          204: NoContent,
-          401: problems[401],
-          403: problems[403],
-          404: problems[404],
-          412: problems[412],
-        },
+        response: { 204: NoContent },
+        problems: { 412: writeProblems[412] },
       },
     },
     async (request, reply) => {

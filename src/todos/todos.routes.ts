@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { setNextLink } from '../core/pagination.js'
-import { NoContent, problemsFor, userSecurity } from '../core/schemas.js'
+import { NoContent, NotModified } from '../core/schemas.js'
 import {
   Todo,
   TodoCreate,
@@ -15,22 +16,35 @@ import {
 } from './todos.schemas.js'
 import type { TodosService } from './todos.service.js'
 
+/** This file's group of operations in the OpenAPI document. */
+export const todosTag = {
+  name: 'todos',
+  description:
+    'Todos: owners and admins write; anyone reads public ones. Keyset pages, ETags and If-Match, Idempotency-Key on create',
+}
+
+/**
+ * Sends JSON the database already wrote: Fastify passes a string with a JSON type as is. Typed as
+ * any reply, since the route's own type wants the object its schema describes, not its text.
+ */
+function sendJsonText(reply: FastifyReply, json: string | Buffer): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json)
+}
+
 export interface TodosRoutesOptions {
   todos: TodosService
   idempotency: IdempotencyHooks
 }
 
-// Reads work without credentials (public todos); the optional scheme list says so.
-const optionalSecurity = [...userSecurity, {}]
+const DONE_ADMIN_ONLY = 'A user changed `done`: only an admin may'
+const CHANGED = 'The todo has changed since it was read (If-Match)'
 
 /** Todos: owners and admins write; anyone reads public ones. */
 export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async (
   app,
   { todos, idempotency },
 ) => {
-  const tags = ['todos']
-  const security = userSecurity
-  const writeProblems = problemsFor(400, 401, 403, 404, 412)
+  const tags = [todosTag.name]
 
   app.get(
     '/',
@@ -38,20 +52,23 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onRequest: app.identify,
       schema: {
         tags,
-        security: optionalSecurity,
+        operationId: 'listTodos',
         summary:
           "List todos: anonymous, the 5 newest public ones; a user, their own; an admin, everyone's",
         description:
           'Keyset pages (`next_cursor`, `Link: rel="next"`). Sorted by `sort` then id; todos without `due` come last in both orders. Anonymous callers always get the 5 newest public todos, newest first, and no next page: sort, order, done and limit do not apply to them, and a cursor is refused (400).',
         querystring: TodoListQuery,
-        response: { 200: TodoPage, ...problemsFor(400, 401, 403) },
+        response: { 200: TodoPage },
+        problems: {
+          401: 'An anonymous caller named an `owner`',
+          403: "A user named another user's id as `owner`",
+        },
       },
     },
     async (request, reply) => {
       const page = await todos.list(request.caller?.principal ?? null, request.query)
       setNextLink(request, reply, page.next_cursor)
-      // Already JSON (written by the database): Fastify sends a string with a JSON type as is.
-      return reply.type('application/json; charset=utf-8').send(page.body)
+      return sendJsonText(reply, page.body)
     },
   )
 
@@ -63,10 +80,11 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onSend: idempotency.onSend,
       schema: {
         tags,
-        security,
+        operationId: 'createTodo',
         summary: 'Create a todo (honours Idempotency-Key)',
         body: TodoCreate,
-        response: { 201: Todo, ...problemsFor(400, 401, 403) },
+        response: { 201: Todo },
+        problems: { 403: 'A user sent `done: true`: only an admin may' },
       },
     },
     async (request, reply) => {
@@ -82,16 +100,15 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onRequest: app.identify,
       schema: {
         tags,
-        security: optionalSecurity,
+        operationId: 'getTodo',
         summary: 'One todo: its owner, an admin, or anyone when it is public',
         params: TodoParams,
-        response: { 200: Todo, ...problemsFor(404) },
+        response: { 200: Todo, 304: NotModified },
       },
     },
     async (request, reply) => {
       const todo = await todos.get(request.caller?.principal ?? null, request.params.id)
-      if (notModified(request, reply, todo)) return reply
-      return todo
+      return orNotModified(request, reply, todo)
     },
   )
 
@@ -101,11 +118,12 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onRequest: app.authenticate,
       schema: {
         tags,
-        security,
+        operationId: 'replaceTodo',
         summary: 'Replace a todo (owner or admin)',
         params: TodoParams,
         body: TodoReplace,
-        response: { 200: Todo, ...writeProblems },
+        response: { 200: Todo },
+        problems: { 403: DONE_ADMIN_ONLY, 412: CHANGED },
       },
     },
     async (request, reply) => {
@@ -125,11 +143,12 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onRequest: app.authenticate,
       schema: {
         tags,
-        security,
+        operationId: 'updateTodo',
         summary: 'Change some fields of a todo (owner or admin)',
         params: TodoParams,
         body: TodoPatch,
-        response: { 200: Todo, ...writeProblems },
+        response: { 200: Todo },
+        problems: { 403: DONE_ADMIN_ONLY, 412: CHANGED },
       },
     },
     async (request, reply) => {
@@ -149,10 +168,11 @@ export const todosRoutes: FastifyPluginAsyncTypebox<TodosRoutesOptions> = async 
       onRequest: app.authenticate,
       schema: {
         tags,
-        security,
+        operationId: 'deleteTodo',
         summary: 'Delete a todo (owner or admin)',
         params: TodoParams,
-        response: { 204: NoContent, ...problemsFor(401, 404, 412) },
+        response: { 204: NoContent },
+        problems: { 412: CHANGED },
       },
     },
     async (request, reply) => {

@@ -30,14 +30,17 @@ export const Todo = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },
-  { description: 'A todo' },
+  { title: 'Todo', description: 'A todo' },
 )
 export type Todo = Static<typeof Todo>
 
-export const TodoPage = Type.Object({
-  items: Type.Array(Todo),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const TodoPage = Type.Object(
+  {
+    items: Type.Array(Todo),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'TodoPage' },
+)
 
 export const TodoParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
@@ -69,7 +72,11 @@ export const TodoCreate = Type.Object(
     public: Type.Optional(Type.Boolean({ default: false })),
     done: Type.Optional(Type.Boolean({ description: 'Admins only, unless false' })),
   },
-  { additionalProperties: false },
+  {
+    title: 'TodoCreate',
+    additionalProperties: false,
+    examples: [{ title: 'Buy milk', description: 'Oat, two cartons', due: '2026-11-22' }],
+  },
 )
 export type TodoCreate = Static<typeof TodoCreate>
 
@@ -84,8 +91,10 @@ export const TodoReplace = Type.Object(
     ),
   },
   {
+    title: 'TodoReplace',
     additionalProperties: false,
     description: 'Replaces the todo: absent description, due and public go back to their defaults',
+    examples: [{ title: 'Buy milk', due: '2026-11-22T18:00:00+01:00', public: true }],
   },
 )
 export type TodoReplace = Static<typeof TodoReplace>
@@ -98,7 +107,11 @@ export const TodoPatch = Type.Object(
     public: Type.Optional(Type.Boolean()),
     done: Type.Optional(Type.Boolean({ description: 'Admins only (unless unchanged)' })),
   },
-  { additionalProperties: false },
+  {
+    title: 'TodoPatch',
+    additionalProperties: false,
+    examples: [{ title: 'Buy oat milk' }, { due: null }],
+  },
 )
 export type TodoPatch = Static<typeof TodoPatch>
 

@@ -1,37 +1,42 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
-import { notModified, preconditionsOf, withEtag } from '../core/conditional.js'
-import { setNextLink } from '../core/pagination.js'
-import { NoContent, problems, userSecurity } from '../core/schemas.js'
+import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
+import { withNextLink } from '../core/pagination.js'
+import { hookEveryRoute } from '../core/route-docs.js'
+import { NoContent, NotModified } from '../core/schemas.js'
 import { User, UserListQuery, UserPage, UserParams, UserPatch } from './users.schemas.js'
 import type { UsersService } from './users.service.js'
+
+/** This file's group of operations in the OpenAPI document. */
+export const usersTag = {
+  name: 'users',
+  description: 'Accounts, for admins: list and search, rename, change role, disable, delete',
+}
+
+const LAST_ADMIN = 'The last active admin cannot be demoted, disabled or deleted'
+const CHANGED = 'The user has changed since it was read (If-Match)'
 
 /** Admin-only management of accounts. */
 export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = async (
   app,
   { users },
 ) => {
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('preHandler', app.requireAdmin)
-  const tags = ['users']
-  const security = userSecurity
+  const tags = [usersTag.name]
+  // Admins only, every route: a new one cannot forget it.
+  hookEveryRoute(app, { onRequest: app.authenticate, preHandler: app.requireAdmin })
 
   app.get(
     '/',
     {
       schema: {
         tags,
-        security,
+        operationId: 'listUsers',
         summary: 'List users (`q` matches username or name)',
         querystring: UserListQuery,
-        response: { 200: UserPage, 400: problems[400], 401: problems[401], 403: problems[403] },
+        response: { 200: UserPage },
       },
     },
-    async (request, reply) => {
-      const page = await users.list(request.query)
-      setNextLink(request, reply, page.next_cursor)
-      return page
-    },
+    async (request, reply) => withNextLink(request, reply, await users.list(request.query)),
   )
 
   app.get(
@@ -39,17 +44,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     {
       schema: {
         tags,
-        security,
+        operationId: 'getUser',
         summary: 'One user',
         params: UserParams,
-        response: { 200: User, 401: problems[401], 403: problems[403], 404: problems[404] },
+        response: { 200: User, 304: NotModified },
       },
     },
-    async (request, reply) => {
-      const user = await users.get(request.params.id)
-      if (notModified(request, reply, user)) return reply
-      return user
-    },
+    async (request, reply) => orNotModified(request, reply, await users.get(request.params.id)),
   )
 
   app.patch(
@@ -57,19 +58,12 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     {
       schema: {
         tags,
-        security,
+        operationId: 'updateUser',
         summary: 'Rename, change role, disable or enable; the last admin stays an admin (409)',
         params: UserParams,
         body: UserPatch,
-        response: {
-          200: User,
-          400: problems[400],
-          401: problems[401],
-          403: problems[403],
-          404: problems[404],
-          409: problems[409],
-          412: problems[412],
-        },
+        response: { 200: User },
+        problems: { 409: LAST_ADMIN, 412: CHANGED },
       },
     },
     async (request, reply) => {
@@ -88,17 +82,11 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     {
       schema: {
         tags,
-        security,
+        operationId: 'deleteUser',
         summary: 'Delete a user, their todos with them',
         params: UserParams,
-        response: {
-          204: NoContent,
-          401: problems[401],
-          403: problems[403],
-          404: problems[404],
-          409: problems[409],
-          412: problems[412],
-        },
+        response: { 204: NoContent },
+        problems: { 409: LAST_ADMIN, 412: CHANGED },
       },
     },
     async (request, reply) => {

@@ -21,14 +21,17 @@ export const User = Type.Object(
     disabled: Type.Boolean(),
     created_at: Type.String({ format: 'date-time' }),
   },
-  { description: 'A user account' },
+  { title: 'User', description: 'A user account' },
 )
 export type User = Static<typeof User>
 
-export const UserPage = Type.Object({
-  items: Type.Array(User),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-})
+export const UserPage = Type.Object(
+  {
+    items: Type.Array(User),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'UserPage' },
+)
 
 export const UserParams = Type.Object({ id: UserId })
 
@@ -45,7 +48,11 @@ export const UserPatch = Type.Object(
     role: Type.Optional(Role),
     disabled: Type.Optional(Type.Boolean()),
   },
-  { additionalProperties: false },
+  {
+    title: 'UserPatch',
+    additionalProperties: false,
+    examples: [{ role: 'admin' }, { disabled: true }],
+  },
 )
 export type UserPatch = Static<typeof UserPatch>
 

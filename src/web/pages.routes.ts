@@ -80,8 +80,9 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 4096 }, (_request, _body, done) =>
     done(null, undefined),
   )
+  // HTML for people, not part of the API's document (`hide`).
   const schema = {
-    tags: ['pages'],
+    hide: true,
     summary: 'HTML page action: confirms or unsubscribes (also RFC 8058 one-click)',
     querystring: TokenQuery,
     body: FormBody,
@@ -115,7 +116,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
       options.path,
       {
         schema: {
-          tags: ['pages'],
+          hide: true,
           summary: 'HTML page with a button that POSTs; a GET changes nothing',
           querystring: TokenQuery,
         },
