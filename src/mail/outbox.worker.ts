@@ -187,17 +187,24 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     while (unrecorded.length > 0) {
       const batch = unrecorded.splice(0, FLUSH_SIZE)
       const rows = batch.map((entry) => entry.row)
+      let marked = false
       try {
         await outbox.markSent(
           rows.map((row) => row.id),
           nowIso(),
         )
-        await hooks.settled?.(rows)
+        marked = true
       } catch (error) {
         // Left pending with a lease: they will go again, with the same Message-ID.
         log.error({ err: error, count: rows.length }, 'could not record sent mails')
       }
+      // Recorded: the slots may take their next mails while the features count these.
       for (const entry of batch) entry.recorded()
+      if (marked) {
+        await hooks.settled?.(rows).catch((error: unknown) => {
+          log.error({ err: error, count: rows.length }, 'could not settle sent mails')
+        })
+      }
     }
     recording = false
   }
