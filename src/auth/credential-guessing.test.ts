@@ -16,6 +16,7 @@ import {
 } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { tempDir } from '../../test/process.js'
+import { redisAvailable, TEST_REDIS_URL } from '../../test/redis.js'
 
 /**
  * A client address no other test uses (the limits count by address), from a random start:
@@ -395,7 +396,7 @@ describe.runIf(await postgresAvailable())('on PostgreSQL', async () => {
 
 describe.runIf(await redisAvailable())('counters shared through Redis', async () => {
   const dir = tempDir()
-  const env = { RATE_LIMIT: 'true', REDIS_URL: 'redis://127.0.0.1:6379' }
+  const env = { RATE_LIMIT: 'true', REDIS_URL: TEST_REDIS_URL }
   const first = await buildAppAt(dir, env)
   const second = await buildAppAt(dir, env)
 
@@ -420,20 +421,3 @@ describe.runIf(await redisAvailable())('counters shared through Redis', async ()
     await second.close()
   })
 })
-
-async function redisAvailable(): Promise<boolean> {
-  const { Redis } = await import('ioredis')
-  const redis = new Redis('redis://127.0.0.1:6379', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
-  })
-  try {
-    await redis.connect()
-    return (await redis.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
-}

@@ -4,6 +4,7 @@ import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Role } from '../core/caller.js'
 import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
+import { hashToken, randomToken } from '../core/opaque-tokens.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
@@ -13,7 +14,7 @@ import type { IdentityCache } from './identity-cache.js'
 import type { PasswordCheck } from './password-check.js'
 import type { Revocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
-import { type AccessTokenIssuer, hashToken, randomToken } from './tokens.js'
+import type { AccessTokenIssuer } from './tokens.js'
 
 const invalidRefreshToken = (detail: string) => new AppError('INVALID_REFRESH_TOKEN', detail)
 

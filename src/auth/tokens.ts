@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import { uuidv7 } from 'uuidv7'
 import type { AccessClaims, Role } from '../core/caller.js'
@@ -97,14 +96,4 @@ export function createAccessTokenIssuer(keys: SigningKeys, ttlSeconds: number): 
       return { sub, sid, jti, role, iat, nbf: typeof nbf === 'number' ? nbf : iat, exp }
     },
   }
-}
-
-/** An opaque secret of 256 random bits, URL-safe. */
-export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url')
-}
-
-/** High-entropy secrets need no slow hash: SHA-256 keeps lookups by hash exact and fast. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
 }

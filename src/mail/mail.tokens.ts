@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { hashToken, randomToken } from '../core/opaque-tokens.js'
 
 export interface MailTokens {
   /** A single-use confirmation token (256 random bits) and the hash that is stored. */
@@ -11,19 +12,11 @@ export interface MailTokens {
   hash(token: string): string
 }
 
-/**
- * High-entropy tokens need no slow hash: SHA-256 keeps lookups by hash exact and fast. The
- * same hash as auth's tokens, written here so that mail depends on no feature.
- */
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
-}
-
 export function createMailTokens(secret: Uint8Array): MailTokens {
   const key = createHmac('sha256', secret).update('gatehouse:mail-tokens').digest()
   return {
     newConfirmToken() {
-      const token = randomBytes(32).toString('base64url')
+      const token = randomToken()
       return { token, hash: hashToken(token) }
     },
     unsubscribeToken(subscriberId) {

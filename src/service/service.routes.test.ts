@@ -11,6 +11,7 @@ import {
   PASSWORD,
 } from '../../test/helpers.js'
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
+import { redisAvailable } from '../../test/redis.js'
 
 // The pages mail links open: HTML for people, kept out of the API's document.
 const HTML_PAGES = new Set(['/subscribe/confirm', '/unsubscribe'])
@@ -251,17 +252,6 @@ async function redisRelay(): Promise<{
       await listen(port)
     },
   }
-}
-
-async function redisAvailable(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(6379, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 /** Polls `/readyz` until it answers `status`, for up to `ms`; returns the last answer. */
