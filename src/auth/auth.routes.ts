@@ -116,11 +116,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'logout',
         summary: 'End this session: the access token and its refresh family stop working',
         description:
-          'With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 400 unless `refresh_token` names a live session of the caller, which then ends.',
+          "With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 204, ending only the caller's session that `refresh_token` names, if any.",
         body: LogoutBody,
         response: { 204: NoContent },
         problems: {
-          400: 'No session to end (an API key, or Basic without a live `refresh_token`)',
+          400: 'No session to end (called with an API key)',
         },
       },
     },

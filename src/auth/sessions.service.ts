@@ -170,12 +170,9 @@ export function createSessionsService(deps: {
         const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
         if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
       }
-      const ended = await end(caller.principal.id, { ids })
-      if (caller.scheme === 'basic' && ended.length === 0) {
-        throw noSessionToEnd(
-          'Basic credentials have no session to log out of; send the refresh_token of a live session of yours to end it',
-        )
-      }
+      // Basic has no session of its own: it ends the session its refresh_token names, if any
+      // (API.md §3: logout answers 204; only an API key is refused, §9).
+      await end(caller.principal.id, { ids })
       await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
     },
 

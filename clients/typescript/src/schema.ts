@@ -168,7 +168,7 @@ export interface paths {
         put?: never;
         /**
          * End this session: the access token and its refresh family stop working
-         * @description With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 400 unless `refresh_token` names a live session of the caller, which then ends.
+         * @description With an API key: 400 (an API key ends only by DELETE). Basic credentials have no session: 204, ending only the caller's session that `refresh_token` names, if any.
          */
         post: operations["logout"];
         delete?: never;
@@ -1319,7 +1319,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). No session to end (an API key, or Basic without a live `refresh_token`) */
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). No session to end (called with an API key) */
             400: {
                 headers: {
                     [name: string]: unknown;
