@@ -45,7 +45,7 @@ const SECURITY_SCHEMES = {
     in: 'cookie',
     name: 'gh_session',
     description:
-      'The web UI\'s session, from `POST /login` (`__Host-gh_session` when the service is served over https). POST, PUT, PATCH and DELETE also need the `X-CSRF-Token` header: the value of the `gh_csrf` cookie. Ignored when an Authorization header is sent.',
+      "The web UI's session, from `POST /login` (`__Host-gh_session` when the service is served over https). POST, PUT, PATCH and DELETE also need the `X-CSRF-Token` header: the value of the `gh_csrf` cookie. Ignored when an Authorization header is sent.",
   },
 } as const
 const SIGNED_IN = [{ bearer: [] }, { basic: [] }, { sessionCookie: [] }]
