@@ -152,7 +152,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     }
     try {
       const started = await sessions.startCookieSession({ username, password }, clientInfo(request))
-      const maxAge = Math.max(0, Math.floor((Date.parse(started.expiresAt) - Date.now()) / 1000))
+      const maxAge = Math.max(0, Math.round((Date.parse(started.expiresAt) - Date.now()) / 1000))
       setSessionCookies(
         reply,
         started.cookie,
