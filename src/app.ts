@@ -25,6 +25,14 @@ import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.j
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
 import { migrations } from './migrations/index.js'
+import { createAccountEmails } from './recovery/account-emails.js'
+import {
+  recoveryAuthRoutes,
+  recoveryProfileRoutes,
+  recoveryUsersRoutes,
+  resetLoginKey,
+} from './recovery/recovery.routes.js'
+import { createRecoveryService } from './recovery/recovery.service.js'
 import { apiIndexRoutes, opsRoutes, serviceTag } from './service/service.routes.js'
 import { subscribersRoutes, subscribersTag } from './subscribers/subscribers.routes.js'
 import { createSubscribersService } from './subscribers/subscribers.service.js'
@@ -34,6 +42,7 @@ import { createTodosService } from './todos/todos.service.js'
 import { usersRoutes, usersTag } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
 import { pagesRoutes } from './web/pages.routes.js'
+import { recoveryPagesRoutes } from './web/recovery-pages.routes.js'
 import { sessionPagesRoutes } from './web/session.routes.js'
 
 export interface BuildOptions {
@@ -71,7 +80,23 @@ export async function buildApp(
     config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, app.log)
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
-  const auth = await createAuth({ db, keys, config, redis, shared })
+  const mail = createMailDelivery({
+    config,
+    secret: serverSecret,
+    database,
+    log: app.log,
+    // Every feature's part in delivery; src/mail.thread.ts gives the mail thread the same.
+    hooks: campaignMailHooks,
+    // Beside this file in the build (dist/); beside the source (tests) there is none.
+    thread: new URL('./mail.thread.js', import.meta.url),
+  })
+  // An account's address and its mails: registration (auth) and profile changes (users) use it.
+  const accountEmails = createAccountEmails({
+    mail,
+    dialect: database.dialect,
+    publicUrl: config.publicUrl,
+  })
+  const auth = await createAuth({ db, keys, config, redis, shared, emails: accountEmails })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
     database.dataVersion !== undefined && config.todoListCacheMb > 0
@@ -83,7 +108,11 @@ export async function buildApp(
     dialect: database.dialect,
     cursors,
     events: {
-      changed: (id) => auth.identities.forget(id),
+      changed: (id) => {
+        auth.identities.forget(id)
+        accountEmails.flush()
+      },
+      emailChanged: (before, after, trx) => accountEmails.changed(before, after, trx),
       disabling: (id, by, trx) => auth.apiKeys.revokeAllOf(id, by, trx),
       // Sessions end too, so re-enabling later revives no old token.
       disabled: async (id) => {
@@ -97,20 +126,28 @@ export async function buildApp(
       },
     },
   })
+  const recovery = createRecoveryService({
+    db,
+    dialect: database.dialect,
+    mail,
+    credentials: {
+      // API.md §9: a password reset revokes every API key, with the reset.
+      revokeApiKeys: (id, by, trx) => auth.apiKeys.revokeAllOf(id, by, trx),
+      passwordReplaced: async (id) => {
+        auth.identities.forget(id)
+        auth.apiKeys.forgetUser(id)
+        await auth.sessions.endAll(id)
+      },
+    },
+    publicUrl: config.publicUrl,
+    passwordResetTtl: config.passwordResetTtl,
+    passwordMinLength: config.passwordMinLength,
+    limitResets: config.rateLimit,
+  })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(db, serverSecret)
   if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
 
-  const mail = createMailDelivery({
-    config,
-    secret: serverSecret,
-    database,
-    log: app.log,
-    // Every feature's part in delivery; src/mail.thread.ts gives the mail thread the same.
-    hooks: campaignMailHooks,
-    // Beside this file in the build (dist/); beside the source (tests) there is none.
-    thread: new URL('./mail.thread.js', import.meta.url),
-  })
   const subscribersService = createSubscribersService({
     db,
     dialect: database.dialect,
@@ -168,7 +205,16 @@ export async function buildApp(
     users: usersService,
     idempotency,
   })
+  await app.register(recoveryAuthRoutes, {
+    prefix: '/api/v1/auth',
+    recovery,
+    loginLimit: config.rateLimit
+      ? app.rateLimit({ max: 3, timeWindow: '1 hour', keyGenerator: resetLoginKey })
+      : undefined,
+  })
+  await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
+  await app.register(recoveryUsersRoutes, { prefix: '/api/v1/users', recovery })
   await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
   await app.register(auditRoutes, { prefix: '/api/v1/audit', audit, cursors })
   await app.register(subscribersRoutes, {
@@ -188,11 +234,13 @@ export async function buildApp(
     trustedOrigins,
   })
   await app.register(pagesRoutes, { subscribers: subscribersService })
+  await app.register(recoveryPagesRoutes, { recovery })
 
   scheduleMaintenance(app, [
     auth.sessions.pruneExpired,
     idempotency.purgeExpired,
     subscribersService.pruneExpired,
+    recovery.pruneExpired,
   ])
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.

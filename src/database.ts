@@ -8,6 +8,7 @@ import type {
 import type { CampaignsTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
 import type { OutboxTable } from './mail/outbox.table.js'
+import type { AccountTokensTable } from './recovery/recovery.table.js'
 import type { SubscribersTable, SubscriberTokensTable } from './subscribers/subscribers.table.js'
 import type { TodosTable } from './todos/todos.table.js'
 import type { UsersTable } from './users/users.table.js'
@@ -26,4 +27,5 @@ export interface Database {
   subscriber_tokens: SubscriberTokensTable
   campaigns: CampaignsTable
   outbox: OutboxTable
+  account_tokens: AccountTokensTable
 }

@@ -1,6 +1,7 @@
 import { AUTH_PROBLEMS } from './auth/auth.problems.js'
 import { CAMPAIGN_PROBLEMS } from './campaigns/campaigns.problems.js'
 import { CORE_PROBLEMS, type ProblemKind } from './core/problems.js'
+import { RECOVERY_PROBLEMS } from './recovery/recovery.problems.js'
 import { SUBSCRIBER_PROBLEMS } from './subscribers/subscribers.problems.js'
 import { TODO_PROBLEMS } from './todos/todos.problems.js'
 import { USER_PROBLEMS } from './users/users.problems.js'
@@ -16,6 +17,7 @@ const TABLE = {
   ...TODO_PROBLEMS,
   ...SUBSCRIBER_PROBLEMS,
   ...CAMPAIGN_PROBLEMS,
+  ...RECOVERY_PROBLEMS,
 } as const
 
 export type ErrorCode = keyof typeof TABLE

@@ -17,6 +17,10 @@ export type AuditKind =
   | 'api_key.create'
   | 'api_key.revoke'
   | 'api_key.use'
+  | 'email.verify'
+  | 'password.reset.request'
+  | 'password.reset'
+  | 'password.set_by_admin'
 
 export type AuditLog = ReturnType<typeof createAuditLog>
 

@@ -17,6 +17,13 @@ import type { SessionsService } from './sessions.service.js'
 
 export type AccountsService = ReturnType<typeof createAccountsService>
 
+/** What registration asks of the account-email feature, inside its transaction (app.ts wires it). */
+export interface RegistrationEmails {
+  attachAtRegistration(trx: Kysely<Database>, user: UserRow, email: string): Promise<void>
+  /** After the commit: wakes mail delivery if a mail was queued. */
+  flush(): void
+}
+
 /** Accounts and their passwords: registration, the configured admin, password changes. */
 export function createAccountsService(deps: {
   db: Kysely<Database>
@@ -24,6 +31,7 @@ export function createAccountsService(deps: {
   passwords: PasswordCheck
   identities: IdentityCache
   sessions: Pick<SessionsService, 'endAll'>
+  emails: RegistrationEmails
   passwordMinLength: number
 }) {
   const { passwords, identities, sessions } = deps
@@ -45,22 +53,43 @@ export function createAccountsService(deps: {
       created_at: now,
       updated_at: now,
       password_changed_at: now,
+      email: null,
+      email_normalised: null,
+      email_verified: 0,
+      mfa_enabled: 0,
     }
   }
 
   return {
-    async register(input: { username: string; password: string; name: string }): Promise<User> {
+    /**
+     * A new user; an `email` is attached in the same transaction, with its mail (API.md §10:
+     * an address another account has confirmed is left off, and nothing says so here).
+     */
+    async register(input: {
+      username: string
+      password: string
+      name: string
+      email?: string | undefined
+    }): Promise<User> {
       checkPasswordPolicy(input.password, deps.passwordMinLength, 'password')
       const row = await newAccount(input, 'user')
+      const { email } = input
+      let created: UserRow
       try {
-        await users.insert(row)
+        created = await deps.db.transaction().execute(async (trx) => {
+          const repo = createUsersRepository(trx, deps.dialect)
+          await repo.insert(row)
+          if (email !== undefined) await deps.emails.attachAtRegistration(trx, row, email)
+          return (await repo.findById(row.id)) ?? row
+        })
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new AppError('USERNAME_TAKEN', 'That username is already taken')
         }
         throw error
       }
-      return toUser(row)
+      deps.emails.flush()
+      return toUser(created)
     },
 
     /** Creates the configured admin once; an existing user of that name is left as it is. */

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DateTimeInput } from '../core/schemas.js'
-import { DisplayName, Username } from '../users/users.schemas.js'
+import { AccountEmail, DisplayName, Username } from '../users/users.schemas.js'
 import type { ApiKeyRow, SessionRow } from './auth.table.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 
@@ -14,11 +14,26 @@ export const RegisterBody = Type.Object(
       description: 'PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password',
     }),
     name: DisplayName,
+    email: Type.Optional(
+      Type.String({
+        format: 'email',
+        maxLength: 254,
+        description: 'Optional; mailed a verification link (an address in use is not revealed)',
+      }),
+    ),
   },
   {
     title: 'RegisterBody',
     additionalProperties: false,
-    examples: [{ username: 'alice', password: 'correct horse battery staple', name: 'Alice' }],
+    examples: [
+      { username: 'alice', password: 'correct horse battery staple', name: 'Alice' },
+      {
+        username: 'alice',
+        password: 'correct horse battery staple',
+        name: 'Alice',
+        email: 'alice@example.com',
+      },
+    ],
   },
 )
 
@@ -67,8 +82,21 @@ export const TokenPair = Type.Object(
 export type TokenPair = Static<typeof TokenPair>
 
 export const ProfilePatch = Type.Object(
-  { name: DisplayName },
-  { title: 'ProfilePatch', additionalProperties: false, examples: [{ name: 'Alice Liddell' }] },
+  {
+    name: Type.Optional(DisplayName),
+    email: Type.Optional(
+      Type.Union([AccountEmail, Type.Null()], {
+        description:
+          'A new address is unverified until the link mailed to it is used; null removes it',
+      }),
+    ),
+  },
+  {
+    title: 'ProfilePatch',
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ name: 'Alice Liddell' }, { email: 'alice@example.com' }],
+  },
 )
 
 export const PasswordChangeBody = Type.Object(

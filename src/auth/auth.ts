@@ -4,7 +4,7 @@ import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
-import { createAccountsService } from './accounts.service.js'
+import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
 import { createApiKeysService } from './api-keys.service.js'
 import { createAuthenticator } from './authenticator.js'
 import { createCookieSessions } from './cookie-sessions.js'
@@ -34,6 +34,8 @@ export async function createAuth(deps: {
   redis: Redis | undefined
   /** Other instances share state through Redis or the database: local caches cannot decide. */
   shared: boolean
+  /** Registration's address and its mail (the recovery feature, wired in app.ts). */
+  emails: RegistrationEmails
 }) {
   const { db, config, redis, shared } = deps
   const dialect = config.database.kind
@@ -65,6 +67,7 @@ export async function createAuth(deps: {
     passwords,
     identities,
     sessions,
+    emails: deps.emails,
     passwordMinLength: config.passwordMinLength,
   })
   const cookies = createCookieSessions({

@@ -30,6 +30,8 @@ export interface Config {
   readonly jwtAlgorithm: JwtAlgorithm
   readonly accessTokenTtl: number
   readonly refreshTokenTtl: number
+  /** Lifetime of a password-reset link, seconds. */
+  readonly passwordResetTtl: number
   readonly admin: { readonly username: string; readonly password: string } | undefined
   readonly smtpUrl: string | undefined
   readonly mailFrom: string
@@ -225,6 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtAlgorithm,
     accessTokenTtl: integer(env, 'ACCESS_TOKEN_TTL', 900, 1, 86_400 * 365),
     refreshTokenTtl: integer(env, 'REFRESH_TOKEN_TTL', 2_592_000, 1, 86_400 * 3650),
+    passwordResetTtl: integer(env, 'PASSWORD_RESET_TTL', 1800, 60, 86_400 * 7),
     admin:
       adminUsername !== undefined && adminPassword !== undefined
         ? Object.freeze({ username: adminUsername, password: adminPassword })

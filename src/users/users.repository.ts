@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import { type DialectName, lockedForShare, lockedForWrite } from '../core/db.js'
 import type { Database } from '../database.js'
-import { USERNAME_PATTERN } from './users.schemas.js'
+import { normaliseEmail, USERNAME_PATTERN } from './users.schemas.js'
 import type { NewUserRow, UserRow, UserRowUpdate } from './users.table.js'
 
 const USERNAME = new RegExp(USERNAME_PATTERN)
@@ -20,6 +20,15 @@ export function createUsersRepository(db: Kysely<Database>, dialect: DialectName
     findForUpdate(id: string): Promise<UserRow | undefined> {
       const query = db.selectFrom('users').selectAll().where('id', '=', id)
       return lockedForWrite(query, dialect).executeTakeFirst()
+    },
+    /** The account whose verified address is `email` (unverified claims are not unique). */
+    findByVerifiedEmail(email: string): Promise<UserRow | undefined> {
+      return db
+        .selectFrom('users')
+        .selectAll()
+        .where('email_normalised', '=', normaliseEmail(email))
+        .where('email_verified', '=', 1)
+        .executeTakeFirst()
     },
     findByUsername(username: string): Promise<UserRow | undefined> {
       // A name no account can have is not looked up: any text a client sends ends up here.

@@ -11,12 +11,22 @@ export const Username = Type.String({
 export const DisplayName = Type.String({ minLength: 1, maxLength: 100 })
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')])
 export const UserId = Type.String({ minLength: 1, maxLength: 64 })
+/** Checked with validator's isEmail (format `email`, registered in core/validation.ts). */
+export const AccountEmail = Type.String({ format: 'email', maxLength: 254 })
+
+/** Addresses compare case-insensitively (API.md §10), after NFC as they are stored. */
+export function normaliseEmail(email: string): string {
+  return email.normalize('NFC').toLowerCase()
+}
 
 export const User = Type.Object(
   {
     id: Type.String(),
     username: Type.String(),
     name: Type.String(),
+    email: Type.Union([Type.String(), Type.Null()], { description: 'null until one is set' }),
+    email_verified: Type.Boolean({ description: 'The link mailed to `email` was used' }),
+    mfa_enabled: Type.Boolean({ description: 'Two-factor login is on' }),
     role: Role,
     disabled: Type.Boolean(),
     created_at: Type.String({ format: 'date-time' }),
@@ -61,6 +71,9 @@ export function toUser(row: UserRow): User {
     id: row.id,
     username: row.username,
     name: row.name,
+    email: row.email,
+    email_verified: row.email_verified === 1,
+    mfa_enabled: row.mfa_enabled === 1,
     role: row.role,
     disabled: row.disabled === 1,
     created_at: row.created_at,

@@ -7,8 +7,8 @@ import { type CursorCodec, type Page, pageById } from '../core/pagination.js'
 import { nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from './users.repository.js'
-import { toUser, type User, type UserPatch } from './users.schemas.js'
-import type { UserRowUpdate } from './users.table.js'
+import { normaliseEmail, toUser, type User, type UserPatch } from './users.schemas.js'
+import type { UserRow, UserRowUpdate } from './users.table.js'
 
 const userNotFound = () => new AppError('USER_NOT_FOUND', 'No such user')
 const lastAdmin = () =>
@@ -30,6 +30,26 @@ export interface UsersEvents {
   disabled(id: string): Promise<void>
   /** After a delete was sent: also on failure, as it may have committed though answering failed. */
   deleted(id: string): void
+  /**
+   * Inside the transaction of a change that names an address (`email` in the patch), so the
+   * mails it causes (a link to the new address, a notice to the old) commit with it.
+   */
+  emailChanged(before: UserRow, after: UserRow, trx: Kysely<Database>): Promise<void>
+}
+
+/** What a change may touch: the admin's fields, and the user's own address. */
+type AccountPatch = UserPatch & { email?: string | null }
+
+/**
+ * A new address is stored unverified; the same address again (in any case) keeps its state, so
+ * a PATCH that repeats the profile verifies nothing away.
+ */
+function emailChanges(row: UserRow, email: string | null): UserRowUpdate {
+  if (email === null) return { email: null, email_normalised: null, email_verified: 0 }
+  const stored = email.normalize('NFC')
+  const normalised = normaliseEmail(stored)
+  if (normalised === row.email_normalised) return { email: stored }
+  return { email: stored, email_normalised: normalised, email_verified: 0 }
 }
 
 export type UsersService = ReturnType<typeof createUsersService>
@@ -52,7 +72,7 @@ export function createUsersService(deps: {
    */
   async function change(
     id: string,
-    patch: UserPatch,
+    patch: AccountPatch,
     preconditions: Preconditions | undefined,
     by?: string,
   ): Promise<{ before: User; after: User }> {
@@ -72,9 +92,11 @@ export function createUsersService(deps: {
       if (patch.name !== undefined) changes.name = patch.name
       if (patch.role !== undefined) changes.role = patch.role
       if (patch.disabled !== undefined) changes.disabled = patch.disabled ? 1 : 0
+      if (patch.email !== undefined) Object.assign(changes, emailChanges(row, patch.email))
       const updated = await repo.update(id, changes)
       if (updated === undefined) throw userNotFound()
       const after = toUser(updated)
+      if (patch.email !== undefined) await events.emailChanged(row, updated, trx)
       if (by !== undefined && after.disabled) await events.disabling(id, by, trx)
       return { before, after }
     })
@@ -102,10 +124,13 @@ export function createUsersService(deps: {
       )
     },
 
-    /** A user's own change (name only); `preconditions` are checked against the current version. */
+    /**
+     * A user's own change (name, address); `preconditions` are checked against the current
+     * version. A new address is unverified until its link is used (API.md §10).
+     */
     async update(
       id: string,
-      patch: { name: string },
+      patch: { name?: string | undefined; email?: string | null | undefined },
       preconditions?: Preconditions,
     ): Promise<User> {
       return (await change(id, patch, preconditions)).after

@@ -12,6 +12,14 @@ export interface UsersTable {
   created_at: string
   updated_at: string
   password_changed_at: string
+  /** As typed (NFC); null until one is set. */
+  email: string | null
+  /** Lower-cased: unique among verified addresses, compared case-insensitively. */
+  email_normalised: string | null
+  /** 0 or 1: the link mailed to `email` was used. */
+  email_verified: number
+  /** 0 or 1: two-factor login is on (API.md §10; always 0 until two-factor exists). */
+  mfa_enabled: number
 }
 
 export type UserRow = Selectable<UsersTable>
