@@ -64,7 +64,8 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       schema: {
         tags,
         operationId: 'updateProfile',
-        summary: "Change the caller's name or email address (a new address is mailed a verification link)",
+        summary:
+          "Change the caller's name or email address (a new address is mailed a verification link)",
         body: ProfilePatch,
         response: { 200: User },
         problems: { 412: 'The profile has changed since it was read (If-Match)' },
