@@ -39,7 +39,17 @@ describe('POST /api/v1/auth/register', async () => {
     expect(response.statusCode).toBe(201)
     const user = json(response)
     expect(Object.keys(user).sort()).toEqual(
-      ['created_at', 'disabled', 'id', 'name', 'role', 'username'].sort(),
+      [
+        'created_at',
+        'disabled',
+        'email',
+        'email_verified',
+        'id',
+        'mfa_enabled',
+        'name',
+        'role',
+        'username',
+      ].sort(),
     )
     expect(user).toMatchObject({ username: name, name: 'Ann', role: 'user', disabled: false })
     expect(response.headers.location).toBe(`/api/v1/users/${user.id}`)

@@ -18,7 +18,17 @@ describe('GET/PATCH /api/v1/profile', async () => {
     expect(response.statusCode).toBe(200)
     const body = json(response)
     expect(Object.keys(body).sort()).toEqual(
-      ['created_at', 'disabled', 'id', 'name', 'role', 'username'].sort(),
+      [
+        'created_at',
+        'disabled',
+        'email',
+        'email_verified',
+        'id',
+        'mfa_enabled',
+        'name',
+        'role',
+        'username',
+      ].sort(),
     )
     expect(body).toMatchObject({
       id: user.id,
