@@ -5,6 +5,7 @@ import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
+import { memoryStore, redisStore } from './auth/credential-counters.js'
 import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
@@ -30,7 +31,7 @@ import {
   recoveryAuthRoutes,
   recoveryProfileRoutes,
   recoveryUsersRoutes,
-  resetLoginKey,
+  resetLoginLimit,
 } from './recovery/recovery.routes.js'
 import { createRecoveryService } from './recovery/recovery.service.js'
 import { apiIndexRoutes, opsRoutes, serviceTag } from './service/service.routes.js'
@@ -209,7 +210,7 @@ export async function buildApp(
     prefix: '/api/v1/auth',
     recovery,
     loginLimit: config.rateLimit
-      ? app.rateLimit({ max: 3, timeWindow: '1 hour', keyGenerator: resetLoginKey })
+      ? resetLoginLimit(redis === undefined ? memoryStore() : redisStore(redis, memoryStore()))
       : undefined,
   })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })

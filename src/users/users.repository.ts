@@ -23,12 +23,15 @@ export function createUsersRepository(db: Kysely<Database>, dialect: DialectName
     },
     /** The account whose verified address is `email` (unverified claims are not unique). */
     findByVerifiedEmail(email: string): Promise<UserRow | undefined> {
-      return db
-        .selectFrom('users')
-        .selectAll()
-        .where('email_normalised', '=', normaliseEmail(email))
-        .where('email_verified', '=', 1)
-        .executeTakeFirst()
+      return (
+        db
+          .selectFrom('users')
+          .selectAll()
+          .where('email_normalised', '=', normaliseEmail(email))
+          // A literal, not a parameter: only then may SQLite use the partial unique index.
+          .where('email_verified', '=', sql.lit(1))
+          .executeTakeFirst()
+      )
     },
     findByUsername(username: string): Promise<UserRow | undefined> {
       // A name no account can have is not looked up: any text a client sends ends up here.
