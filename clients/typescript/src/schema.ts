@@ -191,7 +191,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the caller's name */
+        /** Change the caller's name or email address (a new address is mailed a verification link) */
         patch: operations["updateProfile"];
         trace?: never;
     };
@@ -282,6 +282,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a reset link to the verified address of an account
+         * @description The answer is the same, and takes about as long, whether or not the account exists or has a verified address; only a verified address is mailed.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with a reset link: every session ends, API keys are revoked */
+        post: operations["confirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profile/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify an email address with the token of the link mailed to it */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -316,6 +370,40 @@ export interface paths {
         head?: never;
         /** Rename, change role, disable or enable; the last admin stays an admin (409) */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/users/{id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail a reset link to the user's verified address */
+        post: operations["sendUserPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a user's password: every session of the user ends */
+        put: operations["setUserPassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/todos": {
@@ -557,6 +645,11 @@ export interface components {
             /** @description PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password */
             password: string;
             name: string;
+            /**
+             * Format: email
+             * @description Optional; mailed a verification link (an address in use is not revealed)
+             */
+            email?: string;
         };
         /**
          * User
@@ -566,6 +659,12 @@ export interface components {
             id: string;
             username: string;
             name: string;
+            /** @description null until one is set */
+            email: string | null;
+            /** @description The link mailed to `email` was used */
+            email_verified: boolean;
+            /** @description Two-factor login is on */
+            mfa_enabled: boolean;
             /** @enum {string} */
             role: "admin" | "user";
             disabled: boolean;
@@ -596,7 +695,9 @@ export interface components {
         } | null;
         /** ProfilePatch */
         ProfilePatch: {
-            name: string;
+            name?: string;
+            /** @description A new address is unverified until the link mailed to it is used; null removes it */
+            email?: string | null;
         };
         /** PasswordChangeBody */
         PasswordChangeBody: {
@@ -652,6 +753,28 @@ export interface components {
         ApiKeyList: {
             items: components["schemas"]["ApiKey"][];
         };
+        /** PasswordResetBody */
+        PasswordResetBody: {
+            /** @description A username, or a verified email address */
+            login: string;
+        };
+        /** ResetRequested */
+        ResetRequested: {
+            /** @enum {string} */
+            status: "sent";
+        };
+        /** PasswordResetConfirmBody */
+        PasswordResetConfirmBody: {
+            /** @description From the link */
+            token: string;
+            /** @description PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password */
+            new_password: string;
+        };
+        /** EmailVerifyBody */
+        EmailVerifyBody: {
+            /** @description From the link */
+            token: string;
+        };
         /** UserPage */
         UserPage: {
             items: components["schemas"]["User"][];
@@ -663,6 +786,11 @@ export interface components {
             /** @enum {string} */
             role?: "admin" | "user";
             disabled?: boolean;
+        };
+        /** PasswordSetBody */
+        PasswordSetBody: {
+            /** @description PASSWORD_MIN_LENGTH–1024 characters after NFKC; not a common password */
+            new_password: string;
         };
         /**
          * Todo
@@ -1054,13 +1182,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "username": "alice",
-                 *       "password": "correct horse battery staple",
-                 *       "name": "Alice"
-                 *     }
-                 */
                 "application/json": components["schemas"]["RegisterBody"];
             };
         };
@@ -1431,11 +1552,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "Alice Liddell"
-                 *     }
-                 */
                 "application/json": components["schemas"]["ProfilePatch"];
             };
         };
@@ -1934,6 +2050,187 @@ export interface operations {
             "5XX": components["responses"]["ServerError"];
         };
     };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetBody"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetRequested"];
+                };
+            };
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (BODY_LIMIT) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not of a media type this operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. More than 5 requests an hour from this client, or 3 an hour for this login */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "mV3q8Zc1xP0bT7uKf2LrW9yHs4DgNeAo6jQiBt5EwRk",
+                 *       "new_password": "a new and rather long passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordResetConfirmBody"];
+            };
+        };
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The token is invalid, has expired or was already used, or the new password is too short or too common */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (BODY_LIMIT) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not of a media type this operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "mV3q8Zc1xP0bT7uKf2LrW9yHs4DgNeAo6jQiBt5EwRk"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EmailVerifyBody"];
+            };
+        };
+        responses: {
+            /** @description A user account */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). The token is invalid, has expired or was already used */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (BODY_LIMIT) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not of a media type this operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
     listUsers: {
         parameters: {
             query?: {
@@ -2232,6 +2529,166 @@ export interface operations {
             };
             /** @description The user has changed since it was read (If-Match) */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (BODY_LIMIT) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not of a media type this operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    sendUserPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetRequested"];
+                };
+            };
+            /** @description A path or query parameter is invalid (`errors` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No credentials, or credentials that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    /** @description The schemes to authenticate with, and why a token was refused */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or none the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user has no verified email address */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    setUserPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "new_password": "a new and rather long passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordSetBody"];
+            };
+        };
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is invalid: malformed JSON, or a field missing, unknown or out of range (`errors` names each). A path or query parameter is invalid (`errors` names it). The new password is too short or too common */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No credentials, or credentials that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    /** @description The schemes to authenticate with, and why a token was refused */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or none the caller may see */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
