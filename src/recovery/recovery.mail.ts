@@ -28,7 +28,7 @@ export const accountMail = {
   emailInUse(): MailText {
     return {
       subject: `Your email address on ${PRODUCT}`,
-      text: `Hello,\n\nsomeone (perhaps you) tried to use this address for another account on ${PRODUCT}. It already belongs to your account, so nothing has changed.\n\nIf you have forgotten your password, you can ask for a reset link on the sign-in page.\n`,
+      text: `Hello,\n\nsomeone (perhaps you) tried to use this address for another account on ${PRODUCT}. It already belongs to your account, so nothing has changed.\n\nIf you have forgotten your password, ask for a password reset: a link comes to this address.\n`,
     }
   },
 
@@ -50,7 +50,7 @@ export const accountMail = {
   passwordChanged(): MailText {
     return {
       subject: `Your ${PRODUCT} password was changed`,
-      text: `Hello,\n\nthe password of your ${PRODUCT} account was just changed, and every session of it was ended. If you did this, there is nothing to do.\n\nIf you did not, ask for a reset link on the sign-in page at once, or ask an administrator for help.\n`,
+      text: `Hello,\n\nthe password of your ${PRODUCT} account was just changed, and every session of it was ended. If you did this, there is nothing to do.\n\nIf you did not, ask for a password reset at once (a link comes to this address), or ask an administrator for help.\n`,
     }
   },
 }

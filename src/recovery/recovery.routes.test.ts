@@ -175,6 +175,47 @@ async function recoverySuite() {
     expect(json<User>(verified)).toMatchObject({ id: user.id, email: next, email_verified: true })
   })
 
+  it('PATCH /profile: email must be an address or null (removes it); an unknown field or an empty patch is 400', async () => {
+    const user = await register(`${unique('p')}@example.com`)
+    const session = await login(app, user.username, PASSWORD)
+    const patch = (payload: Record<string, unknown>) =>
+      app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: session.headers, payload })
+    for (const payload of [
+      { email: 'not an address' },
+      { email: 'a@b' },
+      { email: 42 },
+      { email_verified: true },
+      { mfa_enabled: true },
+      {},
+    ]) {
+      expectProblem(await patch(payload), 400)
+    }
+    expect(await userById(user.id)).toMatchObject({ email: user.email, email_verified: false })
+    const removed = await patch({ email: null })
+    expect(json<User>(removed)).toMatchObject({ email: null, email_verified: false })
+    // The link mailed to the removed address verifies nothing now.
+    const link = linkIn(await nthMailTo(user.email ?? '', 1), `${PUBLIC_URL}/verify-email?token=`)
+    expect((await app.inject({ method: 'POST', url: pathOf(link) })).statusCode).toBe(400)
+    expect(await userById(user.id)).toMatchObject({ email: null, email_verified: false })
+  })
+
+  it('the pages refuse a forged token with a 400 page and change nothing', async () => {
+    const verify = await app.inject({ method: 'POST', url: '/verify-email?token=forged' })
+    expect(verify.statusCode).toBe(400)
+    expect(verify.body).toContain('This link does not work')
+    const reset = await app.inject({
+      method: 'POST',
+      url: '/reset-password?token=forged',
+      headers: FORM,
+      payload: form({ new_password: NEW_PASSWORD }),
+    })
+    expect(reset.statusCode).toBe(400)
+    expect(reset.body).toContain('This link does not work')
+    const page = await app.inject({ url: '/reset-password?token=%22%3E%3Cscript%3E' })
+    expect(page.statusCode).toBe(200)
+    expect(page.body).not.toContain('"><script>')
+  })
+
   it('a link for an address the user has replaced since verifies nothing', async () => {
     const first = `${unique('first')}@example.com`
     const user = await register(first)
