@@ -12,6 +12,11 @@ import { createAccountTokensRepository } from './recovery.repository.js'
 
 /** A verification link lives 48 hours (API.md §10). */
 export const VERIFY_EMAIL_TTL_SECONDS = 48 * 60 * 60
+/**
+ * Mails about a new address one account may cause in an hour: a user changing their address
+ * back and forth must not turn Gatehouse into a mail bomb aimed at someone else's inbox.
+ */
+const ADDRESS_MAILS_PER_HOUR = 5
 
 export type AccountEmails = ReturnType<typeof createAccountEmails>
 
@@ -34,11 +39,20 @@ export function createAccountEmails(deps: {
     queued = true
   }
 
-  /** A new link for the account's current (unverified) address, earlier ones dead. */
-  async function sendVerification(trx: Kysely<Database>, user: UserRow): Promise<void> {
-    if (user.email === null || user.email_normalised === null) return
+  /**
+   * One mail about `user`'s new address: its link, or (`inUse`) the notice to the account that
+   * has confirmed it. Each is a row in account_tokens (the notice's is born spent, as no link
+   * carries it), so they can be counted, and none is sent past the hourly limit.
+   */
+  async function mailNewAddress(
+    trx: Kysely<Database>,
+    user: UserRow & { email: string; email_normalised: string },
+    inUse: boolean,
+  ): Promise<void> {
     const tokens = createAccountTokensRepository(trx)
     const now = nowIso()
+    const since = new Date(Date.now() - 3_600_000).toISOString()
+    if ((await tokens.countSince(user.id, 'verify_email', since)) >= ADDRESS_MAILS_PER_HOUR) return
     await tokens.spendAll(user.id, 'verify_email', now)
     const token = randomToken()
     await tokens.insert({
@@ -48,10 +62,23 @@ export function createAccountEmails(deps: {
       email: user.email_normalised,
       created_at: now,
       expires_at: isoAfterSeconds(VERIFY_EMAIL_TTL_SECONDS),
-      used_at: null,
+      used_at: inUse ? now : null,
     })
+    if (inUse) {
+      await send(trx, user.email, accountMail.emailInUse())
+      return
+    }
     const link = `${deps.publicUrl}/verify-email?token=${encodeURIComponent(token)}`
     await send(trx, user.email, accountMail.verifyEmail(link, VERIFY_EMAIL_TTL_SECONDS))
+  }
+
+  /** The row's address, when it has one it has not verified. */
+  function unverifiedAddress(
+    user: UserRow,
+  ): (UserRow & { email: string; email_normalised: string }) | undefined {
+    const { email, email_normalised } = user
+    if (email === null || email_normalised === null || user.email_verified === 1) return undefined
+    return { ...user, email, email_normalised }
   }
 
   /** Whether another account has confirmed `email` (its owner then gets a notice instead). */
@@ -72,16 +99,17 @@ export function createAccountEmails(deps: {
      */
     async attachAtRegistration(trx: Kysely<Database>, user: UserRow, email: string): Promise<void> {
       const stored = email.normalize('NFC')
+      const typed = { ...user, email: stored, email_normalised: normaliseEmail(stored) }
       if (await confirmedElsewhere(trx, user.id, stored)) {
-        await send(trx, stored, accountMail.emailInUse())
+        await mailNewAddress(trx, typed, true)
         return
       }
-      const updated = await createUsersRepository(trx, dialect).update(user.id, {
-        email: stored,
-        email_normalised: normaliseEmail(stored),
+      await createUsersRepository(trx, dialect).update(user.id, {
+        email: typed.email,
+        email_normalised: typed.email_normalised,
         email_verified: 0,
       })
-      if (updated !== undefined) await sendVerification(trx, updated)
+      await mailNewAddress(trx, typed, false)
     },
 
     /**
@@ -98,12 +126,9 @@ export function createAccountEmails(deps: {
           await send(trx, before.email, accountMail.emailChanged())
         }
       }
-      if (after.email === null || after.email_verified === 1) return
-      if (await confirmedElsewhere(trx, after.id, after.email)) {
-        await send(trx, after.email, accountMail.emailInUse())
-        return
-      }
-      await sendVerification(trx, after)
+      const address = unverifiedAddress(after)
+      if (address === undefined) return
+      await mailNewAddress(trx, address, await confirmedElsewhere(trx, after.id, address.email))
     },
 
     /** After the commit: delivery looks now rather than at its next poll. */

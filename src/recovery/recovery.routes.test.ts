@@ -199,6 +199,24 @@ async function recoverySuite() {
     expect(await userById(user.id)).toMatchObject({ email: null, email_verified: false })
   })
 
+  it('an account causes at most 5 mails about new addresses an hour: changing back and forth bombs nobody', async () => {
+    const user = await register()
+    const session = await login(app, user.username, PASSWORD)
+    const addresses = Array.from({ length: 7 }, (_, i) => `${unique(`bomb${i}`)}@example.com`)
+    for (const email of addresses) {
+      const response = await app.inject({
+        method: 'PATCH',
+        url: '/api/v1/profile',
+        headers: session.headers,
+        payload: { email },
+      })
+      expect(json<User>(response)).toMatchObject({ email, email_verified: false })
+    }
+    await nthMailTo(addresses[4] ?? '', 1)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(addresses.map((email) => mailsTo(email).length)).toEqual([1, 1, 1, 1, 1, 0, 0])
+  })
+
   it('the pages refuse a forged token with a 400 page and change nothing', async () => {
     const verify = await app.inject({ method: 'POST', url: '/verify-email?token=forged' })
     expect(verify.statusCode).toBe(400)
@@ -388,10 +406,8 @@ async function recoverySuite() {
     async function measure(): Promise<Record<string, number>> {
       const times = new Map<string, number[]>(Object.keys(cases).map((name) => [name, []]))
       for (let i = 0; i < TRIES; i++) {
-        // A new order each round, so that whatever runs beside (the delivery of the last
-        // round's mail, other processes) weighs on every case alike.
-        await nthMailTo(known.email, mailed)
-        mailed += 1
+        // A new order each round, so that whatever else runs (the delivery of earlier mails,
+        // which polls on its own time, other processes) weighs on every case alike.
         for (const [name, login] of Object.entries(cases).sort(() => Math.random() - 0.5)) {
           const started = process.hrtime.bigint()
           const response: LightMyRequestResponse = await requestReset(login)
@@ -399,6 +415,7 @@ async function recoverySuite() {
           expect(response.statusCode).toBe(202)
           bodies.add(response.body)
         }
+        mailed += 1
       }
       const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1] ?? 0
       return Object.fromEntries([...times].map(([name, values]) => [name, median(values)]))
@@ -411,6 +428,11 @@ async function recoverySuite() {
     // On a machine busy with other work a request waits for a core now and then, which can
     // move a median of 30 by more than 2× either way: a measurement is taken again, up to
     // three times. A real difference in the work (a mail, a hash) shows in every one.
+    // A few untimed rounds first: the first requests of a path pay for compiling its code.
+    for (let i = 0; i < 3; i++) {
+      for (const login of Object.values(cases)) await requestReset(login)
+      mailed += 1
+    }
     const measured: Record<string, number>[] = []
     for (let attempt = 0; attempt < 3; attempt++) {
       measured.push(await measure())
@@ -541,7 +563,8 @@ async function rateLimitSuite() {
     const byAddress = await ask(email, '10.2.3.1')
     expect(byAddress.statusCode).toBe(202)
     await eventually(async () => (mailsTo(email).length >= 4 ? true : undefined))
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Reset mails go at delivery's next poll (a second at most): wait past it for a fifth.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
     expect(mailsTo(email)).toHaveLength(4) // the verification link and 3 reset links
     // An unknown login is limited the same way: a 429 tells nothing about the account.
     for (let i = 0; i < 3; i++)

@@ -129,13 +129,14 @@ export function createRecoveryService(deps: {
      * Mails a reset link to the verified address of the account `login` names (username or
      * address). The caller learns nothing: the same answer, and the same work (a lookup, a
      * count, a token row, an audit event, one transaction), whether or not there is such an
-     * account, it has a verified address, or its hourly limit is spent; only the mail differs.
+     * account, it has a verified address, or its hourly limit is spent; only the outbox row
+     * differs.
      */
     async requestReset(login: string, client: { ip: string }): Promise<void> {
       const token = randomToken()
       const now = nowIso()
       const since = new Date(Date.now() - 3_600_000).toISOString()
-      const mailed = await db.transaction().execute(async (trx) => {
+      await db.transaction().execute(async (trx) => {
         const repo = createUsersRepository(trx, dialect)
         const found = login.includes('@')
           ? await repo.findByVerifiedEmail(login)
@@ -157,14 +158,14 @@ export function createRecoveryService(deps: {
             used_at: null,
           })
         }
-        const sent = account !== undefined && allowed
         await createAuditLog(trx).record('password.reset.request', found?.id ?? null, {
           ip: client.ip,
-          mailed: String(sent),
+          mailed: String(account !== undefined && allowed),
         })
-        return sent
       })
-      if (mailed) mail.queued()
+      // Delivery is not woken (mail.queued()): where it runs on this thread, waking it for a
+      // real request only would make that answer slower. Its next poll, within a second,
+      // sends the mail.
     },
 
     /**

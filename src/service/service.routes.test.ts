@@ -14,7 +14,12 @@ import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { redisAvailable } from '../../test/redis.js'
 
 // The pages mail links open: HTML for people, kept out of the API's document.
-const HTML_PAGES = new Set(['/subscribe/confirm', '/unsubscribe'])
+const HTML_PAGES = new Set([
+  '/subscribe/confirm',
+  '/unsubscribe',
+  '/reset-password',
+  '/verify-email',
+])
 
 /**
  * Every `METHOD path` the app serves, read from Fastify's own route tree (`printRoutes`), with
