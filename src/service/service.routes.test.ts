@@ -13,8 +13,18 @@ import {
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { redisAvailable } from '../../test/redis.js'
 
-// The pages mail links open: HTML for people, kept out of the API's document.
-const HTML_PAGES = new Set(['/subscribe/confirm', '/unsubscribe'])
+// The web UI's pages and assets, and the pages mail links open: HTML for people, kept out of
+// the API's document.
+const HTML_PAGES = new Set([
+  '/',
+  '/register',
+  '/app',
+  '/app/account',
+  '/admin',
+  '/assets/{file}',
+  '/subscribe/confirm',
+  '/unsubscribe',
+])
 
 /**
  * Every `METHOD path` the app serves, read from Fastify's own route tree (`printRoutes`), with
