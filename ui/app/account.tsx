@@ -228,6 +228,8 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
         api.DELETE('/api/v1/profile/sessions/{id}', { params: { path: { id: session.id } } }),
       )
       props.showNotice('The session has ended.')
+      // Its button is gone: keep keyboard focus in this section.
+      document.getElementById('sessions-heading')?.focus()
       load()
     } catch {
       props.showNotice('The session could not be ended.', 'error')
@@ -244,6 +246,7 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
     try {
       await call(api.DELETE('/api/v1/profile/sessions'))
       props.showNotice('Every other session has ended.')
+      document.getElementById('sessions-heading')?.focus()
       load()
     } catch {
       props.showNotice('The sessions could not be ended.', 'error')
@@ -253,7 +256,9 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
   const others = sessions?.filter((session) => !session.current) ?? []
   return (
     <section class="panel" aria-labelledby="sessions-heading">
-      <h2 id="sessions-heading">Sessions</h2>
+      <h2 id="sessions-heading" tabIndex={-1}>
+        Sessions
+      </h2>
       <p class="meta">
         Where you are signed in: browsers, and apps that logged in with your password.
       </p>
@@ -340,6 +345,7 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
       await call(api.DELETE('/api/v1/profile/api-keys/{id}', { params: { path: { id: key.id } } }))
       if (created?.id === key.id) setCreated(undefined)
       props.showNotice(`Deleted the key “${key.name}”.`)
+      document.getElementById('keys-heading')?.focus()
       load()
     } catch {
       props.showNotice('The key could not be deleted.', 'error')
@@ -348,7 +354,9 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
 
   return (
     <section class="panel" aria-labelledby="keys-heading">
-      <h2 id="keys-heading">API keys</h2>
+      <h2 id="keys-heading" tabIndex={-1}>
+        API keys
+      </h2>
       <p class="meta">
         For scripts and servers: send a key as <code>Authorization: Bearer gh_…</code>.
       </p>
