@@ -199,9 +199,30 @@ function PasswordSection(props: { username: string; passwordMin: number; showNot
   )
 }
 
+const BROWSERS: [string, string][] = [
+  ['Edg/', 'Edge'],
+  ['Firefox/', 'Firefox'],
+  ['HeadlessChrome/', 'Headless Chrome'],
+  ['Chrome/', 'Chrome'],
+  ['Safari/', 'Safari'],
+]
+const SYSTEMS: [string, string][] = [
+  ['Android', 'Android'],
+  ['iPhone', 'iPhone'],
+  ['iPad', 'iPad'],
+  ['Windows', 'Windows'],
+  ['Mac OS X', 'macOS'],
+  ['Linux', 'Linux'],
+]
+
+/** "Firefox on Windows" for a browser; a script's own name (`curl/8.5.0`) otherwise. */
 function describeAgent(agent: string | null): string {
   if (agent === null || agent === '') return 'Unknown client'
-  return agent.length > 80 ? `${agent.slice(0, 80)}…` : agent
+  const browser = BROWSERS.find(([marker]) => agent.includes(marker))?.[1]
+  const system = SYSTEMS.find(([marker]) => agent.includes(marker))?.[1]
+  if (browser !== undefined) return system === undefined ? browser : `${browser} on ${system}`
+  const first = agent.split(' ')[0] ?? agent
+  return first.length > 60 ? `${first.slice(0, 60)}…` : first
 }
 
 function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
