@@ -1,0 +1,296 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import path from 'node:path'
+// playwright-core drives an installed browser and never downloads one (it has no install
+// script); the issue asks for Debian's chromium, so the tests run on the browser people get.
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, it } from 'vitest'
+import {
+  ADMIN_ENV,
+  basicAuth,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../process.js'
+import { startSmtpServer, type TestSmtpServer } from '../smtp.js'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+/** Git-ignored: every journey's screenshots, kept after a failure, and the figures measured. */
+export const RESULTS = path.join(ROOT, 'test-results')
+const SCREENSHOTS = path.join(RESULTS, 'screenshots')
+const FIGURES = path.join(RESULTS, 'figures.json')
+/** The README's screenshots, rewritten only when UPDATE_SCREENSHOTS=1. */
+const README_SCREENSHOTS = path.join(ROOT, 'docs/screenshots')
+
+export const CHROMIUM = '/usr/bin/chromium'
+const chromiumMissing = !existsSync(CHROMIUM)
+// .ci/run sets CI=true and installs chromium with apt-get: there a missing browser is a failure.
+const mustRun = process.env.CI === 'true'
+const skipBrowser = chromiumMissing && !mustRun
+if (skipBrowser) {
+  console.log(`browser tests: skipped, no ${CHROMIUM} (apt-get install chromium)`)
+}
+
+/** What a desktop screenshot shows; the README's narrow one is 360 px wide (API.md §8). */
+export const DESKTOP = { width: 1280, height: 800 } as const
+export const NARROW = { width: 360, height: 800 } as const
+
+export const ADMIN = { username: ADMIN_ENV.ADMIN_USERNAME, password: ADMIN_ENV.ADMIN_PASSWORD }
+
+/** The running service a test file's journeys share, and the mailbox its mails arrive in. */
+export interface Site {
+  /** `http://127.0.0.1:<port>`, also the service's PUBLIC_URL, so mail links open here. */
+  readonly url: string
+  readonly server: ServerProcess
+  readonly smtp: TestSmtpServer
+  /** A JSON call to the API as the bootstrap admin (Basic), for setting a journey up. */
+  asAdmin(method: string, apiPath: string, body?: unknown): Promise<ApiAnswer>
+  /** A JSON call to the API without credentials. */
+  anonymous(method: string, apiPath: string, body?: unknown): Promise<ApiAnswer>
+}
+
+export interface ApiAnswer {
+  readonly status: number
+  readonly body: Record<string, unknown>
+}
+
+/** What a journey gets: a page in a fresh browser context (no cookies, no cache). */
+export interface Journey {
+  readonly page: Page
+  readonly context: BrowserContext
+  readonly site: Site
+  /** Saves `<nn>-<name>.png` in this journey's screenshot folder. */
+  step(name: string): Promise<void>
+  /**
+   * With UPDATE_SCREENSHOTS=1, saves the page as docs/screenshots/<name>.png at 1280×800 and,
+   * with `narrow`, as <name>-360.png at 360 px wide; otherwise does nothing.
+   */
+  readmeShot(name: string, options?: { narrow?: boolean }): Promise<void>
+  /** Dialogs (alert, confirm, prompt) the page opened so far; confirm is accepted, others dismissed. */
+  readonly dialogs: readonly { type: string; message: string }[]
+}
+
+function slug(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+}
+
+/** A port nobody listens on now, so the service's PUBLIC_URL can name it before it starts. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+async function call(url: string, method: string, body: unknown, headers: Record<string, string>) {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.text()
+  const parsed: unknown = text.startsWith('{') ? JSON.parse(text) : {}
+  return { status: response.status, body: parsed as Record<string, unknown> }
+}
+
+/**
+ * The built service (`node dist/gatehouse.js`) on a fresh SQLite file, with the bootstrap admin
+ * and a real SMTP server. PUBLIC_URL is the address the browser uses: mail links must open
+ * here, and the cookie scheme refuses a POST whose Origin is not PUBLIC_URL's (API.md §3).
+ */
+async function startSite(dir: string): Promise<Site> {
+  const smtp = await startSmtpServer()
+  let server: ServerProcess | undefined
+  // The port is picked before the service takes it; another process may take it between.
+  for (let attempt = 1; server === undefined; attempt++) {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    try {
+      server = await startServer(
+        {
+          ...ADMIN_ENV,
+          DATABASE_URL: `sqlite:${path.join(dir, 'gatehouse.db')}`,
+          PORT: String(port),
+          PUBLIC_URL: url,
+          SMTP_URL: smtp.url,
+        },
+        dir,
+      )
+    } catch (error) {
+      if (attempt === 3) {
+        await smtp.close()
+        throw error
+      }
+    }
+  }
+  const started = server
+  const admin = { authorization: basicAuth(ADMIN.username, ADMIN.password) }
+  return {
+    url: started.url,
+    server: started,
+    smtp,
+    asAdmin: (method, apiPath, body) => call(started.url + apiPath, method, body, admin),
+    anonymous: (method, apiPath, body) => call(started.url + apiPath, method, body, {}),
+  }
+}
+
+function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    // No sandbox: CI runs as root in a container. The rest keeps Chromium from calling home.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+    ],
+  })
+}
+
+/**
+ * Console messages that mean the page is broken: uncaught errors, CSP refusals ("Refused to
+ * …"). A failed fetch is logged too ("Failed to load resource: … 400"), but an API answering
+ * 400 or 404 is part of a journey (a form error), so those are left out.
+ */
+function isPageFault(text: string): boolean {
+  return !text.startsWith('Failed to load resource')
+}
+
+/** Merges `figures` into test-results/figures.json (written whole, then renamed into place). */
+export function recordFigures(figures: Record<string, unknown>): void {
+  mkdirSync(RESULTS, { recursive: true })
+  let known: Record<string, unknown> = {}
+  try {
+    known = JSON.parse(readFileSync(FIGURES, 'utf8')) as Record<string, unknown>
+  } catch {
+    // First figure of this checkout, or a file a crashed run left half written.
+  }
+  const next = `${FIGURES}.${process.pid}`
+  writeFileSync(next, `${JSON.stringify({ ...known, ...figures }, null, 2)}\n`)
+  renameSync(next, FIGURES)
+  console.log(`figures: ${JSON.stringify(figures)}`)
+}
+
+type JourneyBody = (journey: Journey) => Promise<void>
+
+/**
+ * A test file of browser journeys: one service and one browser for the file, a fresh context
+ * (cookies, storage, cache) for each journey. Skipped with one line when Debian's chromium is
+ * missing, a failure then under CI=true. Each journey fails on an uncaught page error, a CSP
+ * refusal or an alert/prompt dialog, whatever its own assertions say.
+ */
+export function describeBrowser(
+  title: string,
+  define: (journey: (name: string, body: JourneyBody) => void, site: () => Site) => void,
+): void {
+  describe.skipIf(skipBrowser)(title, () => {
+    let dir: string | undefined
+    let site: Site | undefined
+    let browser: Browser | undefined
+
+    beforeAll(async () => {
+      if (chromiumMissing) {
+        throw new Error(`CI=true but no ${CHROMIUM}: .ci/run installs chromium with apt-get`)
+      }
+      dir = tempDir('gatehouse-browser-')
+      const [started, launched] = await Promise.allSettled([startSite(dir), launchBrowser()])
+      if (started.status === 'fulfilled') site = started.value
+      if (launched.status === 'fulfilled') browser = launched.value
+      if (started.status === 'rejected') throw started.reason
+      if (launched.status === 'rejected') throw launched.reason
+    })
+
+    afterAll(async () => {
+      await browser?.close()
+      await site?.server.stop()
+      await site?.smtp.close()
+      if (dir !== undefined) removeDir(dir)
+    })
+
+    const currentSite = (): Site => {
+      if (site === undefined) throw new Error('the service did not start')
+      return site
+    }
+
+    const journey = (name: string, body: JourneyBody): void => {
+      it(name, { timeout: 60_000 }, async () => {
+        if (browser === undefined) throw new Error('the browser did not start')
+        const shots = path.join(SCREENSHOTS, slug(name))
+        rmSync(shots, { recursive: true, force: true })
+        mkdirSync(shots, { recursive: true })
+
+        const context = await browser.newContext({ baseURL: currentSite().url, viewport: DESKTOP })
+        // A missing element fails the journey in seconds, not at the test's timeout.
+        context.setDefaultTimeout(10_000)
+        const page = await context.newPage()
+        const faults: string[] = []
+        const dialogs: { type: string; message: string }[] = []
+        page.on('pageerror', (error) => faults.push(`uncaught: ${error.message}`))
+        page.on('console', (message) => {
+          if (message.type() === 'error' && isPageFault(message.text())) {
+            faults.push(`console: ${message.text()}`)
+          }
+        })
+        page.on('dialog', (dialog) => {
+          dialogs.push({ type: dialog.type(), message: dialog.message() })
+          void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss())
+        })
+
+        let shot = 0
+        const save = (stepName: string) =>
+          page.screenshot({
+            path: path.join(shots, `${String(++shot).padStart(2, '0')}-${slug(stepName)}.png`),
+            fullPage: true,
+          })
+
+        try {
+          await body({
+            page,
+            context,
+            site: currentSite(),
+            dialogs,
+            step: async (stepName) => {
+              await save(stepName)
+            },
+            readmeShot: async (shotName, options = {}) => {
+              if (process.env.UPDATE_SCREENSHOTS !== '1') return
+              mkdirSync(README_SCREENSHOTS, { recursive: true })
+              await page.screenshot({ path: path.join(README_SCREENSHOTS, `${shotName}.png`) })
+              if (options.narrow) {
+                await page.setViewportSize(NARROW)
+                await page.screenshot({
+                  path: path.join(README_SCREENSHOTS, `${shotName}-360.png`),
+                  fullPage: true,
+                })
+                await page.setViewportSize(DESKTOP)
+              }
+            },
+          })
+          const unwanted = dialogs.filter((dialog) => dialog.type !== 'confirm')
+          if (faults.length > 0 || unwanted.length > 0) {
+            throw new Error(
+              `the page misbehaved:\n${[...faults, ...unwanted.map((d) => `dialog ${d.type}: ${d.message}`)].join('\n')}`,
+            )
+          }
+        } catch (error) {
+          // The page as it was when the journey failed, beside the steps that led there.
+          await save('failed').catch(() => {})
+          throw error
+        } finally {
+          await context.close()
+        }
+      })
+    }
+
+    define(journey, currentSite)
+  })
+}
