@@ -182,6 +182,14 @@ export function recordFigures(figures: Record<string, unknown>): void {
 
 type JourneyBody = (journey: Journey) => Promise<void>
 
+/** How a journey's browser context differs from a desktop browser with JavaScript on. */
+export interface JourneyOptions {
+  /** false: the browser runs no script at all (pages that must work without it). */
+  readonly javaScriptEnabled?: boolean
+}
+
+export type DefineJourney = (name: string, body: JourneyBody, options?: JourneyOptions) => void
+
 /**
  * A test file of browser journeys: one service and one browser for the file, a fresh context
  * (cookies, storage, cache) for each journey. Skipped with one line when Debian's chromium is
@@ -190,7 +198,7 @@ type JourneyBody = (journey: Journey) => Promise<void>
  */
 export function describeBrowser(
   title: string,
-  define: (journey: (name: string, body: JourneyBody) => void, site: () => Site) => void,
+  define: (journey: DefineJourney, site: () => Site) => void,
 ): void {
   describe.skipIf(skipBrowser)(title, () => {
     let dir: string | undefined
@@ -221,14 +229,18 @@ export function describeBrowser(
       return site
     }
 
-    const journey = (name: string, body: JourneyBody): void => {
+    const journey: DefineJourney = (name, body, options = {}) => {
       it(name, { timeout: 60_000 }, async () => {
         if (browser === undefined) throw new Error('the browser did not start')
         const shots = path.join(SCREENSHOTS, slug(name))
         rmSync(shots, { recursive: true, force: true })
         mkdirSync(shots, { recursive: true })
 
-        const context = await browser.newContext({ baseURL: currentSite().url, viewport: DESKTOP })
+        const context = await browser.newContext({
+          baseURL: currentSite().url,
+          viewport: DESKTOP,
+          javaScriptEnabled: options.javaScriptEnabled ?? true,
+        })
         // A missing element fails the journey in seconds, not at the test's timeout.
         context.setDefaultTimeout(10_000)
         const page = await context.newPage()
@@ -293,4 +305,111 @@ export function describeBrowser(
 
     define(journey, currentSite)
   })
+}
+
+/** A password the service accepts (long enough, not a common one). */
+export const PASSWORD = 'lantern-orchard-quietly-47'
+
+/** Registers `username` through the API (the register page has its own journey). */
+export async function registerUser(site: Site, username: string, name: string): Promise<string> {
+  const answer = await site.anonymous('POST', '/api/v1/auth/register', {
+    username,
+    password: PASSWORD,
+    name,
+  })
+  if (answer.status !== 201) throw new Error(`register ${username}: ${answer.status}`)
+  return String(answer.body.id)
+}
+
+/** Signs in with the login form; `next` is where the form sends the browser afterwards. */
+export async function signIn(
+  page: Page,
+  username: string,
+  password: string,
+  next = '/app',
+): Promise<void> {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`)
+  await page.getByLabel('Username').fill(username)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL((url) => url.pathname === new URL(next, url).pathname)
+}
+
+/** What one page load cost: time to the first useful render, and bytes over the wire. */
+export interface PageFigures {
+  /** Navigation start → the frame that first shows `selector` (ms). */
+  readonly firstRenderMs: number
+  readonly domContentLoadedMs: number
+  /** The document, scripts, styles, fonts and images, as sent (compressed). */
+  readonly assetBytes: number
+  /** The same, uncompressed. */
+  readonly assetBytesDecoded: number
+  /** The API answers the page fetched, as sent. */
+  readonly apiBytes: number
+  /** Each asset: path, bytes as sent, Content-Encoding. */
+  readonly assets: readonly { path: string; bytes: number; encoding: string }[]
+}
+
+interface Timing {
+  readonly firstRender: number
+  readonly domContentLoaded: number
+  readonly entries: readonly { url: string; kind: string; encoded: number; decoded: number }[]
+}
+
+/**
+ * Loads `pagePath` and measures it. A MutationObserver set before any script of the page runs
+ * (an init script, which the page's CSP does not govern) notes the first animation frame in
+ * which `selector` matches: no polling from the test, so the figure is not the test's latency.
+ */
+export async function measurePage(
+  page: Page,
+  pagePath: string,
+  selector: string,
+): Promise<PageFigures> {
+  const probe = `(() => {
+  const observer = new MutationObserver(() => {
+    if (document.querySelector(${JSON.stringify(selector)}) === null) return
+    observer.disconnect()
+    requestAnimationFrame(() => { window.__gatehouseFirstRender = performance.now() })
+  })
+  observer.observe(document, { childList: true, subtree: true })
+})()`
+  await page.addInitScript(probe)
+  const encodings = new Map<string, string>()
+  const noteEncoding = (response: { url(): string; headers(): Record<string, string> }) => {
+    encodings.set(response.url(), response.headers()['content-encoding'] ?? 'identity')
+  }
+  page.on('response', noteEncoding)
+  await page.goto(pagePath)
+  await page.waitForFunction('window.__gatehouseFirstRender !== undefined')
+  page.off('response', noteEncoding)
+  const timing = (await page.evaluate(`(() => {
+  const navigation = performance.getEntriesByType('navigation')[0]
+  return {
+    firstRender: window.__gatehouseFirstRender,
+    domContentLoaded: navigation.domContentLoadedEventEnd,
+    entries: [navigation, ...performance.getEntriesByType('resource')].map((entry) => ({
+      url: entry.name,
+      kind: entry.initiatorType,
+      encoded: entry.encodedBodySize,
+      decoded: entry.decodedBodySize,
+    })),
+  }
+})()`)) as Timing
+  const isApi = (entry: Timing['entries'][number]) =>
+    entry.kind === 'fetch' || entry.kind === 'xmlhttprequest'
+  const assets = timing.entries.filter((entry) => !isApi(entry))
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0)
+  return {
+    firstRenderMs: Math.round(timing.firstRender),
+    domContentLoadedMs: Math.round(timing.domContentLoaded),
+    assetBytes: sum(assets.map((entry) => entry.encoded)),
+    assetBytesDecoded: sum(assets.map((entry) => entry.decoded)),
+    apiBytes: sum(timing.entries.filter(isApi).map((entry) => entry.encoded)),
+    assets: assets.map((entry) => ({
+      path: new URL(entry.url).pathname,
+      bytes: entry.encoded,
+      encoding: encodings.get(entry.url) ?? 'unknown',
+    })),
+  }
 }
