@@ -413,3 +413,33 @@ export async function measurePage(
     })),
   }
 }
+
+/** For `expect.poll` on what a page shows after an API call: its 1 s default is tight on 2 cores. */
+export const SETTLE = { timeout: 10_000 } as const
+
+/**
+ * `pagePath` measured as a first visit (a new context with `context`'s cookies but an empty
+ * cache) and then as a second one (its assets cached).
+ */
+export async function measureFirstRender(
+  context: BrowserContext,
+  baseURL: string,
+  pagePath: string,
+  selector: string,
+): Promise<{ cold: PageFigures; warm: PageFigures }> {
+  const browser = context.browser()
+  if (browser === null) throw new Error('a persistent context has no browser to open another')
+  const fresh = await browser.newContext({
+    baseURL,
+    viewport: DESKTOP,
+    storageState: await context.storageState(),
+  })
+  try {
+    const page = await fresh.newPage()
+    const cold = await measurePage(page, pagePath, selector)
+    const warm = await measurePage(page, pagePath, selector)
+    return { cold, warm }
+  } finally {
+    await fresh.close()
+  }
+}

@@ -1,6 +1,6 @@
 import { expect } from 'vitest'
 import { eventually, linkIn, type ReceivedMail } from '../smtp.js'
-import { describeBrowser, type Site } from './harness.js'
+import { describeBrowser, SETTLE, type Site } from './harness.js'
 
 /** The newest mail to `address`, once it has arrived at the test's SMTP server. */
 function mailTo(site: Site, address: string, count = 1): Promise<ReceivedMail> {
@@ -26,7 +26,7 @@ describeBrowser('the pages mail links open', (journey) => {
 
       // The link in the mail opens a page that only shows a button: mail scanners follow links.
       await page.goto(linkIn(await mailTo(site, address), `${site.url}/subscribe/confirm?token=`))
-      await expect.poll(() => page.title()).toContain('Confirm your subscription')
+      await expect.poll(() => page.title(), SETTLE).toContain('Confirm your subscription')
       await step('confirm page')
       expect(await statusOf(site, address)).toBe('pending')
 
