@@ -186,6 +186,8 @@ type JourneyBody = (journey: Journey) => Promise<void>
 export interface JourneyOptions {
   /** false: the browser runs no script at all (pages that must work without it). */
   readonly javaScriptEnabled?: boolean
+  /** The window's size; 1280×800 unless given. */
+  readonly viewport?: { readonly width: number; readonly height: number }
 }
 
 export type DefineJourney = (name: string, body: JourneyBody, options?: JourneyOptions) => void
@@ -238,7 +240,7 @@ export function describeBrowser(
 
         const context = await browser.newContext({
           baseURL: currentSite().url,
-          viewport: DESKTOP,
+          viewport: options.viewport ?? DESKTOP,
           javaScriptEnabled: options.javaScriptEnabled ?? true,
         })
         // A missing element fails the journey in seconds, not at the test's timeout.

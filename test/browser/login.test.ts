@@ -1,5 +1,5 @@
 import { expect } from 'vitest'
-import { describeBrowser, PASSWORD, registerUser } from './harness.js'
+import { describeBrowser, PASSWORD, registerUser, SETTLE } from './harness.js'
 
 describeBrowser('the login form', (journey) => {
   journey(
@@ -42,4 +42,34 @@ describeBrowser('the login form', (journey) => {
     },
     { javaScriptEnabled: false },
   )
+
+  journey('by keyboard alone, with the focus visible', async ({ page, site, step }) => {
+    await registerUser(site, 'kay', 'Kay Board')
+    await page.goto('/login?next=/api/v1/profile')
+    // The username field has the focus from the start (autofocus, applied once the page has
+    // rendered); Tab moves on, Enter sends the form.
+    await expect
+      .poll(() => page.getByLabel('Username').evaluate((field) => field.matches(':focus')), SETTLE)
+      .toBe(true)
+    await page.keyboard.type('kay')
+    await page.keyboard.press('Tab')
+    expect(await page.getByLabel('Password').evaluate(isFocusedVisibly)).toBe(true)
+    await page.keyboard.type(PASSWORD)
+    await step('typed')
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${site.url}/api/v1/profile`)
+  })
 })
+
+/** The element has the focus, and the page draws it (an outline or a ring). */
+function isFocusedVisibly(element: { matches(selector: string): boolean }): boolean {
+  const style = (
+    globalThis as unknown as {
+      getComputedStyle(element: unknown): { outlineStyle: string; boxShadow: string }
+    }
+  ).getComputedStyle(element)
+  return (
+    element.matches(':focus-visible') &&
+    (style.outlineStyle !== 'none' || style.boxShadow !== 'none')
+  )
+}
