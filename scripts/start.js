@@ -21,13 +21,33 @@ function newestMtime(entry) {
   return newest
 }
 
-const inputs = ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']
-const built = statSync(bundle, { throwIfNoEntry: false })?.mtimeMs ?? 0
+const uiManifest = path.join(root, 'dist', 'ui', 'manifest.json')
+
+const inputs = [
+  'src',
+  'ui',
+  'clients/typescript/src',
+  'scripts',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+]
+// The older of the two builds: the server bundle and the web UI (dist/ui).
+const built = Math.min(
+  ...[bundle, uiManifest].map((file) => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0),
+)
 const changed = Math.max(...inputs.map((input) => newestMtime(path.join(root, input))))
 if (changed > built) {
-  process.stderr.write('gatehouse: sources changed since the last build; building (npm run build)\n')
+  process.stderr.write(
+    'gatehouse: sources changed since the last build; building (npm run build)\n',
+  )
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  })
   execFileSync(process.execPath, ['scripts/bundle.js'], { cwd: root, stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build-ui.js'], { cwd: root, stdio: 'inherit' })
 }
 await import(pathToFileURL(bundle).href)

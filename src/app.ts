@@ -42,9 +42,11 @@ import { todosRoutes, todosTag } from './todos/todos.routes.js'
 import { createTodosService } from './todos/todos.service.js'
 import { usersRoutes, usersTag } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
+import { assetRoutes, loadUiAssets } from './web/assets.js'
 import { pagesRoutes } from './web/pages.routes.js'
 import { recoveryPagesRoutes } from './web/recovery-pages.routes.js'
 import { sessionPagesRoutes } from './web/session.routes.js'
+import { shellRoutes } from './web/shells.routes.js'
 
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
@@ -53,6 +55,8 @@ export interface BuildOptions {
   logStream?: { write(line: string): void }
   /** How slow a client may be; the contract's limits unless a test wants to wait less. */
   slowClients?: SlowClientLimits
+  /** The built web UI (dist/ui: scripts/build-ui.js); without it pages render without script. */
+  uiAssets?: string
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -228,14 +232,21 @@ export async function buildApp(
     campaigns: campaignsService,
     idempotency,
   })
+  const uiAssets = loadUiAssets(options.uiAssets, (line) => app.log.warn(line))
+  await app.register(assetRoutes, { assets: uiAssets })
+  await app.register(shellRoutes, {
+    assets: uiAssets,
+    passwordMinLength: config.passwordMinLength,
+  })
   await app.register(sessionPagesRoutes, {
     sessions: auth.sessions,
     cookieSessions: auth.cookies,
     cookies,
     trustedOrigins,
+    assets: uiAssets,
   })
-  await app.register(pagesRoutes, { subscribers: subscribersService })
-  await app.register(recoveryPagesRoutes, { recovery })
+  await app.register(pagesRoutes, { subscribers: subscribersService, assets: uiAssets })
+  await app.register(recoveryPagesRoutes, { recovery, assets: uiAssets })
 
   scheduleMaintenance(app, [
     auth.sessions.pruneExpired,

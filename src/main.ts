@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { type Config, ConfigError, loadConfig } from './core/config.js'
 import { primeNextTick } from './core/warmup.js'
@@ -20,7 +21,8 @@ try {
 const { buildApp } = await import('./app.js')
 let app: FastifyInstance
 try {
-  app = await buildApp(config)
+  // The web UI's build sits beside this file: dist/ui next to dist/gatehouse.js.
+  app = await buildApp(config, { uiAssets: fileURLToPath(new URL('./ui/', import.meta.url)) })
 } catch (error) {
   // Valid settings, but the service cannot start (database unreachable, data directory not
   // writable): one line, as for a bad value, rather than a stack trace.

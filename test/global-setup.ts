@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 
 /**
- * Builds the server once per test run as `npm run build` does (tsc, then the bundle), so tests
+ * Builds the server once per test run as `npm run build` does (tsc, the bundle, the UI), so tests
  * that start `node dist/gatehouse.js` exercise the current source and the file `npm start` runs.
  */
 export default function setup(): void {
@@ -14,4 +14,6 @@ export default function setup(): void {
     stdio: 'inherit',
   })
   execFileSync(process.execPath, ['scripts/bundle.js'], { cwd: root, stdio: 'inherit' })
+  // The web UI's assets (dist/ui), which test apps serve (test/helpers.ts).
+  execFileSync(process.execPath, ['scripts/build-ui.js'], { cwd: root, stdio: 'inherit' })
 }

@@ -8,6 +8,9 @@ import { loadConfig } from '../src/core/config.js'
 import type { Todo } from '../src/todos/todos.schemas.js'
 import { onTestDatabase } from './database.js'
 
+/** The web UI as test/global-setup.ts built it. */
+export const UI_ASSETS = path.resolve(import.meta.dirname, '../dist/ui')
+
 export const ADMIN = { username: 'root', password: 'admin-password-for-tests' }
 export const PASSWORD = 'a perfectly fine test password'
 
@@ -37,7 +40,7 @@ export async function buildTestApp(
       ...env,
     }),
   )
-  const app = await buildApp(config, { logger: false, ...options })
+  const app = await buildApp(config, { logger: false, uiAssets: UI_ASSETS, ...options })
   await app.ready()
   afterAll(async () => {
     await app.close()

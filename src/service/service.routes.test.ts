@@ -13,8 +13,17 @@ import {
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { redisAvailable } from '../../test/redis.js'
 
-// The pages mail links open: HTML for people, kept out of the API's document.
+// The web UI's pages and assets, and the pages mail links open: HTML for people, kept out of
+// the API's document.
 const HTML_PAGES = new Set([
+  '/',
+  '/register',
+  '/login',
+  '/logout',
+  '/app',
+  '/app/account',
+  '/admin',
+  '/assets/{file}',
   '/subscribe/confirm',
   '/unsubscribe',
   '/reset-password',

@@ -4,18 +4,16 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
 import { AppError } from '../core/errors.js'
 import type { SubscribersService } from '../subscribers/subscribers.service.js'
-import { escapeHtml, htmlPage as page, sendHtml } from './layout.js'
+import type { UiAssets } from './assets.js'
+import { escapeHtml, htmlPage, sendHtml } from './layout.js'
 
 /** A form that POSTs back to this page's own URL, token included. */
-function buttonPage(path: string, token: string, title: string, text: string, button: string) {
+function buttonForm(path: string, token: string, text: string, button: string): string {
   const action = `${path}?token=${encodeURIComponent(token)}`
-  return page(
-    title,
-    `<p>${escapeHtml(text)}</p>
+  return `<p>${escapeHtml(text)}</p>
 <form method="post" action="${escapeHtml(action)}">
 <button type="submit">${escapeHtml(button)}</button>
-</form>`,
-  )
+</form>`
 }
 
 const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) })
@@ -35,10 +33,12 @@ const FormBody = Type.Optional(
  * the button's POST changes state. A POST to the unsubscribe URL is also RFC 8058 one-click:
  * no cookie, no auth, a 200 rather than a redirect.
  */
-export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersService }> = async (
-  app,
-  { subscribers },
-) => {
+export const pagesRoutes: FastifyPluginAsyncTypebox<{
+  subscribers: SubscribersService
+  assets: UiAssets
+}> = async (app, { subscribers, assets }) => {
+  // The UI's stylesheet and header, no script: these pages work as plain forms.
+  const page = (title: string, body: string) => htmlPage(title, body, { assets: assets.page() })
   await app.register(formBody, { bodyLimit: 4096 })
   // RFC 8058 allows multipart/form-data too; the token is in the URL, so any body is ignored.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 4096 }, (_request, _body, done) =>
@@ -89,12 +89,9 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{ subscribers: SubscribersSe
         sendHtml(
           reply,
           200,
-          buttonPage(
-            options.path,
-            request.query.token ?? '',
+          page(
             options.title,
-            options.prompt,
-            options.button,
+            buttonForm(options.path, request.query.token ?? '', options.prompt, options.button),
           ),
         ),
     )

@@ -4,7 +4,8 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
 import { AppError } from '../core/errors.js'
 import type { RecoveryService } from '../recovery/recovery.service.js'
-import { escapeHtml, htmlPage, sendHtml } from './layout.js'
+import type { UiAssets } from './assets.js'
+import { escapeHtml, htmlPage, type PageOptions, sendHtml } from './layout.js'
 
 const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) })
 // Fields are checked by the service, not by a schema, so a bad form gets the form back, not JSON.
@@ -18,31 +19,33 @@ const ResetForm = Type.Optional(
 /** Where the page's form posts: its own URL, token included. */
 const actionOf = (path: string, token: string) => `${path}?token=${encodeURIComponent(token)}`
 
-function resetForm(token: string, error?: string): string {
+function resetForm(options: PageOptions, token: string, error?: string): string {
   const message =
     error === undefined
       ? ''
-      : `<p class="error" role="alert" id="password-error">${escapeHtml(error)}</p>`
+      : `<p class="alert error" role="alert" id="password-error">${escapeHtml(error)}</p>`
   const described = error === undefined ? '' : ' aria-describedby="password-error"'
   return htmlPage(
     'Choose a new password',
     `${message}
 <form method="post" action="${escapeHtml(actionOf('/reset-password', token))}" class="form">
-<p><label for="new_password">New password</label>
-<input id="new_password" name="new_password" type="password" autocomplete="new-password" required maxlength="1024"${described} autofocus></p>
+<div class="field"><label for="new_password">New password</label>
+<input id="new_password" name="new_password" type="password" autocomplete="new-password" required maxlength="1024"${described} autofocus></div>
 <p><button type="submit">Set the new password</button></p>
 </form>
 <p>Every session of your account ends, and its API keys are revoked.</p>`,
+    options,
   )
 }
 
-function invalidLink(reply: FastifyReply, what: string): FastifyReply {
+function invalidLink(reply: FastifyReply, options: PageOptions, what: string): FastifyReply {
   return sendHtml(
     reply,
     400,
     htmlPage(
       'This link does not work',
       `<p>The link is invalid, has expired or was already used. ${escapeHtml(what)}</p>`,
+      options,
     ),
   )
 }
@@ -56,8 +59,10 @@ const isInvalidToken = (error: unknown) =>
  */
 export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
   recovery: RecoveryService
-}> = async (app, { recovery }) => {
+  assets: UiAssets
+}> = async (app, { recovery, assets }) => {
   await app.register(formBody, { bodyLimit: 16_384 })
+  const options: PageOptions = { assets: assets.page() }
 
   app.get(
     '/verify-email',
@@ -78,6 +83,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
 <form method="post" action="${escapeHtml(actionOf('/verify-email', request.query.token ?? ''))}">
 <button type="submit">Confirm address</button>
 </form>`,
+          options,
         ),
       ),
   )
@@ -90,7 +96,11 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
         await recovery.verifyEmail(request.query.token ?? '')
       } catch (error) {
         if (isInvalidToken(error)) {
-          return invalidLink(reply, 'Change the address on your account page to get a new one.')
+          return invalidLink(
+            reply,
+            options,
+            'Change the address on your account page to get a new one.',
+          )
         }
         throw error
       }
@@ -100,6 +110,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
         htmlPage(
           'Email address confirmed',
           '<p>Thank you: password reset links can now be sent to this address.</p>',
+          options,
         ),
       )
     },
@@ -114,7 +125,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
         querystring: TokenQuery,
       },
     },
-    async (request, reply) => sendHtml(reply, 200, resetForm(request.query.token ?? '')),
+    async (request, reply) => sendHtml(reply, 200, resetForm(options, request.query.token ?? '')),
   )
 
   app.post(
@@ -132,12 +143,16 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
       try {
         await recovery.confirmReset(token, request.body?.new_password ?? '')
       } catch (error) {
-        if (isInvalidToken(error)) return invalidLink(reply, 'Ask for a new one.')
+        if (isInvalidToken(error)) return invalidLink(reply, options, 'Ask for a new one.')
         if (error instanceof AppError && error.code === 'WEAK_PASSWORD') {
           return sendHtml(
             reply,
             400,
-            resetForm(token, `The new password ${error.detail.replace(/^new_password /, '')}.`),
+            resetForm(
+              options,
+              token,
+              `The new password ${error.detail.replace(/^new_password /, '')}.`,
+            ),
           )
         }
         throw error
@@ -148,6 +163,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
         htmlPage(
           'Password changed',
           '<p>Your new password is set. <a href="/login">Sign in</a> with it.</p>',
+          options,
         ),
       )
     },

@@ -104,6 +104,13 @@ export interface GatehouseClientOptions {
   readonly onTokens?: ((tokens: Tokens | undefined) => void) | undefined
   /** Another fetch (a test's, a proxy's); `globalThis.fetch` by default. */
   readonly fetch?: ((request: Request) => Promise<Response>) | undefined
+  /**
+   * Cookie mode, for a page served by Gatehouse itself: the browser's session cookie
+   * authenticates, no `Authorization` header is sent (it would make the server ignore the
+   * cookie), and every POST, PUT, PATCH and DELETE carries `X-CSRF-Token` with what this
+   * returns — the value of the `gh_csrf` cookie. `tokens`, `login` and `refresh` do not apply.
+   */
+  readonly csrfToken?: (() => string | undefined) | undefined
 }
 
 export interface GatehouseClient {
@@ -126,10 +133,16 @@ export interface GatehouseClient {
   logout(): Promise<void>
 }
 
+/** The methods that need the CSRF token when the session cookie authenticates them. */
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
 /** A client of one Gatehouse server that sends the caller's token with every request. */
 export function createGatehouseClient(options: GatehouseClientOptions): GatehouseClient {
+  const cookieMode = options.csrfToken !== undefined
   const api = createClient<paths>({
     baseUrl: options.baseUrl,
+    // Cookies go with same-origin requests only: a page on another origin gets no session.
+    ...(cookieMode ? { credentials: 'same-origin' as const } : {}),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   })
   let tokens = options.tokens
@@ -144,8 +157,14 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
     return pair
   }
 
+  const csrfToken = options.csrfToken
   api.use({
     onRequest({ request }) {
+      if (csrfToken !== undefined) {
+        const token = UNSAFE_METHODS.has(request.method) ? csrfToken() : undefined
+        if (token !== undefined) request.headers.set('x-csrf-token', token)
+        return request
+      }
       // A header the caller set (another user's token, Basic) wins.
       if (tokens !== undefined && !request.headers.has('authorization'))
         request.headers.set('authorization', `Bearer ${tokens.accessToken}`)
