@@ -425,16 +425,17 @@ async function recoverySuite() {
         const ratio = value / (medians.known ?? 0)
         return ratio >= 0.5 && ratio <= 2
       })
-    // On a machine busy with other work a request waits for a core now and then, which can
-    // move a median of 30 by more than 2× either way: a measurement is taken again, up to
-    // three times. A real difference in the work (a mail, a hash) shows in every one.
     // A few untimed rounds first: the first requests of a path pay for compiling its code.
     for (let i = 0; i < 3; i++) {
       for (const login of Object.values(cases)) await requestReset(login)
       mailed += 1
     }
+    // On a machine busy with other work (other test files run in parallel) a request waits for
+    // a core now and then, which can move a median of 30 by more than 2× either way: the
+    // measurement is taken again, up to five times. A real difference in the work (a mail
+    // sent, a hash) shows in every one.
     const measured: Record<string, number>[] = []
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 5; attempt++) {
       measured.push(await measure())
       if (withinRange(measured.at(-1) ?? {})) break
     }
