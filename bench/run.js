@@ -1,7 +1,7 @@
 // `npm run bench [-- group...]`: Gatehouse as it runs in production against a bare node:http
 // baseline doing the same work, each loaded from a separate process. See BENCHMARKS.md.
 //
-// Groups: w1 w2 w3 w4 w5 w6 w8 (default: all). `todos` and `campaign` hand over to
+// Groups: w1 w2 w3 w4 w5 w6 w7 w8 (default: all). `todos` and `campaign` hand over to
 // bench/todos-bench.js and bench/campaign.js when those exist.
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -30,7 +30,7 @@ if (args[0] !== undefined && args[0] in EXTERNAL) {
 }
 
 async function main() {
-  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w8']
+  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
   const unknown = args.filter((a) => !ALL.includes(a))
   if (unknown.length > 0) {
     process.stderr.write(
@@ -191,34 +191,33 @@ async function main() {
   }
   // Both servers, interleaved A B B A … in short rounds, so that drift in the machine's load
   // (this host is shared) falls on both alike. CPU time per request is read from /proc.
-  async function measurePair(request) {
+  const measurePair = (request) =>
+    measureSides(servers.map((server) => ({ name: server.name, server, request })))
+
+  /** Named sides (a server and a request each), measured in interleaved rounds. */
+  async function measureSides(sides) {
     const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2))
     const each = Math.max(1, Math.round(duration / rounds))
-    const runs = { gatehouse: [], baseline: [] }
-    if (warmup > 0)
-      for (const server of servers)
-        await load({
-          url: `${server.url}${request.path}`,
-          connections,
-          ...request,
-          duration: warmup,
-        })
+    const runs = Object.fromEntries(sides.map((side) => [side.name, []]))
+    const loadOf = (side, seconds) =>
+      load({
+        url: `${side.server.url}${side.request.path}`,
+        connections,
+        ...side.request,
+        duration: seconds,
+      })
+    if (warmup > 0) for (const side of sides) await loadOf(side, warmup)
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? servers : [...servers].reverse()
-      for (const server of order) {
-        const before = cpuSeconds(server.child.pid)
-        const result = await load({
-          url: `${server.url}${request.path}`,
-          connections,
-          ...request,
-          duration: each,
-        })
-        result.cpu = cpuSeconds(server.child.pid) - before
+      const order = round % 2 === 0 ? sides : [...sides].reverse()
+      for (const side of order) {
+        const before = cpuSeconds(side.server.child.pid)
+        const result = await loadOf(side, each)
+        result.cpu = cpuSeconds(side.server.child.pid) - before
         if (result.non2xx > 0 || result.errors > 0)
           log(
-            `bench: warning: ${server.name} ${request.path}: ${result.non2xx} non-2xx, ${result.errors} errors`,
+            `bench: warning: ${side.name} ${side.request.path}: ${result.non2xx} non-2xx, ${result.errors} errors`,
           )
-        runs[server.name].push(result)
+        runs[side.name].push(result)
       }
     }
     const merged = {}
@@ -281,6 +280,35 @@ async function main() {
         `bench: ${workload.title} ${server.name}: ${r.requestsPerSecond.toFixed(0)} req/s (rounds ${r.rounds.join(', ')}), p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, ${r.cpuPerRequestUs.toFixed(0)} µs CPU/req`,
       )
     }
+  }
+
+  // W7: the web UI's session cookie against Bearer, on Gatehouse alone (the baseline has no
+  // cookie sessions), in the same interleaved rounds.
+  if (groups.has('w7')) {
+    const signIn = await fetch(`${gatehouse.url}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: BENCH_USER, password: BENCH_PASSWORD }),
+      redirect: 'manual',
+    })
+    const session = signIn.headers
+      .getSetCookie()
+      .map((line) => line.split(';')[0])
+      .find((pair) => pair.startsWith('gh_session='))
+    if (signIn.status !== 303 || session === undefined)
+      throw new Error(`W7: sign-in answered ${signIn.status}`)
+    results.w7 = await measureSides([
+      {
+        name: 'cookie',
+        server: gatehouse,
+        request: { path: '/api/v1/private', headers: { cookie: session } },
+      },
+      { name: 'bearer', server: gatehouse, request: { path: '/api/v1/private', headers: bearer } },
+    ])
+    for (const [name, r] of Object.entries(results.w7))
+      log(
+        `bench: W7 GET /api/v1/private (${name}): ${r.requestsPerSecond.toFixed(0)} req/s (rounds ${r.rounds.join(', ')}), p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, ${r.cpuPerRequestUs.toFixed(0)} µs CPU/req`,
+      )
   }
 
   if (groups.has('w6')) {
@@ -492,6 +520,14 @@ function buildReport({
     const ratio = ratioOf(results.w5)
     line('W5 `GET /todos?limit=20` (10k of 1M)', results.w5, ratio, '≥ 0.85')
     check('W5 todos', ratio, 0.85, ratio >= 0.85, `${ratio.toFixed(2)} of baseline`)
+  }
+  if (results.w7) {
+    const { cookie, bearer } = results.w7
+    const ratio = cookie.requestsPerSecond / bearer.requestsPerSecond
+    rows.push(
+      `| W7 \`GET /private\` session cookie | ${fmt(cookie.requestsPerSecond)} | ${ms(cookie.p50)} | ${ms(cookie.p99)} | ${fmt(cookie.cpuPerRequestUs)} | Bearer, same rounds: ${fmt(bearer.requestsPerSecond)} | ${ms(bearer.p50)} | ${ms(bearer.p99)} | ${fmt(bearer.cpuPerRequestUs)} | ${ratio.toFixed(2)} of Bearer | ${(bearer.cpuPerRequestUs / cookie.cpuPerRequestUs).toFixed(2)} | ≥ 0.9 of Bearer |`,
+    )
+    check('W7 cookie / Bearer', ratio, 0.9, ratio >= 0.9, `${ratio.toFixed(2)} of Bearer`)
   }
   const w6rows = []
   if (results.w6) {

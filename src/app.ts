@@ -4,6 +4,7 @@ import { auditRoutes, auditTag } from './audit/audit.routes.js'
 import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
+import { sessionCookieNames } from './auth/cookie-sessions.js'
 import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
@@ -33,8 +34,8 @@ import { createTodosService } from './todos/todos.service.js'
 import { usersRoutes, usersTag } from './users/users.routes.js'
 import { createUsersService } from './users/users.service.js'
 import { assetRoutes, loadUiAssets } from './web/assets.js'
-import { stubPageCaller } from './web/page-caller.stub.js'
 import { pagesRoutes } from './web/pages.routes.js'
+import { sessionPagesRoutes } from './web/session.routes.js'
 import { shellRoutes } from './web/shells.routes.js'
 
 export interface BuildOptions {
@@ -127,13 +128,17 @@ export async function buildApp(
     queueCampaign: mail.queued,
   })
 
+  const trustedOrigins = [new URL(config.publicUrl).origin, ...config.corsOrigins]
+  const cookies = sessionCookieNames(config.publicUrl)
+
   await registerCors(app, config)
   await registerRateLimits(app, config, redis)
 
   await app.register(authPlugin, {
     authenticator: auth.authenticator,
     allowQueryToken: config.allowQueryToken,
-    trustedOrigins: [new URL(config.publicUrl).origin, ...config.corsOrigins],
+    trustedOrigins,
+    cookies,
     refusalLimit: config.rateLimit ? app.rateLimit() : undefined,
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
@@ -180,7 +185,12 @@ export async function buildApp(
     campaigns: campaignsService,
     idempotency,
   })
-  stubPageCaller(app)
+  await app.register(sessionPagesRoutes, {
+    sessions: auth.sessions,
+    cookieSessions: auth.cookies,
+    cookies,
+    trustedOrigins,
+  })
   const uiAssets = loadUiAssets(options.uiAssets, (line) => app.log.warn(line))
   await app.register(assetRoutes, { assets: uiAssets })
   await app.register(shellRoutes, {

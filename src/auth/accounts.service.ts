@@ -94,7 +94,7 @@ export function createAccountsService(deps: {
       })
       if (!replaced) throw new AppError('WRONG_PASSWORD', 'current_password is not correct')
       identities.forget(row.id)
-      await sessions.endAll(row.id, caller.claims?.sid)
+      await sessions.endAll(row.id, caller.sessionId)
       await audit.record('password.change', row.id, {})
     },
   }

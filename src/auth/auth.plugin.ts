@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../core/caller.js'
@@ -6,7 +7,8 @@ import { describeHook, type HookDocs } from '../core/route-docs.js'
 import { type Authenticator, isApiKey } from './authenticator.js'
 import { badBasicCredentials, basicCredentials } from './basic.js'
 import { clientInfo } from './client-info.js'
-import { crossSiteWriteCheck } from './cross-site.js'
+import type { SessionCookieNames } from './cookie-sessions.js'
+import { crossSiteWriteCheck, UNSAFE_METHODS } from './cross-site.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,15 +18,21 @@ declare module 'fastify' {
     identify(request: FastifyRequest, reply: FastifyReply): Promise<void>
     /** preHandler after `authenticate`: 403 `Admins only` for anyone but an admin. */
     requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /**
+     * For the web UI's pages: the caller of the session cookie, or null (none, ended, expired,
+     * the user disabled). Never throws for a bad cookie: that visitor is signed out.
+     */
+    pageCaller(request: FastifyRequest): Promise<Caller | null>
   }
 }
 
 const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication is required')
 
 // What the hooks below answer, for the OpenAPI document of the routes that run them. A browser
-// may send cached Basic credentials to a write another site makes it send (cross-site.ts): 403.
+// sends its cookies, and Basic credentials it has cached, with a write another site makes it
+// send (cross-site.ts): 403, as is a write with the session cookie but without its CSRF token.
 const CROSS_SITE_WRITE = {
-  403: 'A cross-site write carrying credentials the browser sent by itself (Basic)',
+  403: 'A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token',
 }
 const AUTHENTICATE: HookDocs = {
   credentials: 'required',
@@ -43,15 +51,45 @@ export interface AuthPluginOptions {
   allowQueryToken: boolean
   /** Origins whose pages may send a browser's ambient credentials: PUBLIC_URL's and CORS_ORIGINS. */
   trustedOrigins: readonly string[]
+  /** The web UI's cookies (`sessionCookieNames`). */
+  cookies: SessionCookieNames
   /** The per-client request limit, for requests refused here (absent with RATE_LIMIT=false). */
   refusalLimit?: ((request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) | undefined
 }
 
-/** The one place that decides who is calling: Bearer/JWT, API key, Basic, or the query token. */
+/**
+ * The one place that decides who is calling: Bearer/JWT, API key, Basic, the query token, or the
+ * web UI's session cookie.
+ */
 export const authPlugin = fp<AuthPluginOptions>(
   async (app: FastifyInstance, options) => {
-    const { authenticator } = options
+    const { authenticator, cookies } = options
     const refuseCrossSiteWrite = crossSiteWriteCheck(options.trustedOrigins)
+    // Parses the Cookie header once per request (request.cookies) and gives reply.setCookie.
+    await app.register(fastifyCookie)
+
+    /**
+     * A browser sends the session cookie with any request to this site, also one another site
+     * makes it send: a write needs the CSRF token too (the gh_csrf cookie, which only a page of
+     * this site can read), and is refused from another site even with it (API.md §3).
+     */
+    function checkCookieWrite(request: FastifyRequest, caller: Caller): void {
+      if (!UNSAFE_METHODS.has(request.method)) return
+      refuseCrossSiteWrite(request)
+      const token = request.headers['x-csrf-token']
+      if (typeof token !== 'string' || !authenticator.csrfTokenMatches(caller, token)) {
+        throw new AppError(
+          'CSRF_FAILED',
+          'A write with the session cookie needs its CSRF token (the gh_csrf cookie) as the X-CSRF-Token header',
+        )
+      }
+    }
+
+    const cookieCaller = async (request: FastifyRequest): Promise<Caller | null> => {
+      const cookie = request.cookies[cookies.session]
+      if (cookie === undefined || cookie === '') return null
+      return (await authenticator.cookie(cookie)) ?? null
+    }
 
     function fromToken(
       token: string,
@@ -88,7 +126,10 @@ export const authPlugin = fp<AuthPluginOptions>(
         const token = (request.query as Record<string, unknown> | undefined)?.access_token
         if (typeof token === 'string' && token !== '') return fromToken(token, 'query', request)
       }
-      return null
+      // Cookies count only without an Authorization header (API.md §3).
+      const caller = await cookieCaller(request)
+      if (caller !== null) checkCookieWrite(request, caller)
+      return caller
     }
 
     app.decorateRequest('caller', null)
@@ -138,6 +179,7 @@ export const authPlugin = fp<AuthPluginOptions>(
     app.decorate('authenticate', describeHook(authenticate, AUTHENTICATE))
     app.decorate('identify', describeHook(identify, IDENTIFY))
     app.decorate('requireAdmin', describeHook(requireAdmin, REQUIRE_ADMIN))
+    app.decorate('pageCaller', cookieCaller)
   },
   { name: 'gatehouse-auth' },
 )

@@ -1,6 +1,9 @@
 import type { Selectable } from 'kysely'
 
-/** A session is one refresh-token family: it starts at login and ends at its absolute expiry. */
+/**
+ * A session is one refresh-token family, or one cookie session of the web UI: it starts at login
+ * and ends at its absolute expiry.
+ */
 export interface SessionsTable {
   id: string
   user_id: string
@@ -9,6 +12,8 @@ export interface SessionsTable {
   expires_at: string
   user_agent: string | null
   revoked_at: string | null
+  /** SHA-256 of the session cookie for a cookie session (API.md §3); null for a refresh family. */
+  cookie_hash: string | null
 }
 
 export interface RefreshTokensTable {

@@ -7,9 +7,10 @@ import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService } from './accounts.service.js'
 import { createApiKeysService } from './api-keys.service.js'
 import { createAuthenticator } from './authenticator.js'
+import { createCookieSessions } from './cookie-sessions.js'
 import { createCredentialGuard } from './credential-guard.js'
 import { createIdentityCache } from './identity-cache.js'
-import type { SigningKeys } from './keys.js'
+import { type SigningKeys, serverSecretOf } from './keys.js'
 import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
@@ -66,6 +67,12 @@ export async function createAuth(deps: {
     sessions,
     passwordMinLength: config.passwordMinLength,
   })
+  const cookies = createCookieSessions({
+    sessions: createSessionsRepository(db),
+    revocations,
+    identities,
+    secret: serverSecretOf(deps.keys),
+  })
   const authenticator = createAuthenticator({
     accessTokens,
     revocations,
@@ -73,6 +80,7 @@ export async function createAuth(deps: {
     apiKeys,
     passwords,
     guard,
+    cookies,
   })
-  return { identities, sessions, apiKeys, accounts, authenticator }
+  return { identities, sessions, apiKeys, accounts, authenticator, cookies }
 }

@@ -2,6 +2,7 @@ import type { Caller, Principal } from '../core/caller.js'
 import { API_KEY_PREFIX, type ApiKeysService } from './api-keys.service.js'
 import { badBasicCredentials } from './basic.js'
 import type { ClientInfo } from './client-info.js'
+import type { CookieSessions } from './cookie-sessions.js'
 import type { CredentialGuard } from './credential-guard.js'
 import type { IdentityCache } from './identity-cache.js'
 import type { PasswordCheck } from './password-check.js'
@@ -16,6 +17,13 @@ export interface Authenticator {
   apiKey(key: string, client: ClientInfo): Promise<Caller>
   /** Basic credentials; 401 asking for Basic again if wrong or the user is disabled. */
   basic(username: string, password: string, client: ClientInfo): Promise<Caller>
+  /**
+   * A session cookie; undefined when it names no live session (a browser keeps a cookie after
+   * its session ended elsewhere: that is a signed-out visitor, not an attack).
+   */
+  cookie(value: string): Promise<Caller | undefined>
+  /** Whether `token` is the CSRF token of the cookie session `caller`. */
+  csrfTokenMatches(caller: Caller, token: string): boolean
 }
 
 /** API keys and access tokens both come as Bearer tokens; the prefix tells them apart. */
@@ -28,6 +36,7 @@ export function createAuthenticator(deps: {
   apiKeys: Pick<ApiKeysService, 'principalOf'>
   passwords: Pick<PasswordCheck, 'signIn'>
   guard: CredentialGuard
+  cookies: CookieSessions
 }): Authenticator {
   const { accessTokens, revocations, identities, passwords, guard } = deps
 
@@ -66,7 +75,7 @@ export function createAuthenticator(deps: {
       if (principal === undefined || principal.disabled) {
         throw invalidToken('The user is no longer active')
       }
-      return { principal, scheme, claims }
+      return { principal, scheme, claims, sessionId: claims.sid }
     },
     async apiKey(key, client) {
       const principal = await deps.apiKeys.principalOf(key, client)
@@ -80,5 +89,7 @@ export function createAuthenticator(deps: {
       if (principal === undefined || principal.disabled) throw badBasicCredentials()
       return { principal, scheme: 'basic' }
     },
+    cookie: (value) => deps.cookies.callerOf(value),
+    csrfTokenMatches: (caller, token) => deps.cookies.csrfTokenMatches(caller, token),
   }
 }

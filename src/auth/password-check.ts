@@ -31,7 +31,7 @@ export function createPasswordCheck(deps: {
       username: string,
       password: string,
       client: ClientInfo,
-      scheme: 'password' | 'basic',
+      scheme: 'password' | 'form' | 'basic',
     ): Promise<UserRow | undefined> {
       let row: Awaited<ReturnType<UsersRepository['findByUsername']>>
       let passwordOk = false

@@ -50,6 +50,12 @@ export function createRevocations(
       }
       return shared.checkDatabase === true && sessions.isRevoked(claims.jti, claims.sid)
     },
+    /** Whether the session `sid` has ended (a cookie session, which has no token to check). */
+    async isSessionRevoked(sid: string): Promise<boolean> {
+      if (revokedSessions.has(sid)) return true
+      if (redis !== undefined) return (await redis.get(sidKey(sid))) !== null
+      return shared.checkDatabase === true && sessions.isSessionRevoked(sid)
+    },
     async revokeAccessToken(claims: AccessClaims): Promise<void> {
       await sessions.revokeAccessToken(claims.jti, new Date(claims.exp * 1000).toISOString())
       const until = claims.exp + LEEWAY_SECONDS

@@ -5,6 +5,16 @@ import type { SessionRow } from './auth.table.js'
 export type SessionsRepository = ReturnType<typeof createSessionsRepository>
 
 export function createSessionsRepository(db: Kysely<Database>) {
+  async function isSessionRevoked(sid: string): Promise<boolean> {
+    const session = await db
+      .selectFrom('sessions')
+      .select('id')
+      .where('id', '=', sid)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirst()
+    return session !== undefined
+  }
+
   return {
     async insert(session: SessionRow): Promise<void> {
       await db.insertInto('sessions').values(session).execute()
@@ -52,6 +62,16 @@ export function createSessionsRepository(db: Kysely<Database>) {
     },
     async touch(id: string, at: string): Promise<void> {
       await db.updateTable('sessions').set({ last_used_at: at }).where('id', '=', id).execute()
+    },
+    /** The live cookie session whose cookie hashes to `cookieHash`. */
+    findLiveByCookie(cookieHash: string, now: string): Promise<SessionRow | undefined> {
+      return db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('cookie_hash', '=', cookieHash)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst()
     },
     findById(id: string): Promise<SessionRow | undefined> {
       return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
@@ -109,14 +129,9 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .where('jti', '=', jti)
         .executeTakeFirst()
       if (token !== undefined) return true
-      const session = await db
-        .selectFrom('sessions')
-        .select('id')
-        .where('id', '=', sid)
-        .where('revoked_at', 'is not', null)
-        .executeTakeFirst()
-      return session !== undefined
+      return isSessionRevoked(sid)
     },
+    isSessionRevoked,
     liveRevokedAccessTokens(now: string): Promise<{ jti: string; expires_at: string }[]> {
       return db.selectFrom('revoked_tokens').selectAll().where('expires_at', '>', now).execute()
     },

@@ -8,6 +8,7 @@ import { hashToken, randomToken } from '../core/opaque-tokens.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
+import type { UserRow } from '../users/users.table.js'
 import { type Session, type TokenPair, toSession } from './auth.schemas.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
@@ -62,51 +63,87 @@ export function createSessionsService(deps: {
     return ended
   }
 
+  /**
+   * Checks the password (under the credential guard) and starts a session: with its first
+   * refresh token, or with the hash of its cookie.
+   */
+  async function open(
+    input: { username: string; password: string },
+    client: ClientInfo,
+    scheme: 'password' | 'form',
+    credential: { refreshTokenHash: string } | { cookieHash: string },
+  ): Promise<{ user: UserRow; role: Role; sessionId: string; expiresAt: string }> {
+    const user = await passwords.signIn(input.username, input.password, client, scheme)
+    if (user === undefined) {
+      throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
+    }
+    const now = nowIso()
+    const sessionId = uuidv7()
+    // The family's absolute end: rotation never extends it.
+    const expiresAt = isoAfterSeconds(deps.refreshTokenTtl)
+    // The session, its first token and the audit event: one commit, not three.
+    const role = await db.transaction().execute(async (trx) => {
+      // The account as the password was checked against it, held until the session commits:
+      // a password change or a disable that came first refuses this login, and one that comes
+      // after waits, then ends this session with the others. Without it a login racing one
+      // kept a session that the old password opened (and that enabling again would revive).
+      const account = await createUsersRepository(trx, deps.dialect).findForShare(user.id)
+      if (account?.password_hash !== user.password_hash || account.disabled !== 0) {
+        throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
+      }
+      const repo = createSessionsRepository(trx)
+      await repo.insert({
+        id: sessionId,
+        user_id: user.id,
+        created_at: now,
+        last_used_at: now,
+        expires_at: expiresAt,
+        user_agent: client.userAgent?.slice(0, 512) ?? null,
+        revoked_at: null,
+        cookie_hash: 'cookieHash' in credential ? credential.cookieHash : null,
+      })
+      if ('refreshTokenHash' in credential) {
+        await repo.insertRefreshToken(
+          sessionId,
+          { id: uuidv7(), token_hash: credential.refreshTokenHash },
+          now,
+        )
+      }
+      await createAuditLog(trx).record('login.success', user.id, {
+        ip: client.ip,
+        session_id: sessionId,
+        scheme,
+      })
+      return account.role
+    })
+    return { user, role, sessionId, expiresAt }
+  }
+
   return {
     async login(
       input: { username: string; password: string },
       client: ClientInfo,
     ): Promise<TokenPair> {
-      const user = await passwords.signIn(input.username, input.password, client, 'password')
-      if (user === undefined) {
-        throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
-      }
-      const now = nowIso()
       const refreshToken = randomToken()
-      const sessionId = uuidv7()
-      // The session, its first token and the audit event: one commit, not three.
-      const role = await db.transaction().execute(async (trx) => {
-        // The account as the password was checked against it, held until the session commits:
-        // a password change or a disable that came first refuses this login, and one that comes
-        // after waits, then ends this session with the others. Without it a login racing one
-        // kept a session that the old password opened (and that enabling again would revive).
-        const account = await createUsersRepository(trx, deps.dialect).findForShare(user.id)
-        if (account?.password_hash !== user.password_hash || account.disabled !== 0) {
-          throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
-        }
-        const repo = createSessionsRepository(trx)
-        await repo.insert({
-          id: sessionId,
-          user_id: user.id,
-          created_at: now,
-          last_used_at: now,
-          // The family's absolute end: rotation never extends it.
-          expires_at: isoAfterSeconds(deps.refreshTokenTtl),
-          user_agent: client.userAgent?.slice(0, 512) ?? null,
-          revoked_at: null,
-        })
-        await repo.insertRefreshToken(
-          sessionId,
-          { id: uuidv7(), token_hash: hashToken(refreshToken) },
-          now,
-        )
-        await createAuditLog(trx).record('login.success', user.id, {
-          ip: client.ip,
-          session_id: sessionId,
-        })
-        return account.role
+      const { user, role, sessionId } = await open(input, client, 'password', {
+        refreshTokenHash: hashToken(refreshToken),
       })
       return issuePair(user.id, role, sessionId, refreshToken)
+    },
+
+    /**
+     * Signs in for the web UI (`POST /login`): a session like a refresh family, found by the
+     * hash of its cookie. Returns the cookie's value (shown once, kept only as a hash).
+     */
+    async startCookieSession(
+      input: { username: string; password: string },
+      client: ClientInfo,
+    ): Promise<{ cookie: string; sessionId: string; expiresAt: string }> {
+      const cookie = randomToken()
+      const { sessionId, expiresAt } = await open(input, client, 'form', {
+        cookieHash: hashToken(cookie),
+      })
+      return { cookie, sessionId, expiresAt }
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
@@ -162,10 +199,9 @@ export function createSessionsService(deps: {
         )
       }
       const ids: string[] = []
-      if (caller.claims !== undefined) {
-        await revocations.revokeAccessToken(caller.claims)
-        ids.push(caller.claims.sid)
-      }
+      if (caller.claims !== undefined) await revocations.revokeAccessToken(caller.claims)
+      // A token's session or a cookie's; Basic has none.
+      if (caller.sessionId !== undefined) ids.push(caller.sessionId)
       if (refreshToken !== undefined) {
         const session = await sessions.sessionOfRefreshToken(hashToken(refreshToken))
         if (session !== undefined && session.user_id === caller.principal.id) ids.push(session.id)
@@ -178,7 +214,7 @@ export function createSessionsService(deps: {
 
     async list(caller: Caller): Promise<Session[]> {
       const rows = await sessions.listLive(caller.principal.id, nowIso())
-      return rows.map((row) => toSession(row, caller.claims?.sid))
+      return rows.map((row) => toSession(row, caller.sessionId))
     },
 
     async end(caller: Caller, sessionId: string): Promise<void> {
@@ -192,7 +228,7 @@ export function createSessionsService(deps: {
     async endOthers(caller: Caller): Promise<void> {
       const ended = await end(
         caller.principal.id,
-        caller.claims === undefined ? {} : { keep: caller.claims.sid },
+        caller.sessionId === undefined ? {} : { keep: caller.sessionId },
       )
       if (ended.length > 0) {
         await audit.record('session.revoke', caller.principal.id, { count: String(ended.length) })

@@ -31,6 +31,10 @@ export interface Caller {
   readonly scheme: 'bearer' | 'basic' | 'api_key' | 'cookie' | 'query'
   /** Present for access tokens. */
   readonly claims?: AccessClaims
+  /** The session the credential belongs to (an access token's `sid`, a session cookie's). */
+  readonly sessionId?: string
+  /** A cookie session's CSRF token: what its forms send back as `_csrf`. */
+  readonly csrfToken?: string
 }
 
 declare module 'fastify' {

@@ -40,8 +40,15 @@ const SECURITY_SCHEMES = {
     scheme: 'basic',
     description: 'Username and password (RFC 7617, UTF-8); refused for cross-site writes',
   },
+  sessionCookie: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'gh_session',
+    description:
+      "The web UI's session, from `POST /login` (`__Host-gh_session` when the service is served over https). POST, PUT, PATCH and DELETE also need the `X-CSRF-Token` header: the value of the `gh_csrf` cookie. Ignored when an Authorization header is sent.",
+  },
 } as const
-const SIGNED_IN = [{ bearer: [] }, { basic: [] }]
+const SIGNED_IN = [{ bearer: [] }, { basic: [] }, { sessionCookie: [] }]
 // The empty requirement says a caller may also come without credentials.
 const SIGNED_IN_OR_ANONYMOUS = [...SIGNED_IN, {}]
 

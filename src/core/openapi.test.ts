@@ -181,7 +181,11 @@ describe('the OpenAPI document', async () => {
       operations.flatMap(({ operation }) => Object.keys(operation.security?.[0] ?? {})),
     )
     expect([...used].every((scheme) => scheme in document.components.securitySchemes)).toBe(true)
-    expect(Object.keys(document.components.securitySchemes).sort()).toEqual(['basic', 'bearer'])
+    expect(Object.keys(document.components.securitySchemes).sort()).toEqual([
+      'basic',
+      'bearer',
+      'sessionCookie',
+    ])
     for (const tag of document.tags ?? []) expect(tag.description, tag.name).toBeTruthy()
     expect(document.tags?.map((tag) => tag.name)).toContain('todos')
     const paths = Object.keys(document.paths)

@@ -5,6 +5,7 @@ import * as mailing from './003_mailing.js'
 import * as campaignQueue from './004_campaign_queue.js'
 import * as apiKeyExpiryRange from './005_api_key_expiry_range.js'
 import * as disabledUsersApiKeys from './006_disabled_users_api_keys.js'
+import * as cookieSessions from './007_cookie_sessions.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004_campaign_queue': campaignQueue,
   '005_api_key_expiry_range': apiKeyExpiryRange,
   '006_disabled_users_api_keys': disabledUsersApiKeys,
+  '007_cookie_sessions': cookieSessions,
 }

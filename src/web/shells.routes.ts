@@ -32,7 +32,7 @@ ${NOSCRIPT}`
 function navUser(request: FastifyRequest, caller: Caller | null): NavUser | undefined {
   if (caller === null) return undefined
   const { name, role } = caller.principal
-  return { name, role, csrfToken: request.csrfToken }
+  return { name, role, csrfToken: caller.csrfToken }
 }
 
 function shellUser(caller: Caller): ShellUser {

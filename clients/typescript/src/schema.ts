@@ -1339,7 +1339,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1471,7 +1471,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1558,7 +1558,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1661,7 +1661,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1713,7 +1713,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1823,7 +1823,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1911,7 +1911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2111,7 +2111,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2203,7 +2203,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2380,7 +2380,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user sent `done: true`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. A user sent `done: true`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2555,7 +2555,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user changed `done`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. A user changed `done`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2648,7 +2648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2731,7 +2731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). A user changed `done`: only an admin may */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. A user changed `done`: only an admin may */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2962,7 +2962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic) */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3199,7 +3199,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3406,7 +3406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3508,7 +3508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3596,7 +3596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3765,7 +3765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3930,7 +3930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A cross-site write carrying credentials the browser sent by itself (Basic). Admins only */
+            /** @description A cross-site write carrying credentials the browser sent by itself (a cookie, Basic), or a write with the session cookie but without its CSRF token. Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,201 @@
+import formBody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { clientInfo } from '../auth/client-info.js'
+import type { CookieSessions, SessionCookieNames } from '../auth/cookie-sessions.js'
+import { crossSiteWriteCheck } from '../auth/cross-site.js'
+import type { SessionsService } from '../auth/sessions.service.js'
+import type { Caller } from '../core/caller.js'
+import { AppError } from '../core/errors.js'
+import { escapeHtml, htmlPage, sendHtml } from './layout.js'
+
+/** Where a sign-in lands when `next` is missing or not a path on this site. */
+const DEFAULT_NEXT = '/app'
+
+/**
+ * `next` as a path on this site, else `/app`: never another origin, whatever the spelling
+ * (`//evil.example`, `/\evil.example`, `https://evil.example`, tabs or newlines inside).
+ */
+export function safeNext(next: string | undefined): string {
+  if (next === undefined || !next.startsWith('/')) return DEFAULT_NEXT
+  const base = 'http://gatehouse.invalid'
+  let url: URL
+  try {
+    url = new URL(next, base)
+  } catch {
+    return DEFAULT_NEXT
+  }
+  // The URL parser reads `/\x` and `//x` as another host, and drops tabs and newlines as a
+  // browser would: what it resolves to is what the browser would open.
+  if (url.origin !== base) return DEFAULT_NEXT
+  return `${url.pathname}${url.search}${url.hash}`
+}
+
+/** Messages a link to the login page may ask for, by key: never text from the URL. */
+const NOTICES: Record<string, string> = {
+  registered: 'Your account is ready: sign in.',
+  'signed-out': 'You are signed out.',
+}
+
+function loginForm(options: {
+  next: string
+  username?: string
+  error?: string
+  notice?: string | undefined
+}): string {
+  const { next, username = '', error, notice } = options
+  const message =
+    error === undefined
+      ? notice === undefined
+        ? ''
+        : `<p class="notice" role="status">${escapeHtml(notice)}</p>`
+      : `<p class="error" role="alert" id="login-error">${escapeHtml(error)}</p>`
+  const described = error === undefined ? '' : ' aria-describedby="login-error"'
+  return htmlPage(
+    'Sign in',
+    `${message}
+<form method="post" action="/login" class="form">
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<p><label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required maxlength="64" autocapitalize="none" spellcheck="false" value="${escapeHtml(username)}"${described}${username === '' ? ' autofocus' : ''}></p>
+<p><label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"${described}${username === '' ? '' : ' autofocus'}></p>
+<p><button type="submit">Sign in</button></p>
+</form>
+<p>No account yet? <a href="/register">Register</a>.</p>`,
+  )
+}
+
+// Fields are checked here, not by a schema, so a bad form gets the form back, not JSON.
+const LoginForm = Type.Object(
+  {
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    next: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+)
+const LogoutForm = Type.Object(
+  { _csrf: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+)
+const LoginQuery = Type.Object({
+  next: Type.Optional(Type.String({ maxLength: 2048 })),
+  notice: Type.Optional(Type.String({ maxLength: 32 })),
+})
+
+/**
+ * The web UI's sign-in and sign-out (API.md §3 "Cookie sessions"): a plain HTML form that works
+ * without JavaScript, as the tutorial's did. The password is checked by the same code, under the
+ * same credential-guessing limits, as `POST /api/v1/auth/login`.
+ */
+export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
+  sessions: SessionsService
+  cookieSessions: CookieSessions
+  cookies: SessionCookieNames
+  /** PUBLIC_URL's origin and CORS_ORIGINS: forms from anywhere else are refused. */
+  trustedOrigins: readonly string[]
+}> = async (app, { sessions, cookieSessions, cookies, trustedOrigins }) => {
+  // A password of 1024 characters of 4 UTF-8 bytes, percent-encoded, fits.
+  await app.register(formBody, { bodyLimit: 16_384 })
+  const refuseCrossSite = crossSiteWriteCheck(trustedOrigins)
+
+  const setSessionCookies = (reply: FastifyReply, cookie: string, csrf: string, maxAge: number) => {
+    const common = { path: '/', secure: cookies.secure, maxAge }
+    reply.setCookie(cookies.session, cookie, { ...common, httpOnly: true, sameSite: 'lax' })
+    // Read by the pages' script to send as X-CSRF-Token: not HttpOnly, never sent cross-site.
+    reply.setCookie(cookies.csrf, csrf, { ...common, httpOnly: false, sameSite: 'strict' })
+  }
+  const clearSessionCookies = (reply: FastifyReply) => {
+    reply.clearCookie(cookies.session, { path: '/', secure: cookies.secure, httpOnly: true })
+    reply.clearCookie(cookies.csrf, { path: '/', secure: cookies.secure })
+  }
+  /** A form another site made the browser send (login CSRF, forced logout): refused. */
+  const fromAnotherSite = (request: FastifyRequest): boolean => {
+    try {
+      refuseCrossSite(request)
+      return false
+    } catch {
+      return true
+    }
+  }
+  const crossSitePage = (reply: FastifyReply) =>
+    sendHtml(
+      reply,
+      403,
+      htmlPage(
+        'Forbidden',
+        '<p>This form was sent from another site. Open <a href="/login">the sign-in page</a> and try again.</p>',
+      ),
+    )
+
+  app.get('/login', { schema: { hide: true, querystring: LoginQuery } }, async (request, reply) => {
+    const next = safeNext(request.query.next)
+    // Signed in already: on to where the visitor was going.
+    if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
+    const notice = NOTICES[request.query.notice ?? '']
+    return sendHtml(reply, 200, loginForm({ next, notice }))
+  })
+
+  app.post('/login', { schema: { hide: true, body: LoginForm } }, async (request, reply) => {
+    if (fromAnotherSite(request)) return crossSitePage(reply)
+    const { username = '', password = '' } = request.body
+    const next = safeNext(request.body.next)
+    const again = (status: number, error: string) =>
+      sendHtml(reply, status, loginForm({ next, username: username.slice(0, 64), error }))
+    if (username === '' || password === '') {
+      return again(400, 'Enter your username and password.')
+    }
+    if (username.length > 64 || password.length > 1024) {
+      return again(400, 'Invalid username or password')
+    }
+    try {
+      const started = await sessions.startCookieSession({ username, password }, clientInfo(request))
+      const maxAge = Math.max(0, Math.round((Date.parse(started.expiresAt) - Date.now()) / 1000))
+      setSessionCookies(
+        reply,
+        started.cookie,
+        cookieSessions.csrfTokenOf(started.sessionId),
+        maxAge,
+      )
+      return reply.header('cache-control', 'no-store').redirect(next, 303)
+    } catch (error) {
+      // Wrong credentials, 429 and a full password queue (503) get the form back; faults do not.
+      if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503)) throw error
+      for (const [name, value] of Object.entries(error.extra.headers ?? {})) {
+        reply.header(name, value)
+      }
+      if (error.code === 'INVALID_CREDENTIALS') {
+        // A 401 names a scheme (RFC 9110 §15.5.2); this one is a form, so no browser dialog.
+        reply.header('www-authenticate', 'Form realm="gatehouse"')
+        return again(401, 'Invalid username or password')
+      }
+      return again(error.status, error.detail)
+    }
+  })
+
+  app.post('/logout', { schema: { hide: true, body: LogoutForm } }, async (request, reply) => {
+    const caller: Caller | null = await app.pageCaller(request)
+    if (caller !== null) {
+      const token = request.body._csrf ?? request.headers['x-csrf-token']
+      if (
+        fromAnotherSite(request) ||
+        typeof token !== 'string' ||
+        !cookieSessions.csrfTokenMatches(caller, token)
+      ) {
+        return sendHtml(
+          reply,
+          403,
+          htmlPage(
+            'Forbidden',
+            '<p>CSRF token missing or invalid: this sign-out did not come from a page of this site. You are still signed in.</p><p><a href="/app">Back to your todos</a></p>',
+          ),
+        )
+      }
+      await sessions.logout(caller, undefined)
+    }
+    clearSessionCookies(reply)
+    return reply.header('cache-control', 'no-store').redirect('/login?notice=signed-out', 303)
+  })
+}
