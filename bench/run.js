@@ -1,10 +1,11 @@
 // `npm run bench [-- group...]`: Gatehouse as it runs in production against a bare node:http
 // baseline doing the same work, each loaded from a separate process. See BENCHMARKS.md.
 //
-// Groups: w1 w2 w3 w4 w5 w6 w7 w8 (default: all). `todos` and `campaign` hand over to
-// bench/todos-bench.js and bench/campaign.js when those exist.
+// Groups: w1 w2 w3 w4 w5 w6 w7 w8 web (default: all). `todos` and `campaign` hand over to
+// bench/todos-bench.js and bench/campaign.js when those exist. `web` weighs the /app page.
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,7 +31,7 @@ if (args[0] !== undefined && args[0] in EXTERNAL) {
 }
 
 async function main() {
-  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
+  const ALL = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'web']
   const unknown = args.filter((a) => !ALL.includes(a))
   if (unknown.length > 0) {
     process.stderr.write(
@@ -311,6 +312,13 @@ async function main() {
       )
   }
 
+  if (groups.has('web')) {
+    results.web = await pageWeight(gatehouse.url, '/app')
+    log(
+      `bench: web: /app weighs ${kb(results.web.total)} KB as served to a browser that accepts br (${results.web.files.map((f) => `${f.path} ${kb(f.bytes)} KB`).join(', ')})`,
+    )
+  }
+
   if (groups.has('w6')) {
     results.w6 = {}
     const probe = { path: '/api/v1/private', headers: bearer, connections: 5, rate: 50 }
@@ -425,6 +433,78 @@ async function main() {
     writeFileSync(path.join(resultsDir, 'latest.png'), renderChart(report.data))
     log('bench: wrote bench/results/latest.md and latest.png')
   }
+}
+
+function kb(bytes) {
+  return (bytes / 1024).toFixed(1)
+}
+
+/** One GET with the bytes as they came over the wire: fetch would decompress them. */
+function rawGet(url, headers) {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers }, (response) => {
+      const chunks = []
+      response.on('data', (chunk) => chunks.push(chunk))
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode,
+          headers: response.headers,
+          body: Buffer.concat(chunks),
+        }),
+      )
+      response.on('error', reject)
+    })
+    request.on('error', reject)
+    request.end()
+  })
+}
+
+/**
+ * The weight of one page of the web UI for a signed-in browser with an empty cache: the shell,
+ * then every /assets file it links (stylesheet, module script, preloaded chunks), compressed
+ * as served to a browser that accepts br and gzip; and the same uncompressed.
+ */
+async function pageWeight(base, pagePath) {
+  const signIn = await fetch(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: BENCH_USER, password: BENCH_PASSWORD }),
+    redirect: 'manual',
+  })
+  const cookie = signIn.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .join('; ')
+  if (signIn.status !== 303) throw new Error(`web: sign-in answered ${signIn.status}`)
+  const accept = { 'accept-encoding': 'br, gzip' }
+  const shell = await rawGet(`${base}${pagePath}`, { cookie, ...accept })
+  if (shell.status !== 200) throw new Error(`web: ${pagePath} answered ${shell.status}`)
+  const html = shell.body.toString('utf8')
+  const links = [
+    ...new Set([...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1])),
+  ]
+  if (links.length === 0) throw new Error(`web: ${pagePath} links no assets (is dist/ui built?)`)
+  const files = [
+    {
+      path: pagePath,
+      encoding: shell.headers['content-encoding'],
+      bytes: shell.body.length,
+      identity: shell.body.length,
+    },
+  ]
+  for (const link of links) {
+    const served = await rawGet(`${base}${link}`, accept)
+    const plain = await rawGet(`${base}${link}`, {})
+    if (served.status !== 200) throw new Error(`web: ${link} answered ${served.status}`)
+    files.push({
+      path: link,
+      encoding: served.headers['content-encoding'],
+      bytes: served.body.length,
+      identity: plain.body.length,
+    })
+  }
+  const sum = (key) => files.reduce((total, file) => total + file[key], 0)
+  return { page: pagePath, files, total: sum('bytes'), totalIdentity: sum('identity') }
 }
 
 /** User + system CPU seconds the process has used so far. */
@@ -552,6 +632,19 @@ function buildReport({
       check(`W8 ${flood.id}: flood p99 / idle p99`, factor, 3, factor <= 3, `${factor.toFixed(2)}×`)
     }
   }
+  const webRows = []
+  if (results.web) {
+    for (const file of results.web.files) {
+      webRows.push(
+        `| \`${file.path}\` | ${file.encoding ?? 'none'} | ${kb(file.bytes)} | ${kb(file.identity)} |`,
+      )
+    }
+    webRows.push(
+      `| **total** | | **${kb(results.web.total)}** | ${kb(results.web.totalIdentity)} |`,
+    )
+    const total = results.web.total / 1024
+    check('web /app page weight', total, 100, total <= 100, `${total.toFixed(1)} KB`)
+  }
   check(
     'startup',
     gatehouse.startupMs,
@@ -599,6 +692,16 @@ function buildReport({
           '| flood | flood req/s | idle p50 ms | idle p99 ms | flood p50 ms | flood p99 ms | p99 flood/idle | owner non-2xx |',
           '|---|---:|---:|---:|---:|---:|---:|---:|',
           ...w8rows,
+        ]
+      : []),
+    ...(webRows.length > 0
+      ? [
+          '',
+          'web: what a signed-in browser downloads for `/app` with an empty cache: the page shell and every asset it links, as served with `Accept-Encoding: br, gzip` (target: ≤ 100 KB).',
+          '',
+          '| file | encoding | KB as served | KB uncompressed |',
+          '|---|---|---:|---:|',
+          ...webRows,
         ]
       : []),
     '',

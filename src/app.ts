@@ -185,17 +185,18 @@ export async function buildApp(
     campaigns: campaignsService,
     idempotency,
   })
-  await app.register(sessionPagesRoutes, {
-    sessions: auth.sessions,
-    cookieSessions: auth.cookies,
-    cookies,
-    trustedOrigins,
-  })
   const uiAssets = loadUiAssets(options.uiAssets, (line) => app.log.warn(line))
   await app.register(assetRoutes, { assets: uiAssets })
   await app.register(shellRoutes, {
     assets: uiAssets,
     passwordMinLength: config.passwordMinLength,
+  })
+  await app.register(sessionPagesRoutes, {
+    sessions: auth.sessions,
+    cookieSessions: auth.cookies,
+    cookies,
+    trustedOrigins,
+    assets: uiAssets,
   })
   await app.register(pagesRoutes, { subscribers: subscribersService, assets: uiAssets })
 

@@ -18,6 +18,8 @@ import { redisAvailable } from '../../test/redis.js'
 const HTML_PAGES = new Set([
   '/',
   '/register',
+  '/login',
+  '/logout',
   '/app',
   '/app/account',
   '/admin',

@@ -8,7 +8,8 @@ import { crossSiteWriteCheck } from '../auth/cross-site.js'
 import type { SessionsService } from '../auth/sessions.service.js'
 import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
-import { escapeHtml, htmlPage, sendHtml } from './layout.js'
+import type { UiAssets } from './assets.js'
+import { escapeHtml, htmlPage, type PageOptions, sendHtml } from './layout.js'
 
 /** Where a sign-in lands when `next` is missing or not a path on this site. */
 const DEFAULT_NEXT = '/app'
@@ -38,32 +39,36 @@ const NOTICES: Record<string, string> = {
   'signed-out': 'You are signed out.',
 }
 
-function loginForm(options: {
-  next: string
-  username?: string
-  error?: string
-  notice?: string | undefined
-}): string {
+function loginForm(
+  options: {
+    next: string
+    username?: string
+    error?: string
+    notice?: string | undefined
+  },
+  page: PageOptions,
+): string {
   const { next, username = '', error, notice } = options
   const message =
     error === undefined
       ? notice === undefined
         ? ''
-        : `<p class="notice" role="status">${escapeHtml(notice)}</p>`
-      : `<p class="error" role="alert" id="login-error">${escapeHtml(error)}</p>`
+        : `<p class="alert success" role="status">${escapeHtml(notice)}</p>`
+      : `<p class="alert error" role="alert" id="login-error">${escapeHtml(error)}</p>`
   const described = error === undefined ? '' : ' aria-describedby="login-error"'
   return htmlPage(
     'Sign in',
     `${message}
 <form method="post" action="/login" class="form">
 <input type="hidden" name="next" value="${escapeHtml(next)}">
-<p><label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" required maxlength="64" autocapitalize="none" spellcheck="false" value="${escapeHtml(username)}"${described}${username === '' ? ' autofocus' : ''}></p>
-<p><label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"${described}${username === '' ? '' : ' autofocus'}></p>
+<div class="field"><label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required maxlength="64" autocapitalize="none" spellcheck="false" value="${escapeHtml(username)}"${described}${username === '' ? ' autofocus' : ''}></div>
+<div class="field"><label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"${described}${username === '' ? '' : ' autofocus'}></div>
 <p><button type="submit">Sign in</button></p>
 </form>
 <p>No account yet? <a href="/register">Register</a>.</p>`,
+    page,
   )
 }
 
@@ -96,7 +101,10 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
   cookies: SessionCookieNames
   /** PUBLIC_URL's origin and CORS_ORIGINS: forms from anywhere else are refused. */
   trustedOrigins: readonly string[]
-}> = async (app, { sessions, cookieSessions, cookies, trustedOrigins }) => {
+  /** The UI's stylesheet; these pages need no script. */
+  assets: UiAssets
+}> = async (app, { sessions, cookieSessions, cookies, trustedOrigins, assets }) => {
+  const page: PageOptions = { assets: assets.page() }
   // A password of 1024 characters of 4 UTF-8 bytes, percent-encoded, fits.
   await app.register(formBody, { bodyLimit: 16_384 })
   const refuseCrossSite = crossSiteWriteCheck(trustedOrigins)
@@ -127,6 +135,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
       htmlPage(
         'Forbidden',
         '<p>This form was sent from another site. Open <a href="/login">the sign-in page</a> and try again.</p>',
+        page,
       ),
     )
 
@@ -135,7 +144,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     // Signed in already: on to where the visitor was going.
     if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
     const notice = NOTICES[request.query.notice ?? '']
-    return sendHtml(reply, 200, loginForm({ next, notice }))
+    return sendHtml(reply, 200, loginForm({ next, notice }, page))
   })
 
   app.post('/login', { schema: { hide: true, body: LoginForm } }, async (request, reply) => {
@@ -143,7 +152,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     const { username = '', password = '' } = request.body
     const next = safeNext(request.body.next)
     const again = (status: number, error: string) =>
-      sendHtml(reply, status, loginForm({ next, username: username.slice(0, 64), error }))
+      sendHtml(reply, status, loginForm({ next, username: username.slice(0, 64), error }, page))
     if (username === '' || password === '') {
       return again(400, 'Enter your username and password.')
     }
@@ -190,6 +199,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
           htmlPage(
             'Forbidden',
             '<p>CSRF token missing or invalid: this sign-out did not come from a page of this site. You are still signed in.</p><p><a href="/app">Back to your todos</a></p>',
+            page,
           ),
         )
       }

@@ -29,7 +29,7 @@ function mountPoint(page: string, user?: ShellUser, data: Record<string, string>
 ${NOSCRIPT}`
 }
 
-function navUser(request: FastifyRequest, caller: Caller | null): NavUser | undefined {
+function navUser(caller: Caller | null): NavUser | undefined {
   if (caller === null) return undefined
   const { name, role } = caller.principal
   return { name, role, csrfToken: caller.csrfToken }
@@ -84,7 +84,7 @@ ${mountPoint('subscribe')}
       200,
       htmlPage('Gatehouse', body, {
         assets: assets.page('public'),
-        user: navUser(request, caller),
+        user: navUser(caller),
       }),
     )
   })
@@ -98,7 +98,7 @@ ${mountPoint('subscribe')}
       200,
       htmlPage('Create an account', body, {
         assets: assets.page('public'),
-        user: navUser(request, caller),
+        user: navUser(caller),
       }),
     )
   })
@@ -112,7 +112,7 @@ ${mountPoint('subscribe')}
         200,
         htmlPage(title, mountPoint(page, shellUser(caller), passwordRule), {
           assets: assets.page('app'),
-          user: navUser(request, caller),
+          user: navUser(caller),
           width: 'wide',
         }),
       )
@@ -123,7 +123,7 @@ ${mountPoint('subscribe')}
   app.get('/admin', HIDDEN, async (request, reply) => {
     const caller = await signedIn(request, reply)
     if (caller === null) return reply
-    const user = navUser(request, caller)
+    const user = navUser(caller)
     if (caller.principal.role !== 'admin') {
       return sendHtml(
         reply,

@@ -2,10 +2,17 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { buildTestApp, UI_ASSETS } from '../../test/helpers.js'
+import { ADMIN, buildTestApp, PASSWORD, UI_ASSETS } from '../../test/helpers.js'
 
 /** The pages of API.md §8 that anyone can open (the others redirect until signed in). */
-const PUBLIC_PAGES = ['/', '/register', '/subscribe/confirm?token=x', '/unsubscribe?token=x']
+const PUBLIC_PAGES = [
+  '/',
+  '/register',
+  '/login',
+  '/login?next=/app&notice=registered',
+  '/subscribe/confirm?token=x',
+  '/unsubscribe?token=x',
+]
 const SIGNED_IN_PAGES = ['/app', '/app/account', '/admin']
 
 function directives(response: LightMyRequestResponse): Map<string, string> {
@@ -31,6 +38,8 @@ function expectSafePage(response: LightMyRequestResponse): void {
   expect(csp.get('style-src')).toBe("'self'")
   expect(csp.get('base-uri')).toBe("'none'")
   expect(response.headers['x-frame-options']).toBe('DENY')
+  // With no-referrer, a browser sends `Origin: null` on the page's own posts: refused as cross-site.
+  expect(response.headers['referrer-policy']).toBe('same-origin')
   const html = response.body
   expect(html.match(/<h1[\s>]/g)).toHaveLength(1)
   expect(html).toMatch(/<title>[^<]+<\/title>/)
@@ -47,8 +56,32 @@ function assetUrls(html: string): string[] {
   return [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1] ?? '')
 }
 
-async function page(app: FastifyInstance, url: string) {
-  return app.inject({ url })
+async function page(app: FastifyInstance, url: string, cookie?: string) {
+  return app.inject({ url, headers: cookie === undefined ? {} : { cookie } })
+}
+
+/** Signs in through the login form as a browser does: the Cookie header it sends afterwards. */
+async function signIn(app: FastifyInstance, username: string, password: string) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ username, password }).toString(),
+  })
+  expect(response.statusCode, response.body).toBe(303)
+  const cookies = response.cookies.map((c) => `${c.name}=${c.value}`)
+  const csrf = response.cookies.find((c) => c.name === 'gh_csrf')?.value ?? ''
+  return { cookie: cookies.join('; '), csrf }
+}
+
+async function register(app: FastifyInstance, username: string, name: string) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/register',
+    payload: { username, password: PASSWORD, name },
+  })
+  expect(response.statusCode, response.body).toBe(201)
+  return signIn(app, username, PASSWORD)
 }
 
 describe('the web pages', async () => {
@@ -94,6 +127,75 @@ describe('the web pages', async () => {
     expect(response.statusCode).toBe(303)
     expect(response.headers.location).toBe(`/login?next=${encodeURIComponent(`${url}?view=x&y=1`)}`)
     expect(response.body).toBe('')
+  })
+})
+
+describe('the pages of a signed-in user', async () => {
+  const { app } = await buildTestApp()
+  const name = '<script>alert("name")</script> & co'
+  const user = await register(app, `pages${process.pid}`, name)
+  const admin = await signIn(app, ADMIN.username, ADMIN.password)
+
+  it.each(['/app', '/app/account'])('%s is the app shell, with the user as text', async (url) => {
+    const response = await page(app, url, user.cookie)
+    expect(response.statusCode).toBe(200)
+    expectSafePage(response)
+    expect(response.headers['cache-control']).toBe('no-store')
+    expect(response.body).toMatch(/<script type="module" src="\/assets\/app-[^"]+\.js"><\/script>/)
+    // The stored name reaches the page only escaped, inside an attribute.
+    expect(response.body).not.toContain('<script>alert')
+    expect(response.body).toContain(
+      '&lt;script&gt;alert(\\&quot;name\\&quot;)&lt;/script&gt; &amp; co',
+    )
+    expect(response.body).not.toContain('href="/admin"')
+  })
+
+  it("the header signs out through a form carrying the session's CSRF token", async () => {
+    const html = (await page(app, '/app', user.cookie)).body
+    const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1]
+    expect(token).toBe(user.csrf)
+    expect(html).toContain('<form method="post" action="/logout">')
+    const other = await signIn(app, `pages${process.pid}`, PASSWORD)
+    const out = await app.inject({
+      method: 'POST',
+      url: '/logout',
+      headers: { cookie: other.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ _csrf: other.csrf }).toString(),
+    })
+    expect(out.statusCode).toBe(303)
+    expect((await page(app, '/app', other.cookie)).statusCode).toBe(303)
+  })
+
+  it('/admin is a 403 page for a user who is not an admin', async () => {
+    const response = await page(app, '/admin', user.cookie)
+    expect(response.statusCode).toBe(403)
+    expectSafePage(response)
+    expect(response.body).toContain('<h1>Admins only</h1>')
+    expect(response.body).not.toContain('data-page="admin"')
+    expect(response.body).not.toContain('/assets/admin-')
+  })
+
+  it('/admin is the admin console for an admin, who also gets the Admin link', async () => {
+    const response = await page(app, '/admin', admin.cookie)
+    expect(response.statusCode).toBe(200)
+    expectSafePage(response)
+    expect(response.body).toContain('data-page="admin"')
+    expect(response.body).toMatch(/src="\/assets\/admin-[^"]+\.js"/)
+    expect(response.body).toContain('href="/admin"')
+  })
+
+  it('a Bearer token does not open a page: pages go by the session cookie only', async () => {
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { username: ADMIN.username, password: ADMIN.password },
+    })
+    const token = (login.json() as { access_token: string }).access_token
+    const response = await app.inject({
+      url: '/app',
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(response.statusCode).toBe(303)
   })
 })
 

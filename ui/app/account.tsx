@@ -14,7 +14,7 @@ import { useSubmission } from '../lib/forms.js'
 import type { PageProps } from '../lib/mount.js'
 
 /** /app/account: name, password, sessions and API keys of the signed-in user. */
-export function Account({ data }: PageProps) {
+export function Account({ user, data }: PageProps) {
   const [confirmDialog, confirm] = useConfirm()
   const [notice, showNotice] = useNotice()
   const passwordMin = Number(data.passwordMin ?? 12)
@@ -23,7 +23,11 @@ export function Account({ data }: PageProps) {
       {notice}
       {confirmDialog}
       <ProfileSection showNotice={showNotice} />
-      <PasswordSection passwordMin={passwordMin} showNotice={showNotice} />
+      <PasswordSection
+        username={user?.username ?? ''}
+        passwordMin={passwordMin}
+        showNotice={showNotice}
+      />
       <SessionsSection confirm={confirm} showNotice={showNotice} />
       <ApiKeysSection confirm={confirm} showNotice={showNotice} />
     </div>
@@ -97,7 +101,7 @@ function ProfileSection({ showNotice }: { showNotice: ShowNotice }) {
   )
 }
 
-function PasswordSection(props: { passwordMin: number; showNotice: ShowNotice }) {
+function PasswordSection(props: { username: string; passwordMin: number; showNotice: ShowNotice }) {
   const [current, setCurrent] = useState('')
   const [next, setNext] = useState('')
   const [repeat, setRepeat] = useState('')
@@ -127,6 +131,15 @@ function PasswordSection(props: { passwordMin: number; showNotice: ShowNotice })
     <section class="panel" aria-labelledby="password-heading">
       <h2 id="password-heading">Password</h2>
       <form onSubmit={onSubmit}>
+        {/* Lets a password manager file the new password under the right account. */}
+        <input
+          type="text"
+          name="username"
+          autocomplete="username"
+          value={props.username}
+          hidden
+          readOnly
+        />
         {submission.problem !== undefined && (
           <Alert kind="error">{submission.problem.message}</Alert>
         )}
@@ -379,7 +392,7 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
           ))}
         </ul>
       )}
-      <h3>New key</h3>
+      <h3 class="subheading">New key</h3>
       <form onSubmit={onSubmit}>
         {submission.problem !== undefined && (
           <Alert kind="error">{submission.problem.message}</Alert>

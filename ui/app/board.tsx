@@ -309,7 +309,11 @@ function TodoItem(props: {
       <div class="actions">
         {isAdmin && (
           <CheckboxField
-            label="Done"
+            label={
+              <>
+                Done<span class="visually-hidden"> “{todo.title}”</span>
+              </>
+            }
             name={`done-${todo.id}`}
             checked={todo.done}
             onChange={(done) => void patch({ done }, `“${todo.title}” could not be changed.`)}

@@ -38,9 +38,12 @@ export function signInAgain(): void {
   location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`)
 }
 
+/** 401s that judge a password the user typed, not the session: the form shows them. */
+const WRONG_INPUT = new Set(['WRONG_PASSWORD', 'INVALID_CREDENTIALS'])
+
 /**
- * The data of a successful call, or a thrown error. A 401 means the session ended (signed
- * out elsewhere, expired, password changed): the browser goes to the sign-in form.
+ * The data of a successful call, or a thrown error. Any other 401 means the session ended
+ * (signed out elsewhere, expired, password changed): the browser goes to the sign-in form.
  */
 export async function call<Data>(
   pending: Promise<{ data?: Data; error?: unknown; response: Response }>,
@@ -48,7 +51,8 @@ export async function call<Data>(
   try {
     return await unwrap(pending)
   } catch (error) {
-    if (error instanceof ProblemError && error.status === 401) signInAgain()
+    if (error instanceof ProblemError && error.status === 401 && !WRONG_INPUT.has(error.code ?? ''))
+      signInAgain()
     throw error
   }
 }
@@ -90,6 +94,7 @@ export function formProblem(error: unknown): FormProblem {
       fields[field] = item.message.replace(REQUIRED, 'is required')
     }
   }
+  if (problem.code === 'WRONG_PASSWORD') fields.current_password = 'is not your current password'
   if (problem.status === 429) return { message: retryAfter(problem, error.response), fields }
   if (Object.keys(fields).length > 0) {
     return { message: 'Please correct the marked fields.', fields }

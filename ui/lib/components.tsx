@@ -54,7 +54,7 @@ export function Field({ label, name, error, hint, control }: FieldProps) {
 
 /** A checkbox with its label after it; errors as for Field. */
 export function CheckboxField(props: {
-  label: string
+  label: ComponentChildren
   name: string
   checked: boolean
   onChange: (checked: boolean) => void

@@ -17,7 +17,7 @@ export function RegisterForm({ data }: PageProps) {
     const done = await submission.run(() =>
       call(api.POST('/api/v1/auth/register', { body: { username, password, name } })),
     )
-    if (done) location.assign(`/login?registered=1&username=${encodeURIComponent(username)}`)
+    if (done) location.assign('/login?notice=registered')
   }
 
   return (
