@@ -180,7 +180,7 @@ export function AuditSection() {
                     )}
                   </td>
                   <td data-label="Details" class="wrap">
-                    <Details detail={event.detail} />
+                    <Details detail={event.detail} nameOf={nameOf} />
                   </td>
                 </tr>
               ))}
@@ -192,7 +192,9 @@ export function AuditSection() {
   )
 }
 
-function Details({ detail }: { detail: Record<string, string> }) {
+/** An event's details; a user id (`user_id`) is shown as the username when it is known. */
+function Details(props: { detail: Record<string, string>; nameOf: (id: string) => string }) {
+  const { detail } = props
   const entries = Object.entries(detail)
   if (entries.length === 0) return <span>—</span>
   return (
@@ -200,7 +202,7 @@ function Details({ detail }: { detail: Record<string, string> }) {
       {entries.map(([key, value]) => (
         <div key={key}>
           <dt>{key}</dt>
-          <dd>{value}</dd>
+          <dd>{key === 'user_id' ? props.nameOf(value) : value}</dd>
         </div>
       ))}
     </dl>

@@ -150,17 +150,21 @@ function CampaignItem({ campaign, onSend }: { campaign: Campaign; onSend: () => 
             value={campaign.status === 'sent' ? Math.max(campaign.recipients, 1) : done}
             aria-label={`Progress of “${campaign.subject}”`}
           />
-          <p class="counts">
-            <span>
-              Sent <strong>{count.format(campaign.sent)}</strong>
-            </span>{' '}
-            <span>
-              Failed <strong>{count.format(campaign.failed)}</strong>
-            </span>{' '}
-            <span>
-              of <strong>{count.format(campaign.recipients)}</strong> recipients
-            </span>
-          </p>
+          {campaign.status === 'sending' && campaign.recipients === 0 ? (
+            <p class="counts">Preparing the mails…</p>
+          ) : (
+            <p class="counts">
+              <span>
+                Sent <strong>{count.format(campaign.sent)}</strong>
+              </span>{' '}
+              <span>
+                Failed <strong>{count.format(campaign.failed)}</strong>
+              </span>{' '}
+              <span>
+                of <strong>{count.format(campaign.recipients)}</strong> recipients
+              </span>
+            </p>
+          )}
         </div>
       )}
       <details>

@@ -110,11 +110,7 @@ export function SubscribersSection() {
             </select>
           )}
         />
-        <SearchForm
-          label="Search subscribers"
-          hint="Part of a name or address"
-          onSearch={setSearch}
-        />
+        <SearchForm label="Search subscribers" onSearch={setSearch} />
       </div>
       <ListView
         list={list}
@@ -153,15 +149,17 @@ export function SubscribersSection() {
                   <td data-label="Confirmed">
                     {subscriber.confirmed_at === null ? '—' : formatWhen(subscriber.confirmed_at)}
                   </td>
-                  <td data-label="Actions" class="row-actions">
-                    <button
-                      type="button"
-                      class="small danger"
-                      aria-label={`Delete subscriber ${subscriber.email}`}
-                      onClick={() => void remove(subscriber)}
-                    >
-                      Delete
-                    </button>
+                  <td data-label="Actions">
+                    <div class="row-actions">
+                      <button
+                        type="button"
+                        class="small danger"
+                        aria-label={`Delete subscriber ${subscriber.email}`}
+                        onClick={() => void remove(subscriber)}
+                      >
+                        Delete
+                      </button>
+                    </div>
                   </td>
                 </tr>
               ))}
@@ -216,7 +214,11 @@ function AddSubscriberForm(props: { onAdded: (subscriber: Subscriber) => void })
         void submit()
       }}
     >
-      {submission.problem !== undefined && <Alert kind="error">{submission.problem.message}</Alert>}
+      {submission.problem !== undefined && (
+        <Alert kind="error">
+          {taken === undefined ? submission.problem.message : 'Please correct the marked fields.'}
+        </Alert>
+      )}
       <Field
         label="Name"
         name="name"

@@ -115,49 +115,53 @@ export function UsersSection({ me }: { me: ShellUser }) {
               {items.map((user) => (
                 <tr key={user.id}>
                   <th scope="row" data-label="Username">
-                    {user.username}
-                    {user.id === me.id && <span class="badge you">you</span>}
+                    <span>
+                      {user.username}
+                      {user.id === me.id && <span class="badge you">you</span>}
+                    </span>
                   </th>
                   <td data-label="Name">{user.name}</td>
                   <td data-label="Role">{user.role === 'admin' ? 'Admin' : 'User'}</td>
                   <td data-label="Status">{user.disabled ? 'Disabled' : 'Active'}</td>
                   <td data-label="Created">{formatWhen(user.created_at)}</td>
-                  <td data-label="Actions" class="row-actions">
-                    {user.role === 'admin' ? (
+                  <td data-label="Actions">
+                    <div class="row-actions">
+                      {user.role === 'admin' ? (
+                        <button
+                          type="button"
+                          class="small secondary"
+                          aria-label={`Make ${user.username} a user`}
+                          onClick={() => void setRole(user, 'user')}
+                        >
+                          Make user
+                        </button>
+                      ) : (
+                        <button
+                          type="button"
+                          class="small secondary"
+                          aria-label={`Make ${user.username} an admin`}
+                          onClick={() => void setRole(user, 'admin')}
+                        >
+                          Make admin
+                        </button>
+                      )}
                       <button
                         type="button"
                         class="small secondary"
-                        aria-label={`Make ${user.username} a user`}
-                        onClick={() => void setRole(user, 'user')}
+                        aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.username}`}
+                        onClick={() => void setDisabled(user, !user.disabled)}
                       >
-                        Make user
+                        {user.disabled ? 'Enable' : 'Disable'}
                       </button>
-                    ) : (
                       <button
                         type="button"
-                        class="small secondary"
-                        aria-label={`Make ${user.username} an admin`}
-                        onClick={() => void setRole(user, 'admin')}
+                        class="small danger"
+                        aria-label={`Delete ${user.username}`}
+                        onClick={() => void remove(user)}
                       >
-                        Make admin
+                        Delete
                       </button>
-                    )}
-                    <button
-                      type="button"
-                      class="small secondary"
-                      aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.username}`}
-                      onClick={() => void setDisabled(user, !user.disabled)}
-                    >
-                      {user.disabled ? 'Enable' : 'Disable'}
-                    </button>
-                    <button
-                      type="button"
-                      class="small danger"
-                      aria-label={`Delete ${user.username}`}
-                      onClick={() => void remove(user)}
-                    >
-                      Delete
-                    </button>
+                    </div>
                   </td>
                 </tr>
               ))}
