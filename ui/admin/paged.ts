@@ -22,7 +22,7 @@ export interface PagedList<Item> {
  * cursor the server issued. `key` identifies the query: a new key starts over, and answers to
  * an older one that arrive late are dropped.
  */
-export function usePagedList<Item>(
+export function usePagedList<Item extends { id: string }>(
   key: string,
   fetchPage: (cursor: string | undefined) => Promise<Page<Item>>,
   what: string,
@@ -63,7 +63,11 @@ export function usePagedList<Item>(
     try {
       const page = await fetcher.current(next)
       if (mine !== generation.current) return
-      setItems((old) => [...(old ?? []), ...page.items])
+      // An item added on this page since (a new draft shown first) is not shown twice.
+      setItems((old) => {
+        const shown = new Set((old ?? []).map((item) => item.id))
+        return [...(old ?? []), ...page.items.filter((item) => !shown.has(item.id))]
+      })
       setNext(page.next_cursor)
     } catch {
       if (mine === generation.current) setError(`More ${what} could not be loaded.`)

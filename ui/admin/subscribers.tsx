@@ -78,7 +78,7 @@ export function SubscribersSection() {
             }}
           />
         </section>
-        <section class="panel" aria-labelledby="import-heading">
+        <section class="panel" aria-label="Import and export">
           <ImportForm onImported={list.reload} />
           <h3 class="export-heading">Export</h3>
           <p>
