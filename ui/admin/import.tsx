@@ -122,7 +122,7 @@ export function ImportForm(props: { onImported: () => void }) {
           <label for="import-progress">Import progress</label>
           <progress id="import-progress" max={progress.total} value={progress.done} />
           <p role="status">
-            {count.format(progress.lines)} lines imported so far (
+            {count.format(progress.lines)} lines read so far (
             {Math.floor((progress.done / Math.max(progress.total, 1)) * 100)} %)
           </p>
         </div>
