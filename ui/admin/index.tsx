@@ -75,7 +75,8 @@ function Console({ user }: { user: ShellUser }) {
             type="button"
             role="tab"
             id={`tab-${s.id}`}
-            aria-controls={`panel-${s.id}`}
+            // Only the selected tab's panel is rendered: the others control nothing yet.
+            aria-controls={section === s.id ? `panel-${s.id}` : undefined}
             aria-selected={section === s.id}
             tabIndex={section === s.id ? 0 : -1}
             onClick={() => select(s.id, false)}
