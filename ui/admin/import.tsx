@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks'
+import { useRef, useState } from 'preact/hooks'
 import { api, call, formProblem } from '../lib/api.js'
 import { Alert, Field } from '../lib/components.js'
 import { csvChunks } from './csv-chunks.js'
@@ -13,8 +13,10 @@ interface Outcome {
   skipped: number
   errors: LineError[]
   errorCount: number
-  /** Set when the import stopped before the end of the file. */
+  /** Set when the import stopped before the end of the file: why, and what to do. */
   stopped?: string
+  /** The stop was a failed request, not the Stop button. */
+  failed?: boolean
 }
 
 interface Progress {
@@ -39,6 +41,8 @@ export function ImportForm(props: { onImported: () => void }) {
   const [progress, setProgress] = useState<Progress | undefined>(undefined)
   const [outcome, setOutcome] = useState<Outcome | undefined>(undefined)
   const busy = progress !== undefined
+  // Set by "Stop import": the piece under way finishes, no further piece is sent.
+  const stopping = useRef(false)
 
   const run = async () => {
     if (file === undefined) {
@@ -47,12 +51,17 @@ export function ImportForm(props: { onImported: () => void }) {
     }
     setFileError(undefined)
     setOutcome(undefined)
+    stopping.current = false
     const text = await file.text()
     const result: Outcome = { created: 0, skipped: 0, errors: [], errorCount: 0 }
     let lines = 0
     setProgress({ done: 0, total: text.length, lines: 0 })
     try {
       for (const chunk of csvChunks(text)) {
+        if (stopping.current) {
+          result.stopped = `You stopped it after line ${count.format(lines + 1)}; importing the file again skips the addresses already added.`
+          break
+        }
         let answer: Awaited<ReturnType<typeof importChunk>>
         try {
           answer = await importChunk(chunk.body)
@@ -63,6 +72,7 @@ export function ImportForm(props: { onImported: () => void }) {
             setFileError(message)
             return
           }
+          result.failed = true
           result.stopped = `${message} The import stopped after line ${count.format(lines + 1)}; importing the file again skips the addresses already added.`
           break
         }
@@ -116,6 +126,17 @@ export function ImportForm(props: { onImported: () => void }) {
         <button type="submit" disabled={busy}>
           {busy ? 'Importing…' : 'Import'}
         </button>
+        {busy && (
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => {
+              stopping.current = true
+            }}
+          >
+            Stop import
+          </button>
+        )}
       </div>
       {progress !== undefined && (
         <div class="import-progress">
@@ -147,7 +168,15 @@ function ImportOutcome({ outcome }: { outcome: Outcome }) {
   const unlisted = outcome.errorCount - outcome.errors.length
   return (
     <div class="import-outcome">
-      <Alert kind={outcome.errorCount > 0 || outcome.stopped !== undefined ? 'error' : 'success'}>
+      <Alert
+        kind={
+          outcome.errorCount > 0 || outcome.failed === true
+            ? 'error'
+            : outcome.stopped !== undefined
+              ? 'info'
+              : 'success'
+        }
+      >
         {outcome.stopped === undefined ? 'Import finished: ' : 'Import stopped: '}
         {count.format(outcome.created)} added, {count.format(outcome.skipped)} skipped (already on
         the list), {count.format(outcome.errorCount)} {outcome.errorCount === 1 ? 'line' : 'lines'}{' '}
