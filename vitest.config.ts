@@ -1,4 +1,4 @@
-import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
+import { configDefaults, defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
 import { adminUrlShown, postgresAnswers } from './test/postgres-admin.js'
 
 const project = {
@@ -11,7 +11,8 @@ const project = {
  * Every suite runs once per database: in the `sqlite` project, and in the `postgres` project,
  * where test/database.ts gives each SQLite file a test names a throwaway PostgreSQL database.
  * Without a PostgreSQL to talk to, the postgres project is left out with one line; with CI=true
- * it stays in, and its global setup fails the run.
+ * it stays in, and its global setup fails the run. The browser journeys (test/browser/) are the
+ * exception: they run in the sqlite project only.
  */
 export default defineConfig(async () => {
   const withPostgres = process.env.CI === 'true' || (await postgresAnswers())
@@ -26,6 +27,8 @@ export default defineConfig(async () => {
       test: {
         ...project,
         name: 'postgres',
+        // The browser journeys test the pages, not the database: they run once, in the sqlite run.
+        exclude: [...configDefaults.exclude, 'test/browser/**'],
         env: { GATEHOUSE_TEST_DATABASE: 'postgres' },
         globalSetup: ['test/postgres-global-setup.ts'],
         setupFiles: ['test/database-setup.ts'],

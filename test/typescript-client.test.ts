@@ -218,4 +218,49 @@ describe('the TypeScript client against a live server', async () => {
     expect(await unwrap(withKey.api.GET('/api/v1/private'))).toEqual({ meaning_of_life: 42 })
     await expect(withKey.refresh()).rejects.toThrow(/No refresh token/)
   })
+  it('in cookie mode, signs requests with the session cookie and the CSRF token, never a token', async () => {
+    const { username } = await signedIn()
+    const signIn = await fetch(`${baseUrl}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username, password: PASSWORD }),
+      redirect: 'manual',
+    })
+    expect(signIn.status).toBe(303)
+    const cookies = signIn.headers.getSetCookie().map((line) => line.split(';')[0] ?? '')
+    const csrf = cookies.find((pair) => pair.startsWith('gh_csrf='))?.slice('gh_csrf='.length)
+    // What the browser does by itself: send the cookies. The client adds the rest.
+    const sent: Request[] = []
+    const browserFetch = (request: Request) => {
+      sent.push(request.clone())
+      request.headers.set('cookie', cookies.join('; '))
+      return fetch(request)
+    }
+    const page = createGatehouseClient({
+      baseUrl,
+      fetch: browserFetch,
+      csrfToken: () => csrf,
+      // Ignored in cookie mode: a header would make the server ignore the cookie.
+      tokens: { accessToken: 'not-a-token' },
+    })
+    expect((await unwrap(page.api.GET('/api/v1/profile'))).username).toBe(username)
+    const todo = await unwrap(page.api.POST('/api/v1/todos', { body: { title: 'From a page' } }))
+    await unwrap(page.api.DELETE('/api/v1/todos/{id}', { params: { path: { id: todo.id } } }))
+    expect(sent.map((request) => request.headers.get('authorization'))).toEqual([null, null, null])
+    expect(sent.map((request) => request.headers.get('x-csrf-token'))).toEqual([null, csrf, csrf])
+    expect(sent.every((request) => request.credentials === 'same-origin')).toBe(true)
+
+    // Without the token, a write is refused and nothing is created.
+    const tokenless = createGatehouseClient({
+      baseUrl,
+      fetch: browserFetch,
+      csrfToken: () => undefined,
+    })
+    const refused = await refusal(
+      unwrap(tokenless.api.POST('/api/v1/todos', { body: { title: 'Forged' } })),
+    )
+    expect(refused.status).toBe(403)
+    const list = await unwrap(page.api.GET('/api/v1/todos'))
+    expect(list.items.map((item) => item.title)).not.toContain('Forged')
+  })
 })

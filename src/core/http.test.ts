@@ -302,8 +302,10 @@ describe('errors and hardening', async () => {
     expect(({} as Record<string, unknown>).role).toBeUndefined()
   })
 
-  it('every response has nosniff and no X-Powered-By', async () => {
+  it('every response has nosniff, Referrer-Policy same-origin and no X-Powered-By', async () => {
     const responses = [
+      // A page: under no-referrer its own form would post with Origin: null and be refused.
+      await app.inject({ url: '/login' }),
       await app.inject({ url: '/api/v1/public' }),
       await app.inject({ url: '/api/v1/private' }),
       await app.inject({ url: '/api/v1/private', headers: user.headers }),
@@ -324,6 +326,7 @@ describe('errors and hardening', async () => {
     ]
     for (const response of responses) {
       expect(response.headers['x-content-type-options']).toBe('nosniff')
+      expect(response.headers['referrer-policy']).toBe('same-origin')
       expect(response.headers['x-powered-by']).toBeUndefined()
     }
   })

@@ -34,7 +34,12 @@ const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 /** Methods whose body Fastify never reads: their routes need no body watch. */
 const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
 
-const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }
+/**
+ * `same-origin`, not `no-referrer`: no other site learns where a link came from either way, but
+ * under `no-referrer` a browser sends `Origin: null` with a same-origin form POST (Fetch,
+ * "append a request Origin header"), and the cross-site check then refuses our own login form.
+ */
+const BASIC_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin' }
 
 /** Fastify's server options for the HTTP rules here: timeouts of slow clients, the Host header. */
 export function serverOptions(limits: SlowClientLimits): ReturnType<typeof serverTimeouts> {
@@ -149,7 +154,7 @@ export function refuseUnreadRequest(error: ConnectionError, socket: Socket, log:
       `Date: ${new Date().toUTCString()}\r\n` +
       'Content-Type: application/problem+json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n' +
+      'X-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n' +
       `Connection: close\r\n\r\n${body}`,
   )
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {

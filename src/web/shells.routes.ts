@@ -16,7 +16,8 @@ const NOSCRIPT =
 
 /**
  * The element the UI mounts into: `page` picks the view; `user` and `data` (more data-*
- * attributes) save the UI a round trip before its first render.
+ * attributes) save the UI a round trip before its first render. Empty, not "Loading…": without
+ * script the page would say so forever, beside the <noscript> note.
  */
 function mountPoint(page: string, user?: ShellUser, data: Record<string, string> = {}): string {
   const attributes = Object.entries({
@@ -25,7 +26,7 @@ function mountPoint(page: string, user?: ShellUser, data: Record<string, string>
   })
     .map(([key, value]) => ` data-${key}="${escapeHtml(value)}"`)
     .join('')
-  return `<div id="app" data-page="${page}"${attributes}><p class="loading" role="status">Loading…</p></div>
+  return `<div id="app" data-page="${page}"${attributes}></div>
 ${NOSCRIPT}`
 }
 

@@ -199,9 +199,30 @@ function PasswordSection(props: { username: string; passwordMin: number; showNot
   )
 }
 
+const BROWSERS: [string, string][] = [
+  ['Edg/', 'Edge'],
+  ['Firefox/', 'Firefox'],
+  ['HeadlessChrome/', 'Headless Chrome'],
+  ['Chrome/', 'Chrome'],
+  ['Safari/', 'Safari'],
+]
+const SYSTEMS: [string, string][] = [
+  ['Android', 'Android'],
+  ['iPhone', 'iPhone'],
+  ['iPad', 'iPad'],
+  ['Windows', 'Windows'],
+  ['Mac OS X', 'macOS'],
+  ['Linux', 'Linux'],
+]
+
+/** "Firefox on Windows" for a browser; a script's own name (`curl/8.5.0`) otherwise. */
 function describeAgent(agent: string | null): string {
   if (agent === null || agent === '') return 'Unknown client'
-  return agent.length > 80 ? `${agent.slice(0, 80)}…` : agent
+  const browser = BROWSERS.find(([marker]) => agent.includes(marker))?.[1]
+  const system = SYSTEMS.find(([marker]) => agent.includes(marker))?.[1]
+  if (browser !== undefined) return system === undefined ? browser : `${browser} on ${system}`
+  const first = agent.split(' ')[0] ?? agent
+  return first.length > 60 ? `${first.slice(0, 60)}…` : first
 }
 
 function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
@@ -228,6 +249,8 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
         api.DELETE('/api/v1/profile/sessions/{id}', { params: { path: { id: session.id } } }),
       )
       props.showNotice('The session has ended.')
+      // Its button is gone: keep keyboard focus in this section.
+      document.getElementById('sessions-heading')?.focus()
       load()
     } catch {
       props.showNotice('The session could not be ended.', 'error')
@@ -244,6 +267,7 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
     try {
       await call(api.DELETE('/api/v1/profile/sessions'))
       props.showNotice('Every other session has ended.')
+      document.getElementById('sessions-heading')?.focus()
       load()
     } catch {
       props.showNotice('The sessions could not be ended.', 'error')
@@ -253,7 +277,9 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
   const others = sessions?.filter((session) => !session.current) ?? []
   return (
     <section class="panel" aria-labelledby="sessions-heading">
-      <h2 id="sessions-heading">Sessions</h2>
+      <h2 id="sessions-heading" tabIndex={-1}>
+        Sessions
+      </h2>
       <p class="meta">
         Where you are signed in: browsers, and apps that logged in with your password.
       </p>
@@ -340,6 +366,7 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
       await call(api.DELETE('/api/v1/profile/api-keys/{id}', { params: { path: { id: key.id } } }))
       if (created?.id === key.id) setCreated(undefined)
       props.showNotice(`Deleted the key “${key.name}”.`)
+      document.getElementById('keys-heading')?.focus()
       load()
     } catch {
       props.showNotice('The key could not be deleted.', 'error')
@@ -348,7 +375,9 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
 
   return (
     <section class="panel" aria-labelledby="keys-heading">
-      <h2 id="keys-heading">API keys</h2>
+      <h2 id="keys-heading" tabIndex={-1}>
+        API keys
+      </h2>
       <p class="meta">
         For scripts and servers: send a key as <code>Authorization: Bearer gh_…</code>.
       </p>

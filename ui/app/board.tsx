@@ -60,6 +60,8 @@ function TodoBoard({ user }: { user: ShellUser }) {
   const [notice, showNotice] = useNotice()
   // Answers to an older view arriving late must not replace the current one.
   const generation = useRef(0)
+  // Where keyboard focus goes when the focused todo is deleted.
+  const listHeading = useRef<HTMLHeadingElement>(null)
 
   const load = useCallback(async (current: View) => {
     generation.current += 1
@@ -114,6 +116,7 @@ function TodoBoard({ user }: { user: ShellUser }) {
     try {
       await call(api.DELETE('/api/v1/todos/{id}', { params: { path: { id: todo.id } } }))
       setItems((old) => old?.filter((item) => item.id !== todo.id))
+      listHeading.current?.focus()
       showNotice(`Deleted “${todo.title}”.`)
     } catch {
       showNotice(`“${todo.title}” could not be deleted.`, 'error')
@@ -140,7 +143,7 @@ function TodoBoard({ user }: { user: ShellUser }) {
       </section>
 
       <section aria-labelledby="list-heading">
-        <h2 id="list-heading">
+        <h2 id="list-heading" tabIndex={-1} ref={listHeading}>
           {isAdmin && view.owner === ''
             ? 'Everyone’s todos'
             : isAdmin
@@ -258,6 +261,13 @@ function TodoItem(props: {
   const isAdmin = user.role === 'admin'
   const [editing, setEditing] = useState(false)
   const [busy, setBusy] = useState(false)
+  // Keyboard focus: into the form when editing starts, back to Edit when it ends.
+  const editButton = useRef<HTMLButtonElement>(null)
+  const wasEditing = useRef(false)
+  useEffect(() => {
+    if (wasEditing.current && !editing) editButton.current?.focus()
+    wasEditing.current = editing
+  }, [editing])
 
   const patch = async (body: { public?: boolean; done?: boolean }, failure: string) => {
     setBusy(true)
@@ -319,7 +329,12 @@ function TodoItem(props: {
             onChange={(done) => void patch({ done }, `“${todo.title}” could not be changed.`)}
           />
         )}
-        <button type="button" class="small secondary" onClick={() => setEditing(true)}>
+        <button
+          type="button"
+          class="small secondary"
+          ref={editButton}
+          onClick={() => setEditing(true)}
+        >
           Edit<span class="visually-hidden"> “{todo.title}”</span>
         </button>
         <button
@@ -351,6 +366,10 @@ function TodoForm(props: {
 }) {
   const original = props.todo
   const [title, setTitle] = useState(original?.title ?? '')
+  const form = useRef<HTMLFormElement>(null)
+  useEffect(() => {
+    if (original !== undefined) form.current?.querySelector('input')?.focus()
+  }, [original])
   const [description, setDescription] = useState(original?.description ?? '')
   const [due, setDue] = useState(dateInputValue(original?.due ?? null))
   const [isPublic, setPublic] = useState(original?.public ?? false)
@@ -402,7 +421,7 @@ function TodoForm(props: {
   }
 
   return (
-    <form onSubmit={onSubmit}>
+    <form onSubmit={onSubmit} ref={form}>
       {submission.problem !== undefined && <Alert kind="error">{submission.problem.message}</Alert>}
       <Field
         label="Title"

@@ -15,7 +15,7 @@ export interface PageProps {
   data: Readonly<Record<string, string | undefined>>
 }
 
-/** Renders the view the shell's `<div id="app" data-page=…>` names, replacing its "Loading…". */
+/** Renders the view the shell's `<div id="app" data-page=…>` names into it. */
 export function mount(views: Record<string, FunctionComponent<PageProps>>): void {
   const element = document.getElementById('app')
   const View = element?.dataset.page === undefined ? undefined : views[element.dataset.page]
@@ -25,6 +25,5 @@ export function mount(views: Record<string, FunctionComponent<PageProps>>): void
     user: user === undefined ? undefined : (JSON.parse(user) as ShellUser),
     data: { ...element.dataset },
   }
-  element.replaceChildren()
   render(<View {...props} />, element)
 }

@@ -7,26 +7,32 @@ import { useSubmission } from '../lib/forms.js'
 export function SubscribeForm() {
   const [name, setName] = useState('')
   const [email, setEmail] = useState('')
-  const [sentTo, setSentTo] = useState<string | undefined>(undefined)
+  const [outcome, setOutcome] = useState<{ email: string; added: boolean } | undefined>()
   const submission = useSubmission()
 
   const onSubmit = async (event: Event) => {
     event.preventDefault()
-    const done = await submission.run(() =>
-      call(
+    await submission.run(async () => {
+      const answer = await call(
         api.POST('/api/v1/subscribers', {
           params: { header: { 'Idempotency-Key': idempotencyKey() } },
           body: { name, email },
         }),
-      ),
-    )
-    if (done) setSentTo(email)
+      )
+      // A signed-in admin adds a confirmed subscriber (201) instead of signing up (202).
+      setOutcome({ email, added: answer.status !== 'pending' })
+    })
   }
 
-  if (sentTo !== undefined) {
-    return (
+  if (outcome !== undefined) {
+    return outcome.added ? (
       <Alert kind="success">
-        Almost done: we sent a link to <strong>{sentTo}</strong>. Open it to confirm your
+        <strong>{outcome.email}</strong> is on the list, confirmed (you are signed in as an admin,
+        so no mail was sent).
+      </Alert>
+    ) : (
+      <Alert kind="success">
+        Almost done: we sent a link to <strong>{outcome.email}</strong>. Open it to confirm your
         subscription.
       </Alert>
     )
