@@ -2,7 +2,6 @@ import { useEffect, useState } from 'preact/hooks'
 import type { components } from '../../clients/typescript/src/index.js'
 import { api, call, type User } from '../lib/api.js'
 import { Field } from '../lib/components.js'
-import { formatWhen } from '../lib/format.js'
 import { ListView } from './common.js'
 import { usePagedList } from './paged.js'
 
@@ -24,6 +23,9 @@ const KNOWN_KINDS = [
   'api_key.revoke',
   'api_key.use',
 ]
+
+// To the second: events of one login or one request come within the same minute.
+const AT = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
 
 interface Filter {
   kind: string
@@ -160,7 +162,7 @@ export function AuditSection() {
               {items.map((event) => (
                 <tr key={event.id}>
                   <th scope="row" data-label="When">
-                    <time dateTime={event.at}>{formatWhen(event.at)}</time>
+                    <time dateTime={event.at}>{AT.format(new Date(event.at))}</time>
                   </th>
                   <td data-label="Kind">
                     <code>{event.kind}</code>
