@@ -76,9 +76,13 @@ async function recoverySuite() {
     json<User>(await app.inject({ url: `/api/v1/users/${id}`, headers: admin.headers }))
   const requestReset = (login: string) =>
     app.inject({ method: 'POST', url: '/api/v1/auth/password-reset', payload: { login } })
-  const auditKinds = async (kind: string) =>
+  /** The newest events of `kind`, by `actorId` when given. */
+  const auditKinds = async (kind: string, actorId?: string) =>
     json<{ items: { kind: string; actor_id: string | null; detail: Record<string, string> }[] }>(
-      await app.inject({ url: `/api/v1/audit?kind=${kind}`, headers: admin.headers }),
+      await app.inject({
+        url: `/api/v1/audit?kind=${kind}&limit=100${actorId === undefined ? '' : `&actor_id=${actorId}`}`,
+        headers: admin.headers,
+      }),
     ).items
 
   it('registration with an email: unverified, mailed a link; GET of the page changes nothing, its POST verifies once', async () => {
@@ -444,7 +448,7 @@ async function recoverySuite() {
     expect([...bodies]).toEqual(['{"status":"sent"}'])
     await nthMailTo(known.email, mailed)
     expect(mailsTo(unverifiedEmail)).toHaveLength(1) // its verification link only
-  })
+  }, 180_000)
 
   it('admins: mail a reset link (202; 404; 409 without a verified address) and set a password (204, sessions end); users are refused', async () => {
     const user = await verifiedUser()
@@ -504,10 +508,10 @@ async function recoverySuite() {
     expect((await profile(basic(member.username, PASSWORD))).statusCode).toBe(401)
     expect((await profile(basic(member.username, NEW_PASSWORD))).statusCode).toBe(200)
 
-    const events = await auditKinds('password.set_by_admin')
-    expect(events.find((event) => event.detail.user_id === member.id)?.actor_id).toBe(admin.id)
-    const requests = await auditKinds('password.reset.request')
-    expect(requests.find((event) => event.detail.user_id === user.id)?.actor_id).toBe(admin.id)
+    const events = await auditKinds('password.set_by_admin', admin.id)
+    expect(events.map((event) => event.detail.user_id)).toContain(member.id)
+    const requests = await auditKinds('password.reset.request', admin.id)
+    expect(requests.map((event) => event.detail.user_id)).toContain(user.id)
   })
 }
 
