@@ -234,7 +234,8 @@ export function describeBrowser(
     }
 
     const journey: DefineJourney = (name, body, options = {}) => {
-      it(name, { timeout: 60_000 }, async () => {
+      // Generous: a journey takes seconds, but this machine's two cores are shared with other runs.
+      it(name, { timeout: 90_000 }, async () => {
         const launched = browser
         if (launched === undefined) throw new Error('the browser did not start')
         const shots = path.join(SCREENSHOTS, slug(name))
