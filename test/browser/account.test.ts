@@ -4,7 +4,7 @@ import { describeBrowser, PASSWORD, registerUser, SETTLE, signIn } from './harne
 describeBrowser('the account page', (journey) => {
   journey(
     'end the session of another browser, which is signed out at once; an API key shown once',
-    async ({ page, site, step, anotherPerson }) => {
+    async ({ page, site, step, anotherPerson, readmeShot }) => {
       await registerUser(site, 'dana', 'Dana Scully')
       const laptop = page
       const phone = await anotherPerson()
@@ -49,6 +49,7 @@ describeBrowser('the account page', (journey) => {
       expect(await laptop.locator('main').textContent()).not.toContain(key)
       await keys.getByRole('heading', { level: 3, name: 'CI deploys' }).waitFor()
       await step('the key, no longer shown')
+      await readmeShot('account')
     },
   )
 })

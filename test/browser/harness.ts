@@ -3,7 +3,13 @@ import { createServer } from 'node:net'
 import path from 'node:path'
 // playwright-core drives an installed browser and never downloads one (it has no install
 // script); the issue asks for Debian's chromium, so the tests run on the browser people get.
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Locator,
+  type Page,
+} from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ADMIN_ENV,
@@ -66,9 +72,9 @@ export interface Journey {
   anotherPerson(): Promise<Page>
   /**
    * With UPDATE_SCREENSHOTS=1, saves the page as docs/screenshots/<name>.png at 1280×800 and,
-   * with `narrow`, as <name>-360.png at 360 px wide; otherwise does nothing.
+   * with `narrow`, as <name>-360.png at 360 px wide (the whole page); otherwise does nothing.
    */
-  readmeShot(name: string, options?: { narrow?: boolean }): Promise<void>
+  readmeShot(name: string, options?: ReadmeShotOptions): Promise<void>
   /** Dialogs (alert, confirm, prompt) the page opened so far; confirm is accepted, others dismissed. */
   readonly dialogs: readonly { type: string; message: string }[]
 }
@@ -182,6 +188,15 @@ export function recordFigures(figures: Record<string, unknown>): void {
   console.log(`figures: ${JSON.stringify(figures)}`)
 }
 
+export interface ReadmeShotOptions {
+  /** Also a 360 px wide shot. */
+  readonly narrow?: boolean
+  /** Another person's page (anotherPerson) instead of the journey's own. */
+  readonly page?: Page
+  /** Scrolled to the top of the window first: what the shot is about. */
+  readonly top?: Locator
+}
+
 type JourneyBody = (journey: Journey) => Promise<void>
 
 /** How a journey's browser context differs from a desktop browser with JavaScript on. */
@@ -290,15 +305,19 @@ export function describeBrowser(
             },
             readmeShot: async (shotName, shotOptions = {}) => {
               if (process.env.UPDATE_SCREENSHOTS !== '1') return
+              const of = shotOptions.page ?? page
               mkdirSync(README_SCREENSHOTS, { recursive: true })
-              await page.screenshot({ path: path.join(README_SCREENSHOTS, `${shotName}.png`) })
+              await shotOptions.top?.evaluate((element) =>
+                element.scrollIntoView({ block: 'start' }),
+              )
+              await of.screenshot({ path: path.join(README_SCREENSHOTS, `${shotName}.png`) })
               if (shotOptions.narrow) {
-                await page.setViewportSize(NARROW)
-                await page.screenshot({
+                await of.setViewportSize(NARROW)
+                await of.screenshot({
                   path: path.join(README_SCREENSHOTS, `${shotName}-360.png`),
                   fullPage: true,
                 })
-                await page.setViewportSize(DESKTOP)
+                await of.setViewportSize(options.viewport ?? DESKTOP)
               }
             },
           })
