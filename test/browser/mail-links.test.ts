@@ -23,7 +23,7 @@ describeBrowser('the pages mail links open', (journey) => {
       const list = page.getByRole('region', { name: 'Mailing list' })
       await list.getByLabel('Your name').fill('Reader')
       await list.getByLabel('Email address').fill(address)
-      await readmeShot('home', { narrow: true })
+      await readmeShot('home')
       await list.getByRole('button', { name: 'Subscribe' }).click()
       await list.getByRole('status').filter({ hasText: 'Almost done' }).waitFor()
       await step('subscribed')
