@@ -23,7 +23,7 @@ import { startSmtpServer, type TestSmtpServer } from '../smtp.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 /** Git-ignored: every journey's screenshots, kept after a failure, and the figures measured. */
-export const RESULTS = path.join(ROOT, 'test-results')
+const RESULTS = path.join(ROOT, 'test-results')
 const SCREENSHOTS = path.join(RESULTS, 'screenshots')
 const FIGURES = path.join(RESULTS, 'figures.json')
 /** The README's screenshots, rewritten only when UPDATE_SCREENSHOTS=1. */
@@ -75,8 +75,6 @@ export interface Journey {
    * with `narrow`, as <name>-360.png at 360 px wide (the whole page); otherwise does nothing.
    */
   readmeShot(name: string, options?: ReadmeShotOptions): Promise<void>
-  /** Dialogs (alert, confirm, prompt) the page opened so far; confirm is accepted, others dismissed. */
-  readonly dialogs: readonly { type: string; message: string }[]
 }
 
 function slug(text: string): string {
@@ -298,7 +296,6 @@ export function describeBrowser(
             page,
             context,
             site: currentSite(),
-            dialogs,
             anotherPerson: openPage,
             step: async (stepName, of) => {
               await save(stepName, of)
@@ -330,6 +327,14 @@ export function describeBrowser(
         } catch (error) {
           // The page as it was when the journey failed, beside the steps that led there.
           await save('failed').catch(() => {})
+          // A script error is often why an element never appeared: say so beside the timeout.
+          if (
+            error instanceof Error &&
+            faults.length > 0 &&
+            !error.message.includes(faults[0] ?? '')
+          ) {
+            error.message += `\nthe page also reported:\n${faults.join('\n')}`
+          }
           throw error
         } finally {
           await Promise.all(contexts.map((opened) => opened.close()))
