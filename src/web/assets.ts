@@ -43,34 +43,57 @@ const TYPES: Record<string, string> = {
 
 const PREFIX = '/assets/'
 
+function isManifest(value: unknown): value is Manifest {
+  if (typeof value !== 'object' || value === null) return false
+  const { files, imports } = value as Record<string, unknown>
+  return (
+    typeof files === 'object' && files !== null && typeof imports === 'object' && imports !== null
+  )
+}
+
+/** The manifest and files of a build; throws when there is none or it is unreadable. */
+function readBuild(directory: string): { manifest: Manifest; assets: Map<string, Asset> } {
+  const manifest: unknown = JSON.parse(readFileSync(path.join(directory, 'manifest.json'), 'utf8'))
+  if (!isManifest(manifest)) throw new Error('manifest.json has no files or imports')
+  const assets = new Map<string, Asset>()
+  for (const name of readdirSync(directory)) {
+    const type = TYPES[path.extname(name)]
+    if (type === undefined) continue
+    const file = path.join(directory, name)
+    const sibling = (suffix: string) =>
+      existsSync(file + suffix) ? readFileSync(file + suffix) : undefined
+    assets.set(name, {
+      type,
+      identity: readFileSync(file),
+      br: sibling('.br'),
+      gzip: sibling('.gz'),
+    })
+  }
+  return { manifest, assets }
+}
+
 /**
  * Reads dist/ui into memory: a few tens of KB, so serving is a map lookup, and a request can
  * only ever name a file the build wrote (no path from the URL touches the file system).
- * Without a build (a checkout where only tsc ran) the pages render without script or style
- * rather than fail: `log` says why once.
+ * Without a usable build (a checkout where only tsc ran, a half-written directory) the pages
+ * render without script or style rather than fail: `log` says why once.
  */
 export function loadUiAssets(directory: string | undefined, log: (line: string) => void): UiAssets {
-  const assets = new Map<string, Asset>()
-  let manifest: Manifest = { files: {}, imports: {} }
-  const manifestFile = directory === undefined ? undefined : path.join(directory, 'manifest.json')
-  if (directory !== undefined && manifestFile !== undefined && existsSync(manifestFile)) {
-    manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest
-    for (const name of readdirSync(directory)) {
-      const type = TYPES[path.extname(name)]
-      if (type === undefined) continue
-      const file = path.join(directory, name)
-      const sibling = (suffix: string) =>
-        existsSync(file + suffix) ? readFileSync(file + suffix) : undefined
-      assets.set(name, {
-        type,
-        identity: readFileSync(file),
-        br: sibling('.br'),
-        gzip: sibling('.gz'),
-      })
-    }
-  } else {
-    log(`web UI assets not found (${manifestFile ?? 'no directory given'}): pages have no script`)
+  let build: ReturnType<typeof readBuild> = {
+    manifest: { files: {}, imports: {} },
+    assets: new Map(),
   }
+  if (directory === undefined) {
+    log('web UI assets: no directory given; pages have no script')
+  } else {
+    try {
+      build = readBuild(directory)
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      log(`web UI assets not loaded from ${directory} (${reason}); pages have no script`)
+    }
+  }
+  const { manifest, assets } = build
   const url = (name: string | undefined) => (name === undefined ? undefined : PREFIX + name)
   return {
     get: (name) => assets.get(name),

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { ADMIN, buildTestApp, PASSWORD, UI_ASSETS } from '../../test/helpers.js'
 
 /** The pages of API.md §8 that anyone can open (the others redirect until signed in). */
@@ -38,7 +39,8 @@ function expectSafePage(response: LightMyRequestResponse): void {
   expect(csp.get('style-src')).toBe("'self'")
   expect(csp.get('base-uri')).toBe("'none'")
   expect(response.headers['x-frame-options']).toBe('DENY')
-  // With no-referrer, a browser sends `Origin: null` on the page's own posts: refused as cross-site.
+  // Every response's (src/core/http.ts): with no-referrer a browser sends `Origin: null` on the
+  // page's own posts, refused as cross-site.
   expect(response.headers['referrer-policy']).toBe('same-origin')
   const html = response.body
   expect(html.match(/<h1[\s>]/g)).toHaveLength(1)
@@ -263,15 +265,26 @@ describe('/assets', async () => {
   })
 })
 
-describe('without a built UI', async () => {
-  const { app } = await buildTestApp({}, { uiAssets: '/nonexistent/gatehouse-ui' })
+describe('without a usable UI build', async () => {
+  const broken = mkdtempSync(path.join(tmpdir(), 'gatehouse-ui-'))
+  writeFileSync(path.join(broken, 'manifest.json'), '{"files":')
+  writeFileSync(path.join(broken, 'app-ABC.js'), 'export {}')
+  afterAll(() => rmSync(broken, { recursive: true, force: true }))
 
-  it('the pages still render, without script or stylesheet', async () => {
-    const response = await page(app, '/')
-    expect(response.statusCode).toBe(200)
-    expectSafePage(response)
-    expect(response.body).not.toContain('<script')
-    expect(response.body).not.toContain('rel="stylesheet"')
-    expect((await app.inject({ url: '/assets/app.js' })).statusCode).toBe(404)
-  })
+  const apps = {
+    missing: (await buildTestApp({}, { uiAssets: '/nonexistent/gatehouse-ui' })).app,
+    'with a broken manifest': (await buildTestApp({}, { uiAssets: broken })).app,
+  }
+
+  it.each(Object.entries(apps))(
+    '(%s) the pages still render, without script or stylesheet',
+    async (_case, app) => {
+      const response = await page(app, '/')
+      expect(response.statusCode).toBe(200)
+      expectSafePage(response)
+      expect(response.body).not.toContain('<script')
+      expect(response.body).not.toContain('rel="stylesheet"')
+      expect((await app.inject({ url: '/assets/app-ABC.js' })).statusCode).toBe(404)
+    },
+  )
 })
