@@ -7,7 +7,6 @@ import {
   type Browser,
   type BrowserContext,
   chromium,
-  type Locator,
   type Page,
 } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -191,8 +190,6 @@ export interface ReadmeShotOptions {
   readonly narrow?: boolean
   /** Another person's page (anotherPerson) instead of the journey's own. */
   readonly page?: Page
-  /** Scrolled to the top of the window first: what the shot is about. */
-  readonly top?: Locator
 }
 
 type JourneyBody = (journey: Journey) => Promise<void>
@@ -304,10 +301,11 @@ export function describeBrowser(
               if (process.env.UPDATE_SCREENSHOTS !== '1') return
               const of = shotOptions.page ?? page
               mkdirSync(README_SCREENSHOTS, { recursive: true })
-              await shotOptions.top?.evaluate((element) =>
-                element.scrollIntoView({ block: 'start' }),
-              )
-              await of.screenshot({ path: path.join(README_SCREENSHOTS, `${shotName}.png`) })
+              // The whole page, header included, whatever the journey scrolled to.
+              await of.screenshot({
+                path: path.join(README_SCREENSHOTS, `${shotName}.png`),
+                fullPage: true,
+              })
               if (shotOptions.narrow) {
                 await of.setViewportSize(NARROW)
                 await of.screenshot({

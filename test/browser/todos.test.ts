@@ -93,10 +93,7 @@ describeBrowser('the todo board', (journey) => {
       await step('open only')
       await page.getByLabel('Show').selectOption({ label: 'All todos' })
       await expect.poll(() => titles(page), SETTLE).toHaveLength(3)
-      await readmeShot('board', {
-        narrow: true,
-        top: page.getByRole('heading', { level: 2, name: 'Your todos' }),
-      })
+      await readmeShot('board', { narrow: true })
 
       await page.getByRole('button', { name: 'Delete “Call Alice”' }).click()
       const confirm = page.getByRole('dialog', { name: 'Delete this todo?' })
