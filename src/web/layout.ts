@@ -108,10 +108,6 @@ export function sendHtml(reply: FastifyReply, status: number, html: string): Fas
       .header('content-security-policy', PAGE_CSP)
       // For browsers that predate frame-ancestors.
       .header('x-frame-options', 'DENY')
-      // Not the API's no-referrer: under it a browser sends `Origin: null` with the page's own
-      // form posts and fetches, which the cross-site check must then refuse. same-origin still
-      // tells other sites nothing.
-      .header('referrer-policy', 'same-origin')
       .header('cache-control', 'no-store')
       .send(html)
   )

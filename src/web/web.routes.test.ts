@@ -39,7 +39,8 @@ function expectSafePage(response: LightMyRequestResponse): void {
   expect(csp.get('style-src')).toBe("'self'")
   expect(csp.get('base-uri')).toBe("'none'")
   expect(response.headers['x-frame-options']).toBe('DENY')
-  // With no-referrer, a browser sends `Origin: null` on the page's own posts: refused as cross-site.
+  // Every response's (src/core/http.ts): with no-referrer a browser sends `Origin: null` on the
+  // page's own posts, refused as cross-site.
   expect(response.headers['referrer-policy']).toBe('same-origin')
   const html = response.body
   expect(html.match(/<h1[\s>]/g)).toHaveLength(1)

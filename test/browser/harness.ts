@@ -3,8 +3,13 @@ import { createServer } from 'node:net'
 import path from 'node:path'
 // playwright-core drives an installed browser and never downloads one (it has no install
 // script); the issue asks for Debian's chromium, so the tests run on the browser people get.
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, it } from 'vitest'
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+} from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ADMIN_ENV,
   basicAuth,
@@ -17,7 +22,7 @@ import { startSmtpServer, type TestSmtpServer } from '../smtp.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 /** Git-ignored: every journey's screenshots, kept after a failure, and the figures measured. */
-export const RESULTS = path.join(ROOT, 'test-results')
+const RESULTS = path.join(ROOT, 'test-results')
 const SCREENSHOTS = path.join(RESULTS, 'screenshots')
 const FIGURES = path.join(RESULTS, 'figures.json')
 /** The README's screenshots, rewritten only when UPDATE_SCREENSHOTS=1. */
@@ -60,15 +65,15 @@ export interface Journey {
   readonly page: Page
   readonly context: BrowserContext
   readonly site: Site
-  /** Saves `<nn>-<name>.png` in this journey's screenshot folder. */
-  step(name: string): Promise<void>
+  /** Saves `<nn>-<name>.png` of `page` (the journey's own by default) in its screenshot folder. */
+  step(name: string, page?: Page): Promise<void>
+  /** A page in another fresh context: a second person, watched as the first one is. */
+  anotherPerson(): Promise<Page>
   /**
    * With UPDATE_SCREENSHOTS=1, saves the page as docs/screenshots/<name>.png at 1280×800 and,
-   * with `narrow`, as <name>-360.png at 360 px wide; otherwise does nothing.
+   * with `narrow`, as <name>-360.png at 360 px wide (the whole page); otherwise does nothing.
    */
-  readmeShot(name: string, options?: { narrow?: boolean }): Promise<void>
-  /** Dialogs (alert, confirm, prompt) the page opened so far; confirm is accepted, others dismissed. */
-  readonly dialogs: readonly { type: string; message: string }[]
+  readmeShot(name: string, options?: ReadmeShotOptions): Promise<void>
 }
 
 function slug(text: string): string {
@@ -180,6 +185,13 @@ export function recordFigures(figures: Record<string, unknown>): void {
   console.log(`figures: ${JSON.stringify(figures)}`)
 }
 
+export interface ReadmeShotOptions {
+  /** Also a 360 px wide shot. */
+  readonly narrow?: boolean
+  /** Another person's page (anotherPerson) instead of the journey's own. */
+  readonly page?: Page
+}
+
 type JourneyBody = (journey: Journey) => Promise<void>
 
 /** How a journey's browser context differs from a desktop browser with JavaScript on. */
@@ -232,36 +244,46 @@ export function describeBrowser(
     }
 
     const journey: DefineJourney = (name, body, options = {}) => {
-      it(name, { timeout: 60_000 }, async () => {
-        if (browser === undefined) throw new Error('the browser did not start')
+      // Generous: a journey takes seconds, but this machine's two cores are shared with other runs.
+      it(name, { timeout: 90_000 }, async () => {
+        const launched = browser
+        if (launched === undefined) throw new Error('the browser did not start')
         const shots = path.join(SCREENSHOTS, slug(name))
         rmSync(shots, { recursive: true, force: true })
         mkdirSync(shots, { recursive: true })
 
-        const context = await browser.newContext({
-          baseURL: currentSite().url,
-          viewport: options.viewport ?? DESKTOP,
-          javaScriptEnabled: options.javaScriptEnabled ?? true,
-        })
-        // A missing element fails the journey in seconds, not at the test's timeout.
-        context.setDefaultTimeout(10_000)
-        const page = await context.newPage()
         const faults: string[] = []
         const dialogs: { type: string; message: string }[] = []
-        page.on('pageerror', (error) => faults.push(`uncaught: ${error.message}`))
-        page.on('console', (message) => {
-          if (message.type() === 'error' && isPageFault(message.text())) {
-            faults.push(`console: ${message.text()}`)
-          }
-        })
-        page.on('dialog', (dialog) => {
-          dialogs.push({ type: dialog.type(), message: dialog.message() })
-          void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss())
-        })
+        const contexts: BrowserContext[] = []
+        /** A fresh context (its own cookies and cache) whose page the journey watches. */
+        const openPage = async (): Promise<Page> => {
+          const opened = await launched.newContext({
+            baseURL: currentSite().url,
+            viewport: options.viewport ?? DESKTOP,
+            javaScriptEnabled: options.javaScriptEnabled ?? true,
+          })
+          contexts.push(opened)
+          // A missing element fails the journey in seconds, not at the test's timeout.
+          opened.setDefaultTimeout(10_000)
+          const openedPage = await opened.newPage()
+          openedPage.on('pageerror', (error) => faults.push(`uncaught: ${error.message}`))
+          openedPage.on('console', (message) => {
+            if (message.type() === 'error' && isPageFault(message.text())) {
+              faults.push(`console: ${message.text()}`)
+            }
+          })
+          openedPage.on('dialog', (dialog) => {
+            dialogs.push({ type: dialog.type(), message: dialog.message() })
+            void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss())
+          })
+          return openedPage
+        }
+        const page = await openPage()
+        const context = page.context()
 
         let shot = 0
-        const save = (stepName: string) =>
-          page.screenshot({
+        const save = (stepName: string, of: Page = page) =>
+          of.screenshot({
             path: path.join(shots, `${String(++shot).padStart(2, '0')}-${slug(stepName)}.png`),
             fullPage: true,
           })
@@ -271,21 +293,26 @@ export function describeBrowser(
             page,
             context,
             site: currentSite(),
-            dialogs,
-            step: async (stepName) => {
-              await save(stepName)
+            anotherPerson: openPage,
+            step: async (stepName, of) => {
+              await save(stepName, of)
             },
-            readmeShot: async (shotName, options = {}) => {
+            readmeShot: async (shotName, shotOptions = {}) => {
               if (process.env.UPDATE_SCREENSHOTS !== '1') return
+              const of = shotOptions.page ?? page
               mkdirSync(README_SCREENSHOTS, { recursive: true })
-              await page.screenshot({ path: path.join(README_SCREENSHOTS, `${shotName}.png`) })
-              if (options.narrow) {
-                await page.setViewportSize(NARROW)
-                await page.screenshot({
+              // The whole page, header included, whatever the journey scrolled to.
+              await of.screenshot({
+                path: path.join(README_SCREENSHOTS, `${shotName}.png`),
+                fullPage: true,
+              })
+              if (shotOptions.narrow) {
+                await of.setViewportSize(NARROW)
+                await of.screenshot({
                   path: path.join(README_SCREENSHOTS, `${shotName}-360.png`),
                   fullPage: true,
                 })
-                await page.setViewportSize(DESKTOP)
+                await of.setViewportSize(options.viewport ?? DESKTOP)
               }
             },
           })
@@ -298,9 +325,17 @@ export function describeBrowser(
         } catch (error) {
           // The page as it was when the journey failed, beside the steps that led there.
           await save('failed').catch(() => {})
+          // A script error is often why an element never appeared: say so beside the timeout.
+          if (
+            error instanceof Error &&
+            faults.length > 0 &&
+            !error.message.includes(faults[0] ?? '')
+          ) {
+            error.message += `\nthe page also reported:\n${faults.join('\n')}`
+          }
           throw error
         } finally {
-          await context.close()
+          await Promise.all(contexts.map((opened) => opened.close()))
         }
       })
     }
@@ -480,4 +515,40 @@ export async function measureFirstRender(
     firstRendersMs: firstVisits.map((figures) => figures.firstRenderMs),
     secondVisit,
   }
+}
+
+/**
+ * Markup a user can store in a todo title, a name or a campaign subject. Rendered as HTML, the
+ * scripts would set `window.__stored` and the image's onerror would open a dialog; the page's CSP
+ * should stop both as well, and a journey fails on a CSP refusal or a dialog, so either defence
+ * failing shows.
+ */
+export const STORED_MARKUP = {
+  title: '<script>window.__stored = "title"</script><img src="x" onerror="alert(1)">',
+  name: '<b>Mal</b><script>window.__stored = "name"</script>',
+  subject: '<i>News</i><script>window.__stored = "subject"</script>',
+} as const
+
+/** The page shows stored markup as text: none of it became an element or ran. */
+export async function expectInert(page: Page): Promise<void> {
+  expect(await page.evaluate('window.__stored')).toBeUndefined()
+  expect(await page.locator('main script, main img, main b, main i').count()).toBe(0)
+}
+
+interface MountPoint {
+  readonly childElementCount: number
+  querySelector(selector: string): unknown
+}
+
+/** Waits until the page's UI has rendered into its mount point and shows no "Loading…". */
+export async function rendered(page: Page): Promise<void> {
+  await page.waitForFunction(() => {
+    const { document } = globalThis as unknown as {
+      document: { getElementById(id: string): MountPoint | null }
+    }
+    const mount = document.getElementById('app')
+    return (
+      mount === null || (mount.childElementCount > 0 && mount.querySelector('.loading') === null)
+    )
+  })
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { components } from '../../clients/typescript/src/index.js'
-import { api, call, type User } from '../lib/api.js'
+import { api, call, ProblemError, type User } from '../lib/api.js'
 import { Field } from '../lib/components.js'
 import { ListView } from './common.js'
 import { usePagedList } from './paged.js'
@@ -54,11 +54,8 @@ export function AuditSection() {
       ),
     'events',
   )
-  const nameOf = (id: string | null) => {
-    if (id === null) return '—'
-    const user = users.find((u) => u.id === id)
-    return user === undefined ? id : user.username
-  }
+  const names = useNamesOf(users, list.items)
+  const nameOf = (id: string | null) => (id === null ? '—' : (names.get(id) ?? id))
   const showActor = (actor: string) => {
     const next = { ...filter, actor }
     setDraft(next)
@@ -209,6 +206,44 @@ function Details(props: { detail: Record<string, string>; nameOf: (id: string) =
       ))}
     </dl>
   )
+}
+
+/**
+ * Usernames for the user ids the shown events name (actors and `user_id`s): the first 100
+ * users are known already; any other is read once (`GET /users/{id}`), a deleted one says so.
+ */
+function useNamesOf(users: User[], events: AuditEvent[] | undefined): Map<string, string> {
+  const [looked, setLooked] = useState<ReadonlyMap<string, string>>(new Map())
+  const known = new Map(users.map((user) => [user.id, user.username]))
+  const missing = new Set<string>()
+  for (const event of events ?? []) {
+    for (const id of [event.actor_id, event.detail.user_id]) {
+      if (id !== null && id !== undefined && !known.has(id) && !looked.has(id)) missing.add(id)
+    }
+  }
+  const key = [...missing].sort().join(',')
+  useEffect(() => {
+    // Only once the first 100 are in: most ids are among them.
+    if (key === '' || users.length === 0) return
+    let current = true
+    void Promise.all(
+      key.split(',').map(async (id): Promise<[string, string]> => {
+        try {
+          const user = await call(api.GET('/api/v1/users/{id}', { params: { path: { id } } }))
+          return [id, user.username]
+        } catch (error) {
+          const gone = error instanceof ProblemError && error.status === 404
+          return [id, gone ? `${id} (deleted)` : id]
+        }
+      }),
+    ).then((found) => {
+      if (current) setLooked((old) => new Map([...old, ...found]))
+    })
+    return () => {
+      current = false
+    }
+  }, [key, users.length])
+  return new Map([...looked, ...known])
 }
 
 /** Up to the first 100 users, to name the actors and offer them in the filter. */

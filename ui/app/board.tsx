@@ -84,12 +84,24 @@ function TodoBoard({ user }: { user: ShellUser }) {
     void load(view)
   }, [view, load])
 
+  // Admins pick an owner from the first 100 users, or from those matching a search.
+  const [userQuery, setUserQuery] = useState('')
+  const [known, setKnown] = useState<ReadonlyMap<string, User>>(new Map())
   useEffect(() => {
     if (!isAdmin) return
-    call(api.GET('/api/v1/users', { params: { query: { limit: 100 } } }))
-      .then((page) => setUsers(page.items))
-      .catch(() => setUsers([]))
-  }, [isAdmin])
+    const q = userQuery.trim()
+    const timer = setTimeout(() => {
+      call(
+        api.GET('/api/v1/users', { params: { query: { limit: 100, ...(q === '' ? {} : { q }) } } }),
+      )
+        .then((page) => {
+          setUsers(page.items)
+          setKnown((old) => new Map([...old, ...page.items.map((u) => [u.id, u] as const)]))
+        })
+        .catch(() => setUsers([]))
+    }, 250)
+    return () => clearTimeout(timer)
+  }, [isAdmin, userQuery])
 
   const loadMore = async () => {
     if (next === null) return
@@ -123,8 +135,11 @@ function TodoBoard({ user }: { user: ShellUser }) {
     }
   }
 
-  const ownerName = (id: string) =>
-    id === user.id ? 'you' : (users.find((u) => u.id === id)?.username ?? id)
+  const ownerName = (id: string) => (id === user.id ? 'you' : (known.get(id)?.username ?? id))
+  // The chosen owner stays in the list while a search shows others.
+  const chosen = known.get(view.owner)
+  const ownerChoices =
+    chosen === undefined || users.some((u) => u.id === chosen.id) ? users : [chosen, ...users]
 
   return (
     <div>
@@ -189,6 +204,22 @@ function TodoBoard({ user }: { user: ShellUser }) {
           />
           {isAdmin && (
             <Field
+              label="Find a user"
+              name="user-search"
+              hint="Narrows the owner list by username or name"
+              control={(props) => (
+                <input
+                  {...props}
+                  type="search"
+                  maxLength={100}
+                  value={userQuery}
+                  onInput={(event) => setUserQuery(event.currentTarget.value)}
+                />
+              )}
+            />
+          )}
+          {isAdmin && (
+            <Field
               label="Owner"
               name="owner"
               control={(props) => (
@@ -198,7 +229,7 @@ function TodoBoard({ user }: { user: ShellUser }) {
                   onChange={(event) => setView({ ...view, owner: event.currentTarget.value })}
                 >
                   <option value="">Everyone</option>
-                  {users.map((u) => (
+                  {ownerChoices.map((u) => (
                     <option key={u.id} value={u.id}>
                       {u.username} ({u.name})
                     </option>
@@ -269,8 +300,11 @@ function TodoItem(props: {
     wasEditing.current = editing
   }, [editing])
 
+  // The box shows the new state at once, not the old one until the server answers.
+  const [doneShown, setDoneShown] = useState<boolean | undefined>(undefined)
   const patch = async (body: { public?: boolean; done?: boolean }, failure: string) => {
     setBusy(true)
+    setDoneShown(body.done)
     try {
       props.onChanged(
         await call(api.PATCH('/api/v1/todos/{id}', { params: { path: { id: todo.id } }, body })),
@@ -279,6 +313,7 @@ function TodoItem(props: {
       props.onError(failure)
     } finally {
       setBusy(false)
+      setDoneShown(undefined)
     }
   }
 
@@ -325,8 +360,10 @@ function TodoItem(props: {
               </>
             }
             name={`done-${todo.id}`}
-            checked={todo.done}
-            onChange={(done) => void patch({ done }, `“${todo.title}” could not be changed.`)}
+            checked={doneShown ?? todo.done}
+            onChange={(done) => {
+              if (!busy) void patch({ done }, `“${todo.title}” could not be changed.`)
+            }}
           />
         )}
         <button
