@@ -3,12 +3,7 @@ import { createServer } from 'node:net'
 import path from 'node:path'
 // playwright-core drives an installed browser and never downloads one (it has no install
 // script); the issue asks for Debian's chromium, so the tests run on the browser people get.
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Page,
-} from 'playwright-core'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ADMIN_ENV,
