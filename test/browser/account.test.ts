@@ -1,5 +1,6 @@
 import { expect } from 'vitest'
-import { describeBrowser, PASSWORD, registerUser, SETTLE, signIn } from './harness.js'
+import { eventually, linkIn } from '../smtp.js'
+import { ADMIN, describeBrowser, PASSWORD, registerUser, SETTLE, signIn } from './harness.js'
 
 describeBrowser('the account page', (journey) => {
   journey(
@@ -50,6 +51,58 @@ describeBrowser('the account page', (journey) => {
       await keys.getByRole('heading', { level: 3, name: 'CI deploys' }).waitFor()
       await step('the key, no longer shown')
       await readmeShot('account')
+    },
+  )
+
+  journey(
+    'add an email address and verify it through the mailed link; an admin then mails a reset link',
+    async ({ page, site, step, anotherPerson }) => {
+      await registerUser(site, 'fox', 'Fox Mulder')
+      await signIn(page, 'fox', PASSWORD)
+      await page.goto('/app/account')
+      const profile = page.getByRole('region', { name: 'Profile' })
+      const email = profile.getByLabel('Email (optional)')
+      await email.fill('fox@example.test')
+      await profile.getByRole('button', { name: 'Save profile' }).click()
+      await page
+        .getByRole('status')
+        .filter({ hasText: 'We mailed a link to fox@example.test' })
+        .waitFor()
+      await profile.getByText('Not verified yet').waitFor()
+      await step('address saved, not verified')
+
+      const mail = await eventually(async () =>
+        site.smtp.mails.find((received) => received.to.includes('fox@example.test')),
+      )
+      // The link opens a page that only shows a button (mail scanners follow links).
+      await page.goto(linkIn(mail, `${site.url}/verify-email?token=`))
+      await step('verify page')
+      await page.getByRole('button', { name: 'Confirm address' }).click()
+      await page.getByRole('heading', { level: 1, name: 'Email address confirmed' }).waitFor()
+      await step('verified')
+
+      await page.goto('/app/account')
+      await page.getByRole('region', { name: 'Profile' }).getByText('Verified.').waitFor()
+      await step('the account page says verified')
+
+      // A verified address is what an admin's "Send reset link" needs.
+      const admin = await anotherPerson()
+      await signIn(admin, ADMIN.username, ADMIN.password, '/admin')
+      await admin.getByLabel('Search users').fill('fox')
+      await admin.getByRole('button', { name: 'Search' }).click()
+      await admin.getByRole('button', { name: 'Send fox a password reset link' }).click()
+      await admin
+        .getByRole('status')
+        .filter({ hasText: 'Mailed a password reset link to fox' })
+        .waitFor()
+      await step('an admin mailed a reset link', admin)
+      await eventually(async () =>
+        site.smtp.mails.find(
+          (received) =>
+            received.to.includes('fox@example.test') &&
+            (received.parsed.text ?? '').includes('/reset-password?token='),
+        ),
+      )
     },
   )
 })

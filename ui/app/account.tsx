@@ -13,7 +13,7 @@ import { formatWhen } from '../lib/format.js'
 import { useSubmission } from '../lib/forms.js'
 import type { PageProps } from '../lib/mount.js'
 
-/** /app/account: name, password, sessions and API keys of the signed-in user. */
+/** /app/account: name, email, password, sessions and API keys of the signed-in user. */
 export function Account({ user, data }: PageProps) {
   const [confirmDialog, confirm] = useConfirm()
   const [notice, showNotice] = useNotice()
@@ -40,24 +40,36 @@ type Confirm = (title: string, message: string, action?: string) => Promise<bool
 function ProfileSection({ showNotice }: { showNotice: ShowNotice }) {
   const [profile, setProfile] = useState<User | undefined>(undefined)
   const [name, setName] = useState('')
+  const [email, setEmail] = useState('')
   const [loadError, setLoadError] = useState(false)
   const submission = useSubmission()
 
+  const show = (user: User) => {
+    setProfile(user)
+    setName(user.name)
+    setEmail(user.email ?? '')
+  }
   useEffect(() => {
     call(api.GET('/api/v1/profile'))
-      .then((user) => {
-        setProfile(user)
-        setName(user.name)
-      })
+      .then(show)
       .catch(() => setLoadError(true))
   }, [])
 
   const onSubmit = async (event: Event) => {
     event.preventDefault()
+    if (profile === undefined) return
+    const newEmail = email.trim()
+    // Only a changed address is sent: sending the same one again would mail a new link.
+    const emailChange =
+      newEmail === (profile.email ?? '') ? {} : { email: newEmail === '' ? null : newEmail }
     await submission.run(async () => {
-      const user = await call(api.PATCH('/api/v1/profile', { body: { name } }))
-      setProfile(user)
-      showNotice('Your name is saved.')
+      const user = await call(api.PATCH('/api/v1/profile', { body: { name, ...emailChange } }))
+      show(user)
+      showNotice(
+        user.email !== null && 'email' in emailChange
+          ? `Saved. We mailed a link to ${user.email}: open it to verify the address.`
+          : 'Your profile is saved.',
+      )
     })
   }
 
@@ -92,8 +104,30 @@ function ProfileSection({ showNotice }: { showNotice: ShowNotice }) {
               />
             )}
           />
+          <Field
+            label="Email (optional)"
+            name="email"
+            hint={
+              profile.email === null
+                ? 'For a link to reset your password if you forget it.'
+                : profile.email_verified
+                  ? 'Verified.'
+                  : 'Not verified yet: open the link we mailed to it.'
+            }
+            error={submission.fieldError('email')}
+            control={(props) => (
+              <input
+                {...props}
+                type="email"
+                autocomplete="email"
+                maxLength={254}
+                value={email}
+                onInput={(event) => setEmail(event.currentTarget.value)}
+              />
+            )}
+          />
           <button type="submit" disabled={submission.busy}>
-            Save name
+            Save profile
           </button>
         </form>
       )}
