@@ -6,6 +6,7 @@ import { AppError } from '../core/errors.js'
 import type { RecoveryService } from '../recovery/recovery.service.js'
 import type { UiAssets } from './assets.js'
 import { escapeHtml, htmlPage, type PageOptions, sendHtml } from './layout.js'
+import { mountPoint } from './shells.routes.js'
 
 const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) })
 // Fields are checked by the service, not by a schema, so a bad form gets the form back, not JSON.
@@ -125,7 +126,22 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
         querystring: TokenQuery,
       },
     },
-    async (request, reply) => sendHtml(reply, 200, resetForm(options, request.query.token ?? '')),
+    async (request, reply) => {
+      const token = request.query.token ?? ''
+      if (token !== '') return sendHtml(reply, 200, resetForm(options, token))
+      // No link yet: ask for one. The form calls POST /api/v1/auth/password-reset, whose limits
+      // and equal answers hold for the page too.
+      return sendHtml(
+        reply,
+        200,
+        htmlPage(
+          'Forgot your password?',
+          `<p>Give your username or your email address. If the account has a verified address, we mail a link to choose a new password.</p>
+${mountPoint('forgot-password')}`,
+          { assets: assets.page('public'), width: 'narrow' },
+        ),
+      )
+    },
   )
 
   app.post(

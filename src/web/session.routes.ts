@@ -67,7 +67,7 @@ function loginForm(
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"${described}${username === '' ? '' : ' autofocus'}></div>
 <p><button type="submit">Sign in</button></p>
 </form>
-<p>No account yet? <a href="/register">Register</a>.</p>`,
+<p><a href="/reset-password">Forgot your password?</a> · No account yet? <a href="/register">Register</a>.</p>`,
     page,
   )
 }

@@ -19,7 +19,11 @@ const NOSCRIPT =
  * attributes) save the UI a round trip before its first render. Empty, not "Loading…": without
  * script the page would say so forever, beside the <noscript> note.
  */
-function mountPoint(page: string, user?: ShellUser, data: Record<string, string> = {}): string {
+export function mountPoint(
+  page: string,
+  user?: ShellUser,
+  data: Record<string, string> = {},
+): string {
   const attributes = Object.entries({
     ...(user === undefined ? {} : { user: JSON.stringify(user) }),
     ...data,
