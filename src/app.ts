@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes, auditTag } from './audit/audit.routes.js'
+import { ensureAdmin } from './auth/accounts.service.js'
 import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
-import { memoryStore, redisStore } from './auth/credential-counters.js'
+import { counterStore } from './auth/credential-counters.js'
 import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
@@ -13,12 +14,13 @@ import { campaignsRoutes, campaignsTag } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
 import type { Config } from './core/config.js'
 import { registerCors } from './core/cors.js'
-import { migrateToLatest, openDatabase } from './core/db.js'
+import { type Db, migrateToLatest, openDatabase } from './core/db.js'
 import { registerDocs } from './core/docs.js'
 import { installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createLoggers } from './core/logger.js'
 import { createCursorCodec } from './core/pagination.js'
+import type { PrimaryChannel } from './core/primary-calls.js'
 import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
 import { createServer, scheduleMaintenance } from './core/server.js'
@@ -48,6 +50,26 @@ import { recoveryPagesRoutes } from './web/recovery-pages.routes.js'
 import { sessionPagesRoutes } from './web/session.routes.js'
 import { shellRoutes } from './web/shells.routes.js'
 
+/** The schema, then the configured admin: once, before any process serves. */
+async function prepareDatabase(database: Db<Database>, config: Config): Promise<void> {
+  await migrateToLatest(database, migrations)
+  if (config.admin !== undefined) await ensureAdmin(database.kysely, database.dialect, config.admin)
+}
+
+/**
+ * What the cluster primary does once before it forks workers (WORKERS>1), so they neither race
+ * to create the signing keys nor each run the migrations and the admin bootstrap.
+ */
+export async function prepareStorage(config: Config): Promise<void> {
+  loadSigningKeys(config)
+  const database = openDatabase<Database>(config.database)
+  try {
+    await prepareDatabase(database, config)
+  } finally {
+    await database.close()
+  }
+}
+
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
   logger?: boolean
@@ -57,6 +79,11 @@ export interface BuildOptions {
   slowClients?: SlowClientLimits
   /** The built web UI (dist/ui: scripts/build-ui.js); without it pages render without script. */
   uiAssets?: string
+  /**
+   * A cluster worker (WORKERS>1): its line to the primary, which counts rate limits for all, and
+   * which has already prepared the storage (`prepareStorage`).
+   */
+  primary?: PrimaryChannel
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -66,7 +93,8 @@ export async function buildApp(
 ): Promise<FastifyInstance> {
   const keys = loadSigningKeys(config)
   const database = openDatabase<Database>(config.database)
-  await migrateToLatest(database, migrations)
+  // A cluster worker finds it done by the primary (prepareStorage).
+  if (options.primary === undefined) await prepareDatabase(database, config)
   const db = database.kysely
 
   const loggers = createLoggers(
@@ -108,6 +136,7 @@ export async function buildApp(
     redis,
     shared,
     observer: database.observer,
+    primary: options.primary,
     emails: accountEmails,
   })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
@@ -159,7 +188,6 @@ export async function buildApp(
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(db, serverSecret)
-  if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
 
   const subscribersService = createSubscribersService({
     db,
@@ -178,7 +206,7 @@ export async function buildApp(
   const cookies = sessionCookieNames(config.publicUrl)
 
   await registerCors(app, config)
-  await registerRateLimits(app, config, redis)
+  await registerRateLimits(app, config, { redis, primary: options.primary })
 
   await app.register(authPlugin, {
     authenticator: auth.authenticator,
@@ -222,7 +250,7 @@ export async function buildApp(
     prefix: '/api/v1/auth',
     recovery,
     loginLimit: config.rateLimit
-      ? resetLoginLimit(redis === undefined ? memoryStore() : redisStore(redis, memoryStore()))
+      ? resetLoginLimit(counterStore('reset-login', { redis, primary: options.primary }))
       : undefined,
   })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })
