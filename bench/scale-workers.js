@@ -1,13 +1,6 @@
 // The workers part of `npm run bench -- scale`: W2 and W5 against a server with WORKERS=1 and one
 // with WORKERS=2 on the same seeded file, in interleaved rounds; throughput, latency and the CPU
-// of all the server's processes per request. Then what the SQLite cross-process check
-// (src/auth/auth-changes.ts) costs a request, timed in this process against the built module.
-import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import SQLite from 'better-sqlite3'
-
-const here = path.dirname(fileURLToPath(import.meta.url))
-const dist = path.join(path.dirname(here), 'dist')
+// of all the server's processes per request.
 
 const WORKLOADS = [
   { id: 'W2', title: 'GET /api/v1/private (Bearer)', path: '/api/v1/private' },
@@ -61,62 +54,10 @@ export async function run(context) {
     }
   }
   for (const server of servers) server.stop()
-
-  const check = await crossProcessCheck(context)
-  log(
-    `bench scale: cross-process check: ${check.unchangedNs.toFixed(0)} ns when nobody else wrote, ${check.otherWriteUs.toFixed(1)} µs after another connection's unrelated commit, ${check.authChangeUs.toFixed(1)} µs after a demotion`,
-  )
-  return { markdown: markdownOf(results, check, context), data: { results, check } }
+  return { markdown: markdownOf(results, context), data: results }
 }
 
-/**
- * `catchUp()` as every request runs it, on a copy of the bench user's database: when no other
- * connection committed (the steady state), after an unrelated commit by another connection (a
- * todo written by another worker: one journal read that finds nothing), and after a demotion
- * (one journal read, one cache entry dropped).
- */
-async function crossProcessCheck(context) {
-  const { openDatabase } = await import(pathToFileURL(path.join(dist, 'core', 'db.js')).href)
-  const { createAuthChanges } = await import(
-    pathToFileURL(path.join(dist, 'auth', 'auth-changes.js')).href
-  )
-  const database = openDatabase({ kind: 'sqlite', path: context.dbFile, synchronous: 'NORMAL' })
-  const forgotten = { users: 0 }
-  const changes = createAuthChanges({
-    observer: database.observer,
-    identities: { forget: () => forgotten.users++, forgetAll: () => {} },
-    apiKeys: { forgetUser: () => {}, forgetAll: () => {} },
-    revocations: { revokedElsewhere: () => {}, load: async () => {} },
-  })
-  const other = new SQLite(context.dbFile)
-  const user = other.prepare("select id from users where username = 'bench'").pluck().get()
-  // A column no cached principal holds: a commit, but no journal entry.
-  const touchUser = other.prepare('update users set updated_at = ? where id = ?')
-  const demote = other.prepare('update users set role = ? where id = ?')
-
-  const timeEach = async (count, between) => {
-    let total = 0n
-    for (let i = 0; i < count; i++) {
-      between?.(i)
-      const started = process.hrtime.bigint()
-      await changes.catchUp()
-      total += process.hrtime.bigint() - started
-    }
-    return Number(total) / count
-  }
-  await timeEach(10_000)
-  const unchangedNs = await timeEach(200_000)
-  const otherWriteUs = (await timeEach(2_000, (i) => touchUser.run(String(i), user))) / 1000
-  const authChangeUs =
-    (await timeEach(2_000, (i) => demote.run(i % 2 === 0 ? 'admin' : 'user', user))) / 1000
-  demote.run('user', user)
-  other.close()
-  await database.close()
-  if (forgotten.users < 2_000) throw new Error('the check missed demotions')
-  return { unchangedNs, otherWriteUs, authChangeUs }
-}
-
-function markdownOf(results, check, context) {
+function markdownOf(results, context) {
   const lines = [
     '### WORKERS=1 against WORKERS=2 (SQLite, no Redis)',
     '',
@@ -137,15 +78,5 @@ function markdownOf(results, check, context) {
       )
     }
   }
-  lines.push(
-    '',
-    '### The SQLite cross-process check, per request',
-    '',
-    '| when | cost of catchUp() |',
-    '|---|---|',
-    `| nobody else committed (PRAGMA data_version only) | ${check.unchangedNs.toFixed(0)} ns |`,
-    `| another connection committed something else (one journal read) | ${check.otherWriteUs.toFixed(1)} µs |`,
-    `| another connection demoted a user (journal read, one entry dropped) | ${check.authChangeUs.toFixed(1)} µs |`,
-  )
   return lines.join('\n')
 }

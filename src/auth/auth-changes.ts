@@ -9,10 +9,9 @@ interface ChangeRow {
   subject: string
 }
 
-// The new changes, and always the newest one: it tells a journal that went backwards (a file
-// restored from a backup) from one with nothing new.
-const NEW_CHANGES = `select seq, kind, subject from auth_changes
-  where seq > ? or seq = (select max(seq) from auth_changes) order by seq`
+// Both are searches of the rowid b-tree, never a scan of the journal.
+const NEW_CHANGES = 'select seq, kind, subject from auth_changes where seq > ? order by seq'
+const LATEST = 'select max(seq) as seq from auth_changes'
 
 export interface AuthChanges {
   /**
@@ -42,7 +41,8 @@ export function createAuthChanges(deps: {
 }): AuthChanges {
   const { observer, identities, apiKeys, revocations } = deps
   let version = observer.dataVersion()
-  let seen = observer.all<ChangeRow>(NEW_CHANGES, 0).at(-1)?.seq ?? 0
+  const latest = () => observer.all<{ seq: number | null }>(LATEST)[0]?.seq ?? 0
+  let seen = latest()
   // While the revocations reload after a gap, nobody may go on without them.
   let reloading: Promise<void> | undefined
 
@@ -77,13 +77,15 @@ export function createAuthChanges(deps: {
       if (now === version) return
       version = now
       const rows = observer.all<ChangeRow>(NEW_CHANGES, seen)
-      const latest = rows.at(-1)?.seq ?? 0
-      if (latest === seen) return
-      const fresh = rows.filter((row) => row.seq > seen)
       const previous = seen
-      seen = latest
-      if (latest < previous || fresh[0]?.seq !== previous + 1) return startOver()
-      apply(fresh)
+      if (rows.length === 0) {
+        // Nothing new, unless the journal went backwards (a file restored from a backup).
+        seen = latest()
+        return seen < previous ? startOver() : undefined
+      }
+      seen = rows[rows.length - 1]?.seq ?? previous
+      if (rows[0]?.seq !== previous + 1) return startOver()
+      apply(rows)
     },
   }
 }
