@@ -1,7 +1,8 @@
 // `npm run bench -- scale [part...]`: does adding processes add throughput, and at what cost per
 // request? Each part is a module with `run(context)` that returns { markdown, data }; the parts
 // share one seeded database and the helpers below. Parts: workers (WORKERS=1 against WORKERS=2),
-// check (the cost of the SQLite cross-process check per request); others add theirs to PARTS.
+// check (the cost of the SQLite cross-process check per request), limits (the request limit
+// counted in the cluster primary); others add theirs to PARTS.
 //
 // Unlike the other workloads nothing is pinned: several processes must spread over the cores,
 // and the load generator shares them, so on this 2-core machine throughput cannot double.
@@ -16,7 +17,12 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.dirname(here)
 
 /** name → module file in bench/; a part whose file is missing is skipped with a line. */
-const PARTS = { workers: 'scale-workers.js', check: 'scale-check.js', nginx: 'scale-nginx.js' }
+const PARTS = {
+  workers: 'scale-workers.js',
+  check: 'scale-check.js',
+  limits: 'scale-limits.js',
+  nginx: 'scale-nginx.js',
+}
 
 const log = (line) => process.stderr.write(`${line}\n`)
 
