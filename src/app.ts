@@ -101,7 +101,15 @@ export async function buildServices(
     dialect: database.dialect,
     publicUrl: config.publicUrl,
   })
-  const auth = await createAuth({ db, keys, config, redis, shared, emails: accountEmails })
+  const auth = await createAuth({
+    db,
+    keys,
+    config,
+    redis,
+    shared,
+    observer: database.observer,
+    emails: accountEmails,
+  })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
     database.dataVersion !== undefined && config.todoListCacheMb > 0

@@ -27,7 +27,10 @@ export function createApiKeysService(deps: {
   db: Kysely<Database>
   dialect: DialectName
   identities: IdentityCache
-  /** Other instances share the database: cached API keys are checked against it on each use. */
+  /**
+   * Other instances share the database with no change journal (auth-changes.ts) to tell of
+   * deleted keys: cached API keys are checked against it on each use.
+   */
   shared: boolean
 }) {
   const { db, identities } = deps
@@ -115,6 +118,12 @@ export function createApiKeysService(deps: {
     forgetUser(userId: string): void {
       forgets += 1
       for (const [keyHash, entry] of cache) if (entry.userId === userId) cache.delete(keyHash)
+    },
+
+    /** Any key may have been deleted (the change journal could not say whose). */
+    forgetAll(): void {
+      forgets += 1
+      cache.clear()
     },
 
     /** The user behind an API key, or undefined when it is unknown or expired. */

@@ -2,10 +2,12 @@ import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
+import type { SqliteObserver } from '../core/db.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
 import { createApiKeysService } from './api-keys.service.js'
+import { createAuthChanges, NO_OTHER_WRITERS } from './auth-changes.js'
 import { createAuthenticator } from './authenticator.js'
 import { createCookieSessions } from './cookie-sessions.js'
 import { createCredentialGuard } from './credential-guard.js'
@@ -34,6 +36,8 @@ export async function createAuth(deps: {
   redis: Redis | undefined
   /** Other instances share state through Redis or the database: local caches cannot decide. */
   shared: boolean
+  /** SQLite on a file: what other processes commit is seen through it (auth-changes.ts). */
+  observer: SqliteObserver | undefined
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */
   emails: RegistrationEmails
 }) {
@@ -45,6 +49,12 @@ export async function createAuth(deps: {
     redis,
     checkDatabase: config.database.kind === 'postgres',
   })
+  const apiKeys = createApiKeysService({ db, dialect, identities, shared })
+  // Before the revocations load and any cache fills, so no change committed meanwhile is missed.
+  const changes =
+    deps.observer === undefined || shared
+      ? NO_OTHER_WRITERS
+      : createAuthChanges({ observer: deps.observer, identities, apiKeys, revocations })
   await revocations.load()
   const accessTokens = createAccessTokenIssuer(deps.keys, config.accessTokenTtl)
   // Every password check (login, Basic, current_password) is counted here: API.md §3.
@@ -59,8 +69,8 @@ export async function createAuth(deps: {
     accessTokens,
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
+    changes,
   })
-  const apiKeys = createApiKeysService({ db, dialect, identities, shared })
   const accounts = createAccountsService({
     db,
     dialect,
@@ -84,6 +94,7 @@ export async function createAuth(deps: {
     passwords,
     guard,
     cookies,
+    changes,
   })
   return { identities, sessions, apiKeys, accounts, authenticator, cookies }
 }

@@ -1,5 +1,6 @@
 import type { Caller, Principal } from '../core/caller.js'
 import { API_KEY_PREFIX, type ApiKeysService } from './api-keys.service.js'
+import type { AuthChanges } from './auth-changes.js'
 import { badBasicCredentials } from './basic.js'
 import type { ClientInfo } from './client-info.js'
 import type { CookieSessions } from './cookie-sessions.js'
@@ -37,8 +38,10 @@ export function createAuthenticator(deps: {
   passwords: Pick<PasswordCheck, 'signIn'>
   guard: CredentialGuard
   cookies: CookieSessions
+  /** Every credential is judged on caches that first catch up with other processes. */
+  changes: AuthChanges
 }): Authenticator {
-  const { accessTokens, revocations, identities, passwords, guard } = deps
+  const { accessTokens, revocations, identities, passwords, guard, changes } = deps
 
   /**
    * From the cache of recent successes, else one argon2 verification; both under the guard's
@@ -67,6 +70,7 @@ export function createAuthenticator(deps: {
   return {
     async accessToken(token, scheme) {
       const claims = accessTokens.verify(token)
+      await changes.catchUp()
       if (await revocations.isRevoked(claims)) {
         throw invalidToken('The access token has been revoked')
       }
@@ -78,6 +82,7 @@ export function createAuthenticator(deps: {
       return { principal, scheme, claims, sessionId: claims.sid }
     },
     async apiKey(key, client) {
+      await changes.catchUp()
       const principal = await deps.apiKeys.principalOf(key, client)
       if (principal === undefined || principal.disabled) {
         throw invalidToken('The API key is invalid or expired')
@@ -85,11 +90,15 @@ export function createAuthenticator(deps: {
       return { principal, scheme: 'api_key' }
     },
     async basic(username, password, client) {
+      await changes.catchUp()
       const principal = await principalOfBasic(username, password, client)
       if (principal === undefined || principal.disabled) throw badBasicCredentials()
       return { principal, scheme: 'basic' }
     },
-    cookie: (value) => deps.cookies.callerOf(value),
+    async cookie(value) {
+      await changes.catchUp()
+      return deps.cookies.callerOf(value)
+    },
     csrfTokenMatches: (caller, token) => deps.cookies.csrfTokenMatches(caller, token),
   }
 }

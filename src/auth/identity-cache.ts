@@ -3,9 +3,6 @@ import type { Principal } from '../core/caller.js'
 import type { UsersRepository } from '../users/users.repository.js'
 
 const MAX_ENTRIES = 10_000
-// Another process on the same SQLite file can change or delete a user without this process
-// hearing of it (`forget` is local): a cached principal is trusted for at most this long.
-const PRINCIPAL_TTL_MS = 1000
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= MAX_ENTRIES) {
@@ -20,15 +17,18 @@ export type IdentityCache = ReturnType<typeof createIdentityCache>
 /**
  * Per-process caches that keep a database read and an argon2 verification off the hot path.
  * Every change to a user goes through `forget`, so role, disabled state and password changes
- * take effect on the next request. When other instances share the database (`shared`), a change
+ * take effect on the next request: this process's own changes directly, those of other
+ * processes on the same SQLite file through the change journal (auth-changes.ts). When other
+ * instances share the database without such a journal (`shared`: PostgreSQL, or Redis), a change
  * made there never reaches this cache, so principals are read from the database each time; the
  * Basic cache stays safe as it is checked against the principal's `passwordChangedAt`.
  */
 export function createIdentityCache(users: UsersRepository, options: { shared: boolean }) {
-  const principals = new Map<string, { principal: Principal; at: number }>()
+  const principals = new Map<string, Principal>()
   // Bumped by `forget`: a read that started before a change must not cache the old row.
   const generations = new Map<string, number>()
   let forgets = 0
+  let forgottenAll = 0
   // Basic credentials that verified recently, under a keyed hash (never the password itself);
   // the key lives only in this process's memory.
   const credentialKey = randomBytes(32)
@@ -45,8 +45,9 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
   return {
     async principal(id: string): Promise<Principal | undefined> {
       const cached = principals.get(id)
-      if (cached !== undefined && Date.now() - cached.at < PRINCIPAL_TTL_MS) return cached.principal
+      if (cached !== undefined) return cached
       const generation = generations.get(id)
+      const forgottenAllBefore = forgottenAll
       const row = await users.findById(id)
       if (row === undefined) return undefined
       const principal: Principal = {
@@ -57,9 +58,13 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
         disabled: row.disabled === 1,
         passwordChangedAt: row.password_changed_at,
       }
-      if (!options.shared && generations.get(id) === generation) {
+      if (
+        !options.shared &&
+        generations.get(id) === generation &&
+        forgottenAll === forgottenAllBefore
+      ) {
         principals.delete(id)
-        boundedSet(principals, id, { principal, at: Date.now() })
+        boundedSet(principals, id, principal)
       }
       return principal
     },
@@ -89,6 +94,14 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
       boundedSet(generations, userId, forgets)
       for (const digest of credentialsByUser.get(userId) ?? []) credentials.delete(digest)
       credentialsByUser.delete(userId)
+    },
+    /** Every user may have changed (the change journal could not say who). */
+    forgetAll(): void {
+      principals.clear()
+      // A read that started before this must not cache what it read.
+      forgottenAll += 1
+      credentials.clear()
+      credentialsByUser.clear()
     },
   }
 }

@@ -71,6 +71,16 @@ export function createRevocations(
       for (const id of ids) pipeline.set(sidKey(id), '1', 'EX', until - nowSeconds())
       await pipeline.exec()
     },
+    /**
+     * Revocations another process recorded in the database (SQLite's change journal,
+     * auth-changes.ts): refused here from now on, with nothing written again.
+     */
+    revokedElsewhere(change: { jtis: readonly string[]; sids: readonly string[] }): void {
+      // The journal has no expiry: a token lives at most its TTL from now.
+      const until = sessionHorizon()
+      for (const jti of change.jtis) revokedJtis.set(jti, until)
+      for (const sid of change.sids) revokedSessions.set(sid, until)
+    },
     prune(): void {
       const now = nowSeconds()
       for (const [jti, until] of revokedJtis) if (until < now) revokedJtis.delete(jti)

@@ -10,6 +10,7 @@ import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import type { UserRow } from '../users/users.table.js'
 import { type Session, type TokenPair, toSession } from './auth.schemas.js'
+import type { AuthChanges } from './auth-changes.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
 import type { PasswordCheck } from './password-check.js'
@@ -33,6 +34,8 @@ export function createSessionsService(deps: {
   accessTokens: AccessTokenIssuer
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** Other processes' changes to principals, seen before one is read here. */
+  changes: AuthChanges
 }) {
   const { db, passwords, identities, revocations, accessTokens } = deps
   const sessions = createSessionsRepository(db)
@@ -170,6 +173,7 @@ export function createSessionsService(deps: {
         throw invalidRefreshToken('The session has ended')
       }
       if (session.expires_at <= now) throw invalidRefreshToken('The session has expired')
+      await deps.changes.catchUp()
       const principal = await identities.principal(session.user_id)
       if (principal === undefined || principal.disabled)
         throw invalidRefreshToken('The session has ended')

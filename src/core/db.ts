@@ -35,9 +35,45 @@ export interface Db<DB> {
    * snapshot hides other connections' commits.
    */
   readonly dataVersion?: () => number | undefined
+  /** SQLite on a file only: see SqliteObserver. */
+  readonly observer?: SqliteObserver
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * A second, read-only connection to a SQLite file that never holds a transaction, so it can
+ * tell at any moment, synchronously, what other connections have committed: `dataVersion`
+ * changes whenever any other connection (this process's own included) commits. Reads through
+ * it skip Kysely's connection mutex; keep them to small indexed lookups.
+ */
+export interface SqliteObserver {
+  dataVersion(): number
+  /** Every row `text` returns for `params`; the statement is prepared once. */
+  all<Row>(text: string, ...params: readonly unknown[]): Row[]
+}
+
+function openObserver(file: string): { observer: SqliteObserver; close(): void } {
+  const connection = new SQLite(file, { readonly: true, fileMustExist: true, timeout: 10_000 })
+  // Only a few small pages are ever read through it.
+  connection.pragma('cache_size = -256')
+  const dataVersion = connection.prepare('PRAGMA data_version').pluck()
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    observer: {
+      dataVersion: () => dataVersion.get() as number,
+      all<Row>(text: string, ...params: readonly unknown[]): Row[] {
+        let statement = statements.get(text)
+        if (statement === undefined) {
+          statement = connection.prepare(text)
+          statements.set(text, statement)
+        }
+        return statement.all(...params) as Row[]
+      },
+    },
+    close: () => connection.close(),
+  }
 }
 
 /**
@@ -144,12 +180,14 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
     // write then goes to a file nobody will open again: readiness also checks it is still there.
     const file = config.path === ':memory:' ? undefined : path.resolve(config.path)
     const inode = file === undefined ? undefined : statSync(file).ino
+    const observed = file === undefined ? undefined : openObserver(file)
     return {
       kysely,
       dialect: 'sqlite',
       // Read beside Kysely, not through it (its connection mutex would cost more than the read):
       // so it can land inside another request's open transaction, hence the check.
       dataVersion: () => (connection.inTransaction ? undefined : (dataVersion.get() as number)),
+      ...(observed === undefined ? {} : { observer: observed.observer }),
       async ping() {
         await sql`select 1`.execute(kysely)
         if (file !== undefined && (await stat(file)).ino !== inode) {
@@ -158,6 +196,7 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
       },
       async close() {
         await kysely.destroy()
+        observed?.close()
       },
     }
   }
