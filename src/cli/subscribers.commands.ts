@@ -25,7 +25,6 @@ function readCounted(file: string, bar: Progress) {
 /** `gatehouse subscribers import|export`: the API's import and export, over local files. */
 export function subscriberCommands(program: Command): void {
   const subscribers = program.command('subscribers').description('the mailing list')
-  needsSubcommand(subscribers)
 
   subscribers
     .command('import')
@@ -84,4 +83,7 @@ export function subscriberCommands(program: Command): void {
       })
       if (file !== undefined) say(`exported ${count} subscribers to ${file}`)
     })
+
+  // Last: the commands above must not inherit its tolerance of extra arguments.
+  needsSubcommand(subscribers)
 }

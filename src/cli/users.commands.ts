@@ -56,7 +56,6 @@ function printUsers(users: readonly User[], json: boolean): void {
 /** `gatehouse user …`: accounts, through the services the /api/v1/users routes use. */
 export function userCommands(program: Command): void {
   const user = program.command('user').description('manage user accounts')
-  needsSubcommand(user)
 
   user
     .command('create')
@@ -160,4 +159,7 @@ export function userCommands(program: Command): void {
       })
       say(`password of ${username} set; its sessions have ended`)
     })
+
+  // Last: the commands above must not inherit its tolerance of extra arguments.
+  needsSubcommand(user)
 }
