@@ -150,6 +150,7 @@ function holdExclusively(live: string): SQLite.Database | undefined {
  */
 export async function restoreDatabase(database: DatabaseConfig, file: string): Promise<void> {
   const { path: live } = sqliteOnly(database, 'pg_restore (or psql for a plain dump)')
+  if (!existsSync(file)) throw new CliError(`there is no file ${file}`)
   if (existsSync(live) && realpathSync(file) === realpathSync(live)) {
     throw new CliError('the backup file is the database itself', EXIT.usage)
   }

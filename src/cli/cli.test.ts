@@ -44,7 +44,7 @@ function expectOneLineError(stderr: string, pattern: RegExp): void {
   expect(stderr).not.toMatch(/\n\s+at /)
 }
 
-describe('gatehouse (the command line) on a database of its own', () => {
+describe('gatehouse (the command line) on a database of its own', { timeout: 60_000 }, () => {
   const dir = tempDir('gatehouse-cli-')
   afterAll(() => removeDir(dir))
   const env = { DATABASE_URL: `sqlite:${path.join(dir, 'gatehouse.db')}`, DATA_DIR: dir }
