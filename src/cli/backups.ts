@@ -49,7 +49,7 @@ async function copyDatabase(source: SQLite.Database, file: string, bar: Progress
   let remainingBefore = Number.POSITIVE_INFINITY
   let restarted = false
   try {
-    await source.backup(partial, {
+    const { totalPages } = await source.backup(partial, {
       progress({ totalPages, remainingPages }) {
         if (remainingPages > remainingBefore) restarted = true
         remainingBefore = remainingPages
@@ -57,6 +57,8 @@ async function copyDatabase(source: SQLite.Database, file: string, bar: Progress
         return restarted ? totalPages : Math.max(100, Math.ceil(totalPages / 50))
       },
     })
+    // The last step reports nothing: the bar ends full here.
+    bar.update(totalPages, totalPages)
   } catch (error) {
     rmSync(partial, { force: true })
     throw error
