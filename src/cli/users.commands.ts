@@ -37,7 +37,7 @@ function userRow(user: User): string[] {
 }
 
 /** The account named `username`; a missing one is named in the error. */
-async function accountOf(services: Services, username: string): Promise<User> {
+export async function accountOf(services: Services, username: string): Promise<User> {
   try {
     return await services.users.findByUsername(username)
   } catch (error) {
