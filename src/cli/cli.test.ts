@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { gatehouse, jsonLines } from '../../test/cli.js'
-import { removeDir, tempDir } from '../../test/process.js'
+import { CLI, gatehouse, jsonLines } from '../../test/cli.js'
+import { onTestDatabase } from '../../test/database.js'
+import { removeDir, sleep, tempDir } from '../../test/process.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -58,6 +60,56 @@ describe('gatehouse (the command line) on a database of its own', { timeout: 60_
       expect(stdout).toMatch(new RegExp(`^Usage: gatehouse ${command.join(' ')}`))
     },
   )
+
+  it("the package's bin runs the command (built, so without building again)", async () => {
+    const root = path.resolve(import.meta.dirname, '../..')
+    const { bin } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>
+    }
+    expect(Object.keys(bin)).toEqual(['gatehouse'])
+    const child = spawn(
+      process.execPath,
+      [path.join(root, bin.gatehouse ?? ''), 'user', '--help'],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '' },
+      },
+    )
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      err += chunk
+    })
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0)
+    expect(out).toMatch(/^Usage: gatehouse user/)
+    expect(err).toBe('')
+  })
+
+  it('serve runs the server, which answers and stops on SIGTERM with exit 0', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', PORT: '0', ...(await onTestDatabase(env, dir)) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    let port: string | undefined
+    for (let tries = 0; port === undefined && tries < 1000; tries++) {
+      port = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]
+      if (port === undefined) await sleep(20)
+    }
+    expect(port, stdout).toBeDefined()
+    const ready = await fetch(`http://127.0.0.1:${port}/api/v1`)
+    expect(ready.status).toBe(200)
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  })
 
   it('migrate brings a new database to the latest schema and exits 0', async () => {
     const { code, stdout, stderr } = await run(['migrate'])
