@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes, auditTag } from './audit/audit.routes.js'
+import { ensureAdmin } from './auth/accounts.service.js'
 import { createAuth } from './auth/auth.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
-import { memoryStore, redisStore } from './auth/credential-counters.js'
+import { counterStore } from './auth/credential-counters.js'
 import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
@@ -13,12 +14,13 @@ import { campaignsRoutes, campaignsTag } from './campaigns/campaigns.routes.js'
 import { createCampaignsService } from './campaigns/campaigns.service.js'
 import type { Config } from './core/config.js'
 import { registerCors } from './core/cors.js'
-import { migrateToLatest, openDatabase } from './core/db.js'
+import { type Db, migrateToLatest, openDatabase } from './core/db.js'
 import { registerDocs } from './core/docs.js'
 import { installHttpBasics } from './core/http.js'
 import { createIdempotency } from './core/idempotency.js'
 import { createLoggers } from './core/logger.js'
 import { createCursorCodec } from './core/pagination.js'
+import type { PrimaryChannel } from './core/primary-calls.js'
 import { registerRateLimits } from './core/rate-limits.js'
 import { openRedis, pingRedis } from './core/redis.js'
 import { createServer, scheduleMaintenance } from './core/server.js'
@@ -48,6 +50,26 @@ import { recoveryPagesRoutes } from './web/recovery-pages.routes.js'
 import { sessionPagesRoutes } from './web/session.routes.js'
 import { shellRoutes } from './web/shells.routes.js'
 
+/** The schema, then the configured admin: once, before any process serves. */
+async function prepareDatabase(database: Db<Database>, config: Config): Promise<void> {
+  await migrateToLatest(database, migrations)
+  if (config.admin !== undefined) await ensureAdmin(database.kysely, database.dialect, config.admin)
+}
+
+/**
+ * What the cluster primary does once before it forks workers (WORKERS>1), so they neither race
+ * to create the signing keys nor each run the migrations and the admin bootstrap.
+ */
+export async function prepareStorage(config: Config): Promise<void> {
+  loadSigningKeys(config)
+  const database = openDatabase<Database>(config.database)
+  try {
+    await prepareDatabase(database, config)
+  } finally {
+    await database.close()
+  }
+}
+
 export interface BuildOptions {
   /** false silences logs (tests); otherwise JSON lines at config.logLevel. */
   logger?: boolean
@@ -57,6 +79,11 @@ export interface BuildOptions {
   slowClients?: SlowClientLimits
   /** The built web UI (dist/ui: scripts/build-ui.js); without it pages render without script. */
   uiAssets?: string
+  /**
+   * A cluster worker (WORKERS>1): its line to the primary, which counts rate limits for all, and
+   * which has already prepared the storage (`prepareStorage`).
+   */
+  primary?: PrimaryChannel
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>
@@ -65,16 +92,17 @@ export type Services = Awaited<ReturnType<typeof buildServices>>
  * Every service over the database, without HTTP: the server (buildApp) and the command line
  * (src/cli) build the same ones, so a rule lives in one place whichever way a change comes.
  * `mailThread`: where delivery runs; the command line delivers nothing (the server's outbox
- * worker sends what it queues) and passes none.
+ * worker sends what it queues) and passes none. `primary`: as in BuildOptions.
  */
 export async function buildServices(
   config: Config,
   log: FastifyBaseLogger,
-  options: { mailThread?: URL } = {},
+  options: { mailThread?: URL; primary?: PrimaryChannel | undefined } = {},
 ) {
   const keys = loadSigningKeys(config)
   const database = openDatabase<Database>(config.database)
-  await migrateToLatest(database, migrations)
+  // A cluster worker finds it done by the primary (prepareStorage).
+  if (options.primary === undefined) await migrateToLatest(database, migrations)
   const db = database.kysely
 
   // Services, each with its dependencies spelled out.
@@ -108,6 +136,7 @@ export async function buildServices(
     redis,
     shared,
     observer: database.observer,
+    primary: options.primary,
     emails: accountEmails,
   })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
@@ -211,6 +240,7 @@ export async function buildApp(
   const services = await buildServices(config, app.log, {
     // Beside this file in the build (dist/); beside the source (tests) there is none.
     mailThread: new URL('./mail.thread.js', import.meta.url),
+    primary: options.primary,
   })
   const {
     keys,
@@ -227,13 +257,16 @@ export async function buildApp(
     subscribers: subscribersService,
     campaigns: campaignsService,
   } = services
-  if (config.admin !== undefined) await auth.accounts.ensureAdmin(config.admin)
+  // A cluster worker finds it made by the primary (prepareStorage).
+  if (options.primary === undefined && config.admin !== undefined) {
+    await ensureAdmin(database.kysely, database.dialect, config.admin)
+  }
 
   const trustedOrigins = [new URL(config.publicUrl).origin, ...config.corsOrigins]
   const cookies = sessionCookieNames(config.publicUrl)
 
   await registerCors(app, config)
-  await registerRateLimits(app, config, redis)
+  await registerRateLimits(app, config, { redis, primary: options.primary })
 
   await app.register(authPlugin, {
     authenticator: auth.authenticator,
@@ -277,7 +310,7 @@ export async function buildApp(
     prefix: '/api/v1/auth',
     recovery,
     loginLimit: config.rateLimit
-      ? resetLoginLimit(redis === undefined ? memoryStore() : redisStore(redis, memoryStore()))
+      ? resetLoginLimit(counterStore('reset-login', { redis, primary: options.primary }))
       : undefined,
   })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })

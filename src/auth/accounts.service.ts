@@ -24,7 +24,45 @@ export interface RegistrationEmails {
   flush(): void
 }
 
-/** Accounts and their passwords: registration, the configured admin, password changes. */
+async function newAccount(
+  input: { username: string; password: string; name: string },
+  role: Role,
+): Promise<UserRow> {
+  const now = nowIso()
+  return {
+    id: uuidv7(),
+    username: input.username,
+    name: input.name,
+    password_hash: await hashPassword(input.password),
+    role,
+    disabled: 0,
+    created_at: now,
+    updated_at: now,
+    password_changed_at: now,
+    email: null,
+    email_normalised: null,
+    email_verified: 0,
+    mfa_enabled: 0,
+  }
+}
+
+/** Creates the configured admin once; an existing user of that name is left as it is. */
+export async function ensureAdmin(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  admin: { username: string; password: string },
+): Promise<void> {
+  const users = createUsersRepository(db, dialect)
+  if ((await users.findByUsername(admin.username)) !== undefined) return
+  try {
+    await users.insert(await newAccount({ ...admin, name: admin.username }, 'admin'))
+  } catch (error) {
+    // Another instance starting at the same moment created it first.
+    if (!isUniqueViolation(error)) throw error
+  }
+}
+
+/** Accounts and their passwords: registration and password changes. */
 export function createAccountsService(deps: {
   db: Kysely<Database>
   dialect: DialectName
@@ -37,28 +75,6 @@ export function createAccountsService(deps: {
   const { passwords, identities, sessions } = deps
   const users = createUsersRepository(deps.db, deps.dialect)
   const audit = createAuditLog(deps.db)
-
-  async function newAccount(
-    input: { username: string; password: string; name: string },
-    role: Role,
-  ): Promise<UserRow> {
-    const now = nowIso()
-    return {
-      id: uuidv7(),
-      username: input.username,
-      name: input.name,
-      password_hash: await hashPassword(input.password),
-      role,
-      disabled: 0,
-      created_at: now,
-      updated_at: now,
-      password_changed_at: now,
-      email: null,
-      email_normalised: null,
-      email_verified: 0,
-      mfa_enabled: 0,
-    }
-  }
 
   return {
     /**
@@ -100,17 +116,6 @@ export function createAccountsService(deps: {
       }
       deps.emails.flush()
       return toUser(created)
-    },
-
-    /** Creates the configured admin once; an existing user of that name is left as it is. */
-    async ensureAdmin(admin: { username: string; password: string }): Promise<void> {
-      if ((await users.findByUsername(admin.username)) !== undefined) return
-      try {
-        await users.insert(await newAccount({ ...admin, name: admin.username }, 'admin'))
-      } catch (error) {
-        // Another instance starting at the same moment created it first.
-        if (!isUniqueViolation(error)) throw error
-      }
     },
 
     /** Every other session ends; the caller's own, if they used one, goes on. */

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
 import type { SqliteObserver } from '../core/db.js'
+import type { PrimaryChannel } from '../core/primary-calls.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
@@ -10,6 +11,7 @@ import { createApiKeysService } from './api-keys.service.js'
 import { createAuthChanges, NO_OTHER_WRITERS } from './auth-changes.js'
 import { createAuthenticator } from './authenticator.js'
 import { createCookieSessions } from './cookie-sessions.js'
+import { counterStore } from './credential-counters.js'
 import { createCredentialGuard } from './credential-guard.js'
 import { createIdentityCache } from './identity-cache.js'
 import { type SigningKeys, serverSecretOf } from './keys.js'
@@ -38,6 +40,8 @@ export async function createAuth(deps: {
   shared: boolean
   /** SQLite on a file: what other processes commit is seen through it (auth-changes.ts). */
   observer: SqliteObserver | undefined
+  /** A cluster worker's line to the primary, which counts for every worker (WORKERS>1). */
+  primary: PrimaryChannel | undefined
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */
   emails: RegistrationEmails
 }) {
@@ -58,7 +62,10 @@ export async function createAuth(deps: {
   await revocations.load()
   const accessTokens = createAccessTokenIssuer(deps.keys, config.accessTokenTtl)
   // Every password check (login, Basic, current_password) is counted here: API.md §3.
-  const guard = createCredentialGuard({ enabled: config.rateLimit, redis })
+  const guard = createCredentialGuard({
+    enabled: config.rateLimit,
+    store: counterStore('credential-guard', { redis, primary: deps.primary }),
+  })
   const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
   const sessions = createSessionsService({
     db,

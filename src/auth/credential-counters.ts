@@ -1,7 +1,9 @@
-// Where the credential guard (credential-guard.ts) keeps its counts: this process's memory, or
-// Redis when instances share the limits.
+// Where the credential guard (credential-guard.ts) and other counted limits keep their counts:
+// this process's memory, the cluster primary when WORKERS processes share the limits, or Redis
+// when instances do.
 import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import type { PrimaryChannel } from '../core/primary-calls.js'
 
 /** How long a client counts as one the account's owner uses. */
 const KNOWN_CLIENT_MS = 90 * 86_400_000
@@ -115,4 +117,70 @@ export function redisStore(redis: Redis, fallback: CounterStore): CounterStore {
       }
     },
   }
+}
+
+const COUNTERS_TOPIC = 'counters'
+
+type CounterCall =
+  | {
+      store: string
+      op: 'add'
+      keys: readonly { key: string; windowMs: number }[]
+      delta: number
+      known?: string
+    }
+  | { store: string; op: 'remember'; known: string }
+
+/** Counters kept by the cluster primary (`counterWindows`), so every worker counts together. */
+export function primaryStore(name: string, channel: PrimaryChannel): CounterStore {
+  return {
+    add: (keys, delta, known) =>
+      channel.call(COUNTERS_TOPIC, {
+        store: name,
+        op: 'add',
+        keys,
+        delta,
+        ...(known === undefined ? {} : { known }),
+      } satisfies CounterCall),
+    async remember(known) {
+      await channel.call(COUNTERS_TOPIC, {
+        store: name,
+        op: 'remember',
+        known,
+      } satisfies CounterCall)
+    },
+  }
+}
+
+/** In the cluster primary: the memory stores every worker's `primaryStore` counts in, by name. */
+export function counterWindows() {
+  const stores = new Map<string, CounterStore>()
+  const storeOf = (name: string) => {
+    let store = stores.get(name)
+    if (store === undefined) {
+      store = memoryStore()
+      stores.set(name, store)
+    }
+    return store
+  }
+  return {
+    [COUNTERS_TOPIC]: (call: CounterCall) =>
+      call.op === 'add'
+        ? storeOf(call.store).add(call.keys, call.delta, call.known)
+        : storeOf(call.store).remember(call.known),
+  }
+}
+
+/**
+ * The store of the counts called `name`, shared as widely as this process is deployed: in Redis
+ * across instances (this process's memory while Redis is down), else in the cluster primary
+ * across WORKERS, else in this process.
+ */
+export function counterStore(
+  name: string,
+  shared: { redis: Redis | undefined; primary: PrimaryChannel | undefined },
+): CounterStore {
+  if (shared.redis !== undefined) return redisStore(shared.redis, memoryStore())
+  if (shared.primary !== undefined) return primaryStore(name, shared.primary)
+  return memoryStore()
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import { AppError } from '../core/errors.js'
-import { type Count, memoryStore, redisStore } from './credential-counters.js'
+import type { Count, CounterStore } from './credential-counters.js'
 import type { HashLane } from './passwords.js'
 
 /** API.md §3 "Guessing credentials". */
@@ -69,11 +68,11 @@ function openGuard(): CredentialGuard {
  */
 export function createCredentialGuard(options: {
   enabled: boolean
-  redis?: Redis | undefined
+  /** Where the counts live (`counterStore`): shared by every process that must count together. */
+  store: CounterStore
 }): CredentialGuard {
   if (!options.enabled) return openGuard()
-  const memory = memoryStore()
-  const store = options.redis === undefined ? memory : redisStore(options.redis, memory)
+  const { store } = options
 
   const windowsOf = (account: string, client: string) => {
     const accountKey = digest(account)

@@ -43,6 +43,11 @@ const BAD_VALUES: [variable: string, value: string][] = [
   ['LOG_LEVEL', 'loud'],
   ['TODO_LIST_CACHE_MB', '-1'],
   ['TODO_LIST_CACHE_MB', '8MB'],
+  ['WORKERS', '0'],
+  ['WORKERS', 'two'],
+  ['WORKERS', '-1'],
+  ['WORKERS', '1.5'],
+  ['WORKERS', '1025'],
 ]
 
 describe('start-up with a bad setting', () => {

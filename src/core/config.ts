@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 
 /** Thrown for a bad setting; `main` prints `message` as the one line and exits before writing anything. */
@@ -54,6 +55,8 @@ export interface Config {
   readonly campaignQueueChunk: number
   /** Memory for cached todo list pages, in MiB; 0 turns the cache off (SQLite only). */
   readonly todoListCacheMb: number
+  /** Processes serving the one port (node:cluster); 1 runs none beside this one. */
+  readonly workers: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -131,6 +134,23 @@ function isProxyAddress(entry: string): boolean {
   if (bits === undefined) return true
   if (!/^\d+$/.test(bits)) return false
   return Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+function parseWorkers(env: Env, database: DatabaseConfig): number {
+  const raw = env.WORKERS
+  if (raw !== undefined && raw !== 'auto' && raw !== '' && !/^\d+$/.test(raw)) {
+    throw new ConfigError('WORKERS', `expected a whole number or auto, got "${raw}"`)
+  }
+  // auto: the CPUs this process may run on (its affinity), not all the host has.
+  const workers = raw === 'auto' ? availableParallelism() : integer(env, 'WORKERS', 1, 1, 1024)
+  if (workers > 1 && database.kind === 'sqlite' && database.path === ':memory:') {
+    // Each process would serve a database of its own.
+    throw new ConfigError(
+      'WORKERS',
+      'sqlite::memory: lives in one process; use a file or WORKERS=1',
+    )
+  }
+  return workers
 }
 
 /**
@@ -248,5 +268,6 @@ export function loadConfig(env: Env = process.env): Config {
     mailMaxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 8, 1, 100),
     campaignQueueChunk: integer(env, 'CAMPAIGN_QUEUE_CHUNK', 250, 1, 100_000),
     todoListCacheMb: integer(env, 'TODO_LIST_CACHE_MB', 8, 0, 4096),
+    workers: parseWorkers(env, database),
   })
 }
