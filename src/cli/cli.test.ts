@@ -88,28 +88,36 @@ describe('gatehouse (the command line) on a database of its own', { timeout: 60_
     expect(err).toBe('')
   })
 
-  it('serve runs the server, which answers and stops on SIGTERM with exit 0', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', PORT: '0', ...(await onTestDatabase(env, dir)) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-    let stdout = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    let port: string | undefined
-    for (let tries = 0; port === undefined && tries < 1000; tries++) {
-      port = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]
-      if (port === undefined) await sleep(20)
-    }
-    expect(port, stdout).toBeDefined()
-    const ready = await fetch(`http://127.0.0.1:${port}/api/v1`)
-    expect(ready.status).toBe(200)
-    child.kill('SIGTERM')
-    expect(await exited).toBe(0)
-  })
+  it.each(['1', '2'])(
+    'serve runs the server (WORKERS=%s), which answers and stops on SIGTERM with exit 0',
+    async (workers) => {
+      const child = spawn(process.execPath, [CLI, 'serve'], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          PORT: '0',
+          WORKERS: workers,
+          ...(await onTestDatabase(env, dir)),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      let stdout = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk
+      })
+      let port: string | undefined
+      for (let tries = 0; port === undefined && tries < 1000; tries++) {
+        port = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]
+        if (port === undefined) await sleep(20)
+      }
+      expect(port, stdout).toBeDefined()
+      const ready = await fetch(`http://127.0.0.1:${port}/api/v1`)
+      expect(ready.status).toBe(200)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    },
+  )
 
   it('migrate brings a new database to the latest schema and exits 0', async () => {
     const { code, stdout, stderr } = await run(['migrate'])

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { CommanderError } from 'commander'
 import { AppError } from '../core/errors.js'
 import { buildProgram } from './program.js'
@@ -34,11 +35,17 @@ function exitStatusOf(error: unknown): number {
   return status
 }
 
-let status: number = EXIT.done
-try {
-  await buildProgram().parseAsync(process.argv)
-} catch (error) {
-  status = exitStatusOf(error)
+if (cluster.isWorker) {
+  // A worker of `gatehouse serve` with WORKERS>1: the primary (src/cluster.ts) forks the file it
+  // runs, this one, without arguments. It is a server.
+  await import('../main.js')
+} else {
+  let status: number = EXIT.done
+  try {
+    await buildProgram().parseAsync(process.argv)
+  } catch (error) {
+    status = exitStatusOf(error)
+  }
+  // Idle handles (a database pool, a Redis client) must not keep a finished command alive.
+  process.exit(status)
 }
-// Idle handles (a database pool, a Redis client) must not keep a finished command alive.
-process.exit(status)
