@@ -1,5 +1,5 @@
-// Bundles the server into one file, dist/gatehouse.js, which `npm start` runs (and its mail
-// thread into dist/mail.thread.js). Loading Kysely,
+// Bundles the server into one file, dist/gatehouse.js, which `npm start` runs (its mail
+// thread into dist/mail.thread.js, the `gatehouse` command into dist/cli.js). Loading Kysely,
 // TypeBox and Fastify as hundreds of separate ES modules took ~60 % of start-up (~0.5 s of
 // resolving, reading and linking files); as one file the server is ready in about 0.55 s
 // instead of 0.85 s (BENCHMARKS.md, start-up). `tsc` still type-checks and emits dist/ per
@@ -13,6 +13,9 @@ await build({
   entryPoints: {
     gatehouse: 'src/main.ts',
     'mail.thread': 'src/mail.thread.ts',
+    // The command line, whose `serve` runs the server's entry (bundled in it, beside the mail
+    // thread and the web UI as dist/gatehouse.js is).
+    cli: 'src/cli/main.ts',
   },
   outdir: 'dist',
   bundle: true,

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes, auditTag } from './audit/audit.routes.js'
 import { ensureAdmin } from './auth/accounts.service.js'
@@ -86,22 +86,24 @@ export interface BuildOptions {
   primary?: PrimaryChannel
 }
 
-/** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
-export async function buildApp(
+export type Services = Awaited<ReturnType<typeof buildServices>>
+
+/**
+ * Every service over the database, without HTTP: the server (buildApp) and the command line
+ * (src/cli) build the same ones, so a rule lives in one place whichever way a change comes.
+ * `mailThread`: where delivery runs; the command line delivers nothing (the server's outbox
+ * worker sends what it queues) and passes none. `primary`: as in BuildOptions.
+ */
+export async function buildServices(
   config: Config,
-  options: BuildOptions = {},
-): Promise<FastifyInstance> {
+  log: FastifyBaseLogger,
+  options: { mailThread?: URL; primary?: PrimaryChannel | undefined } = {},
+) {
   const keys = loadSigningKeys(config)
   const database = openDatabase<Database>(config.database)
   // A cluster worker finds it done by the primary (prepareStorage).
-  if (options.primary === undefined) await prepareDatabase(database, config)
+  if (options.primary === undefined) await migrateToLatest(database, migrations)
   const db = database.kysely
-
-  const loggers = createLoggers(
-    options.logger === false ? 'silent' : config.logLevel,
-    options.logStream,
-  )
-  const app = createServer(config, loggers, options.slowClients ?? SLOW_CLIENT_LIMITS)
 
   // Services, each with its dependencies spelled out.
   const serverSecret = serverSecretOf(keys)
@@ -109,19 +111,17 @@ export async function buildApp(
   const audit = createAuditLog(db)
   // Several instances share state through Redis or the database; this process's caches alone
   // cannot be trusted then.
-  const redis =
-    config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, app.log)
+  const redis = config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, log)
   // On PostgreSQL other instances may share the database even without Redis.
   const shared = redis !== undefined || config.database.kind === 'postgres'
   const mail = createMailDelivery({
     config,
     secret: serverSecret,
     database,
-    log: app.log,
+    log,
     // Every feature's part in delivery; src/mail.thread.ts gives the mail thread the same.
     hooks: campaignMailHooks,
-    // Beside this file in the build (dist/); beside the source (tests) there is none.
-    thread: new URL('./mail.thread.js', import.meta.url),
+    thread: options.mailThread,
   })
   // An account's address and its mails: registration (auth) and profile changes (users) use it.
   const accountEmails = createAccountEmails({
@@ -188,7 +188,6 @@ export async function buildApp(
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(db, serverSecret)
-
   const subscribersService = createSubscribersService({
     db,
     dialect: database.dialect,
@@ -201,6 +200,67 @@ export async function buildApp(
     // The queuer (beside delivery) looks for campaigns marked 'queuing'.
     queueCampaign: mail.queued,
   })
+
+  return {
+    config,
+    keys,
+    database,
+    redis,
+    serverSecret,
+    cursors,
+    audit,
+    mail,
+    auth,
+    users: usersService,
+    recovery,
+    todos,
+    idempotency,
+    subscribers: subscribersService,
+    campaigns: campaignsService,
+    async close(): Promise<void> {
+      // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
+      // unstarted ones given back.
+      await mail.stop()
+      await redis?.quit()
+      await database.close()
+    },
+  }
+}
+
+/** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
+export async function buildApp(
+  config: Config,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const loggers = createLoggers(
+    options.logger === false ? 'silent' : config.logLevel,
+    options.logStream,
+  )
+  const app = createServer(config, loggers, options.slowClients ?? SLOW_CLIENT_LIMITS)
+  const services = await buildServices(config, app.log, {
+    // Beside this file in the build (dist/); beside the source (tests) there is none.
+    mailThread: new URL('./mail.thread.js', import.meta.url),
+    primary: options.primary,
+  })
+  const {
+    keys,
+    database,
+    redis,
+    cursors,
+    audit,
+    mail,
+    auth,
+    recovery,
+    todos,
+    idempotency,
+    users: usersService,
+    subscribers: subscribersService,
+    campaigns: campaignsService,
+  } = services
+  // A cluster worker finds it made by the primary (prepareStorage).
+  if (options.primary === undefined && config.admin !== undefined) {
+    await ensureAdmin(database.kysely, database.dialect, config.admin)
+  }
 
   const trustedOrigins = [new URL(config.publicUrl).origin, ...config.corsOrigins]
   const cookies = sessionCookieNames(config.publicUrl)
@@ -293,12 +353,6 @@ export async function buildApp(
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.
   mail.start()
-  app.addHook('onClose', async () => {
-    // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
-    // unstarted ones given back.
-    await mail.stop()
-    await redis?.quit()
-    await database.close()
-  })
+  app.addHook('onClose', services.close)
   return app
 }

@@ -21,8 +21,17 @@ export type AuditKind =
   | 'password.reset.request'
   | 'password.reset'
   | 'password.set_by_admin'
+  | 'user.create'
+  | 'subscribers.import'
+  | 'database.restore'
 
 export type AuditLog = ReturnType<typeof createAuditLog>
+
+/**
+ * The actor of a change made from the command line (src/cli): no account, and never a user's
+ * id (those are UUIDs), so `GET /api/v1/audit?actor_id=cli` finds them.
+ */
+export const CLI_ACTOR = 'cli'
 
 /**
  * Security events, never with a secret in them. Made on a transaction (`createAuditLog(trx)`),

@@ -81,14 +81,18 @@ export function createAccountsService(deps: {
      * A new user; an `email` is attached in the same transaction, with its mail (API.md §10:
      * an address another account has confirmed is left off, and nothing says so here).
      */
-    async register(input: {
-      username: string
-      password: string
-      name: string
-      email?: string | undefined
-    }): Promise<User> {
+    async register(
+      input: {
+        username: string
+        password: string
+        name: string
+        email?: string | undefined
+      },
+      /** An operator making the account (the command line): its role, audited as theirs. */
+      by?: { actorId: string; role: Role },
+    ): Promise<User> {
       checkPasswordPolicy(input.password, deps.passwordMinLength, 'password')
-      const row = await newAccount(input, 'user')
+      const row = await newAccount(input, by?.role ?? 'user')
       const { email } = input
       let created: UserRow
       try {
@@ -96,6 +100,12 @@ export function createAccountsService(deps: {
           const repo = createUsersRepository(trx, deps.dialect)
           await repo.insert(row)
           if (email !== undefined) await deps.emails.attachAtRegistration(trx, row, email)
+          if (by !== undefined) {
+            await createAuditLog(trx).record('user.create', by.actorId, {
+              user_id: row.id,
+              role: row.role,
+            })
+          }
           return (await repo.findById(row.id)) ?? row
         })
       } catch (error) {

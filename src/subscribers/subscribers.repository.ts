@@ -120,6 +120,13 @@ export function createSubscribersRepository(db: Kysely<Database>, dialect: Diale
       await db.deleteFrom('subscriber_tokens').where('expires_at', '<', now).execute()
     },
     /** Keyset page in id order; `q` matches name or email. */
+    async count(): Promise<number> {
+      const row = await db
+        .selectFrom('subscribers')
+        .select((eb) => eb.fn.countAll<string | number>().as('count'))
+        .executeTakeFirstOrThrow()
+      return Number(row.count)
+    },
     list(options: {
       limit: number
       after: string | null

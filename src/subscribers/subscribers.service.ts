@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
+import { createAuditLog } from '../audit/audit.repository.js'
 import { checkPreconditions, type Preconditions } from '../core/conditional.js'
 import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
@@ -278,7 +279,11 @@ export function createSubscribersService(deps: {
      * the first 100 are listed, as a body of bad lines would otherwise grow the answer (and
      * memory) with its size.
      */
-    async import(records: AsyncIterable<ImportRecord>): Promise<ImportResult> {
+    async import(
+      records: AsyncIterable<ImportRecord>,
+      /** Audited as this actor's import (the command line's); the API's is not. */
+      actorId?: string,
+    ): Promise<ImportResult> {
       const result: ImportResult = { created: 0, skipped: 0, errors: [], error_count: 0 }
       const reject = (line: number, message: string) => {
         result.error_count += 1
@@ -334,7 +339,19 @@ export function createSubscribersService(deps: {
         if (batch.length >= IMPORT_BATCH) await flush()
       }
       await flush()
+      if (actorId !== undefined) {
+        await createAuditLog(db).record('subscribers.import', actorId, {
+          created: String(result.created),
+          skipped: String(result.skipped),
+          errors: String(result.error_count),
+        })
+      }
       return result
+    },
+
+    /** How many subscribers there are (an export's progress). */
+    count(): Promise<number> {
+      return subscribers.count()
     },
 
     /** Every subscriber in id order, a page at a time. */

@@ -111,6 +111,12 @@ export function createUsersService(deps: {
       return toUser(row)
     },
 
+    async findByUsername(username: string): Promise<User> {
+      const row = await users.findByUsername(username)
+      if (row === undefined) throw userNotFound()
+      return toUser(row)
+    },
+
     async list(query: {
       limit: number
       cursor?: string | undefined
