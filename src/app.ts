@@ -25,6 +25,10 @@ import { createServer, scheduleMaintenance } from './core/server.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
+import { createMfaChallenges } from './mfa/mfa.challenges.js'
+import { createSecretBox } from './mfa/mfa.crypto.js'
+import { mfaAuthRoutes, mfaProfileRoutes } from './mfa/mfa.routes.js'
+import { createMfaService } from './mfa/mfa.service.js'
 import { migrations } from './migrations/index.js'
 import { createAccountEmails } from './recovery/account-emails.js'
 import {
@@ -101,7 +105,25 @@ export async function buildApp(
     dialect: database.dialect,
     publicUrl: config.publicUrl,
   })
-  const auth = await createAuth({ db, keys, config, redis, shared, emails: accountEmails })
+  const auth = await createAuth({
+    db,
+    keys,
+    config,
+    redis,
+    shared,
+    emails: accountEmails,
+    secondFactor: createMfaChallenges(db),
+  })
+  const mfa = createMfaService({
+    db,
+    dialect: database.dialect,
+    secrets: createSecretBox(serverSecret),
+    serverSecret,
+    guard: auth.guard,
+    passwords: auth.passwords,
+    sessions: auth.sessions,
+    identities: auth.identities,
+  })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
     database.dataVersion !== undefined && config.todoListCacheMb > 0
@@ -218,6 +240,8 @@ export async function buildApp(
       : undefined,
   })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })
+  await app.register(mfaAuthRoutes, { prefix: '/api/v1/auth', mfa })
+  await app.register(mfaProfileRoutes, { prefix: '/api/v1/profile', mfa })
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
   await app.register(recoveryUsersRoutes, { prefix: '/api/v1/users', recovery })
   await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
@@ -240,6 +264,7 @@ export async function buildApp(
   })
   await app.register(sessionPagesRoutes, {
     sessions: auth.sessions,
+    mfa,
     cookieSessions: auth.cookies,
     cookies,
     trustedOrigins,
@@ -253,6 +278,7 @@ export async function buildApp(
     idempotency.purgeExpired,
     subscribersService.pruneExpired,
     recovery.pruneExpired,
+    mfa.pruneExpired,
   ])
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.

@@ -21,6 +21,10 @@ export type AuditKind =
   | 'password.reset.request'
   | 'password.reset'
   | 'password.set_by_admin'
+  | 'mfa.enable'
+  | 'mfa.disable'
+  | 'mfa.failure'
+  | 'mfa.recovery_code'
 
 export type AuditLog = ReturnType<typeof createAuditLog>
 

@@ -14,7 +14,7 @@ import { type SigningKeys, serverSecretOf } from './keys.js'
 import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
-import { createSessionsService } from './sessions.service.js'
+import { createSessionsService, type SecondFactorGate } from './sessions.service.js'
 import { createAccessTokenIssuer } from './tokens.js'
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>
@@ -36,6 +36,8 @@ export async function createAuth(deps: {
   shared: boolean
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */
   emails: RegistrationEmails
+  /** The code step of a login with two-factor on (the mfa feature, wired in app.ts). */
+  secondFactor: SecondFactorGate
 }) {
   const { db, config, redis, shared } = deps
   const dialect = config.database.kind
@@ -59,6 +61,7 @@ export async function createAuth(deps: {
     accessTokens,
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
+    secondFactor: deps.secondFactor,
   })
   const apiKeys = createApiKeysService({ db, dialect, identities, shared })
   const accounts = createAccountsService({
@@ -85,5 +88,5 @@ export async function createAuth(deps: {
     guard,
     cookies,
   })
-  return { identities, sessions, apiKeys, accounts, authenticator, cookies }
+  return { identities, sessions, apiKeys, accounts, authenticator, cookies, guard, passwords }
 }
