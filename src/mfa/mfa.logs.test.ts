@@ -1,24 +1,12 @@
-import { createHmac } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { onTestDatabase } from '../../test/database.js'
 import { ADMIN, bearer, json, login, PASSWORD } from '../../test/helpers.js'
+import { freshStep, totpCode } from '../../test/totp.js'
 import { buildApp } from '../app.js'
 import { loadConfig } from '../core/config.js'
-
-/** The code of a base32 `secret` now (RFC 6238; mfa.routes.test.ts checks it on the vectors). */
-function totpNow(secret: string, offset = 0): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
-  const bits = [...secret].map((c) => alphabet.indexOf(c).toString(2).padStart(5, '0')).join('')
-  const key = Buffer.from(bits.match(/.{8}/g)?.map((byte) => Number.parseInt(byte, 2)) ?? [])
-  const message = Buffer.alloc(8)
-  message.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + offset))
-  const mac = createHmac('sha1', key).update(message).digest()
-  const at = (mac[19] ?? 0) & 0x0f
-  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, '0')
-}
 
 /** API.md §10: the TOTP secret (and the recovery codes, the mfa_token) never reach a log line. */
 describe('two-factor secrets are in no log line', async () => {
@@ -49,6 +37,7 @@ describe('two-factor secrets are in no log line', async () => {
     payload: { username, password: PASSWORD, name: 'Logged' },
   })
   const session = await login(app, username, PASSWORD)
+  await freshStep()
   const setUp = json<{ secret: string; otpauth_uri: string }>(
     await app.inject({
       method: 'POST',
@@ -61,7 +50,7 @@ describe('two-factor secrets are in no log line', async () => {
     method: 'POST',
     url: '/api/v1/profile/mfa/totp/confirm',
     headers: session.headers,
-    payload: { code: totpNow(setUp.secret) },
+    payload: { code: totpCode(setUp.secret) },
   })
   const codes = json<{ recovery_codes: string[] }>(confirmed).recovery_codes
   const challenge = json<{ mfa_token: string }>(

@@ -1,10 +1,10 @@
-import { createHmac, randomInt } from 'node:crypto'
+import { randomInt } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { generate } from 'otplib'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { BASIC_CHALLENGE, expectProblem, sleep, type TokenPair } from '../../test/auth.js'
+import { BASIC_CHALLENGE, expectProblem, type TokenPair } from '../../test/auth.js'
 import {
   basic,
   bearer,
@@ -16,38 +16,9 @@ import {
   PASSWORD,
   type Session,
 } from '../../test/helpers.js'
+import { freshStep, hotp, totpCode } from '../../test/totp.js'
 
-// An HOTP/TOTP generator of the test's own (RFC 4226 §5.3, RFC 6238 §4), independent of the
-// library the service uses: codes computed here from the secret the set-up showed.
-function base32Decode(text: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
-  let bits = ''
-  for (const char of text.replace(/=+$/, '')) {
-    bits += alphabet.indexOf(char).toString(2).padStart(5, '0')
-  }
-  const bytes: number[] = []
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(Number.parseInt(bits.slice(i, i + 8), 2))
-  return Buffer.from(bytes)
-}
-
-function hotp(key: Buffer, counter: number, digits = 6): string {
-  const message = Buffer.alloc(8)
-  message.writeBigUInt64BE(BigInt(counter))
-  const mac = createHmac('sha1', key).update(message).digest()
-  const offset = (mac[mac.length - 1] ?? 0) & 0x0f
-  const binary = mac.readUInt32BE(offset) & 0x7fffffff
-  return String(binary % 10 ** digits).padStart(digits, '0')
-}
-
-const stepNow = () => Math.floor(Date.now() / 30_000)
-/** The code of `secret` for the time-step `offset` steps from now. */
-const codeAt = (secret: string, offset = 0) => hotp(base32Decode(secret), stepNow() + offset)
-
-/** Waits out the last seconds of a step, so a code computed now is checked in the same step. */
-async function freshStep(): Promise<void> {
-  const into = Date.now() % 30_000
-  if (into > 26_000) await sleep(30_500 - into)
-}
+const codeAt = totpCode
 
 describe('RFC 6238 Appendix B test vectors (SHA-1, 8 digits)', () => {
   const key = Buffer.from('12345678901234567890')
