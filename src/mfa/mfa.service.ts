@@ -280,24 +280,25 @@ export function createMfaService(deps: {
     },
 
     /**
-     * For `gatehouse user reset-mfa <username>` (a user who lost the authenticator and the
-     * recovery codes): two-factor off, recovery codes gone, every session of the user ends;
-     * audited as `mfa.disable` by `actorId` (`cli` from the command line). False when there is
-     * no such user. Turning off what is already off still ends the sessions.
+     * For `gatehouse user reset-mfa <username>` (a user who lost the authenticator and every
+     * recovery code): two-factor off, recovery codes and pending logins gone, every session of
+     * the user ends; audited as `mfa.disable` by `actorId` (`cli` from the command line). 404
+     * `USER_NOT_FOUND` for no such user. Resetting a user with two-factor off still ends the
+     * sessions. There is deliberately no HTTP route to it: a stolen admin token must not be
+     * enough to strip a user's second factor.
      */
-    async resetForUser(username: string, actorId: string): Promise<boolean> {
-      const user = await users.findByUsername(username)
-      if (user === undefined) return false
+    async resetForUser(actorId: string, userId: string): Promise<void> {
       await db.transaction().execute(async (trx) => {
-        await turnOff(trx, user.id)
+        const row = await createUsersRepository(trx, dialect).findForUpdate(userId)
+        if (row === undefined) throw new AppError('USER_NOT_FOUND', 'No such user')
+        await turnOff(trx, userId)
         await createAuditLog(trx).record('mfa.disable', actorId, {
-          user_id: user.id,
+          user_id: userId,
           reason: 'reset',
         })
       })
-      identities.forget(user.id)
-      await sessions.endAll(user.id)
-      return true
+      identities.forget(userId)
+      await sessions.endAll(userId)
     },
 
     async pruneExpired(): Promise<void> {
