@@ -29,7 +29,7 @@ export function Account({ user, data }: PageProps) {
         passwordMin={passwordMin}
         showNotice={showNotice}
       />
-      <TwoFactorSection showNotice={showNotice} />
+      <TwoFactorSection username={user?.username ?? ''} showNotice={showNotice} />
       <SessionsSection confirm={confirm} showNotice={showNotice} />
       <ApiKeysSection confirm={confirm} showNotice={showNotice} />
     </div>

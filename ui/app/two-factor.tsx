@@ -50,26 +50,38 @@ function CodeField(props: {
 }
 
 function PasswordField(props: {
+  username: string
   value: string
   submission: Submission
   onInput: (value: string) => void
 }) {
   return (
-    <Field
-      label="Password"
-      name="password"
-      error={passwordError(props.submission)}
-      control={(p) => (
-        <input
-          {...p}
-          type="password"
-          autocomplete="current-password"
-          required
-          value={props.value}
-          onInput={(event) => props.onInput(event.currentTarget.value)}
-        />
-      )}
-    />
+    <>
+      {/* Lets a password manager fill in the password of the right account. */}
+      <input
+        type="text"
+        name="username"
+        autocomplete="username"
+        value={props.username}
+        hidden
+        readOnly
+      />
+      <Field
+        label="Password"
+        name="password"
+        error={passwordError(props.submission)}
+        control={(p) => (
+          <input
+            {...p}
+            type="password"
+            autocomplete="current-password"
+            required
+            value={props.value}
+            onInput={(event) => props.onInput(event.currentTarget.value)}
+          />
+        )}
+      />
+    </>
   )
 }
 
@@ -96,7 +108,13 @@ function RecoveryCodesShown(props: { codes: string[]; onDone: () => void }) {
 }
 
 /** /app/account: turning two-factor login on and off, and the recovery codes. */
-export function TwoFactorSection({ showNotice }: { showNotice: ShowNotice }) {
+export function TwoFactorSection({
+  username,
+  showNotice,
+}: {
+  username: string
+  showNotice: ShowNotice
+}) {
   const [enabled, setEnabled] = useState<boolean | undefined>(undefined)
   const [loadError, setLoadError] = useState(false)
   const [pending, setPending] = useState<(TotpSetUp & { qr: string }) | undefined>(undefined)
@@ -207,7 +225,12 @@ export function TwoFactorSection({ showNotice }: { showNotice: ShowNotice }) {
           <form onSubmit={onTurnOff}>
             {turnOff.problem !== undefined && <Alert kind="error">{turnOff.problem.message}</Alert>}
             <div class="row">
-              <PasswordField value={offPassword} submission={turnOff} onInput={setOffPassword} />
+              <PasswordField
+                username={username}
+                value={offPassword}
+                submission={turnOff}
+                onInput={setOffPassword}
+              />
               <CodeField
                 label="Code"
                 hint="From your authenticator app, or a recovery code"
@@ -229,7 +252,12 @@ export function TwoFactorSection({ showNotice }: { showNotice: ShowNotice }) {
           </p>
           <form onSubmit={onStart}>
             {start.problem !== undefined && <Alert kind="error">{start.problem.message}</Alert>}
-            <PasswordField value={password} submission={start} onInput={setPassword} />
+            <PasswordField
+              username={username}
+              value={password}
+              submission={start}
+              onInput={setPassword}
+            />
             <button type="submit" disabled={start.busy}>
               Set up two-factor login
             </button>
