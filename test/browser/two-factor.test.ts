@@ -1,6 +1,14 @@
 import { expect } from 'vitest'
 import { freshStep, totpCode } from '../totp.js'
-import { describeBrowser, PASSWORD, registerUser, SETTLE, signIn } from './harness.js'
+import {
+  DESKTOP,
+  describeBrowser,
+  NARROW,
+  PASSWORD,
+  registerUser,
+  SETTLE,
+  signIn,
+} from './harness.js'
 
 describeBrowser('two-factor login', (journey) => {
   journey(
@@ -42,7 +50,13 @@ describeBrowser('two-factor login', (journey) => {
       await page.getByLabel('Password').fill(PASSWORD)
       await page.getByRole('button', { name: 'Sign in' }).click()
       await page.waitForURL((url) => url.pathname === '/login/mfa')
+      // A phone's width: nothing scrolls sideways.
+      await page.setViewportSize(NARROW)
+      expect(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')).toBe(
+        0,
+      )
       await step('the code page')
+      await page.setViewportSize(DESKTOP)
       // The code of the next step: the current one was spent on turning two-factor on.
       await page.getByLabel('Code').fill(totpCode(secret, 1))
       await page.getByRole('button', { name: 'Sign in' }).click()
