@@ -27,6 +27,10 @@ import { createServer, scheduleMaintenance } from './core/server.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
+import { createMfaChallenges } from './mfa/mfa.challenges.js'
+import { createSecretBox } from './mfa/mfa.crypto.js'
+import { mfaAuthRoutes, mfaProfileRoutes } from './mfa/mfa.routes.js'
+import { createMfaService } from './mfa/mfa.service.js'
 import { migrations } from './migrations/index.js'
 import { createAccountEmails } from './recovery/account-emails.js'
 import {
@@ -138,6 +142,17 @@ export async function buildServices(
     observer: database.observer,
     primary: options.primary,
     emails: accountEmails,
+    secondFactor: createMfaChallenges(db),
+  })
+  const mfa = createMfaService({
+    db,
+    dialect: database.dialect,
+    secrets: createSecretBox(serverSecret),
+    serverSecret,
+    guard: auth.guard,
+    passwords: auth.passwords,
+    sessions: auth.sessions,
+    identities: auth.identities,
   })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
@@ -211,6 +226,7 @@ export async function buildServices(
     audit,
     mail,
     auth,
+    mfa,
     users: usersService,
     recovery,
     todos,
@@ -250,6 +266,7 @@ export async function buildApp(
     audit,
     mail,
     auth,
+    mfa,
     recovery,
     todos,
     idempotency,
@@ -314,6 +331,8 @@ export async function buildApp(
       : undefined,
   })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })
+  await app.register(mfaAuthRoutes, { prefix: '/api/v1/auth', mfa })
+  await app.register(mfaProfileRoutes, { prefix: '/api/v1/profile', mfa })
   await app.register(usersRoutes, { prefix: '/api/v1/users', users: usersService })
   await app.register(recoveryUsersRoutes, { prefix: '/api/v1/users', recovery })
   await app.register(todosRoutes, { prefix: '/api/v1/todos', todos, idempotency })
@@ -336,6 +355,7 @@ export async function buildApp(
   })
   await app.register(sessionPagesRoutes, {
     sessions: auth.sessions,
+    mfa,
     cookieSessions: auth.cookies,
     cookies,
     trustedOrigins,
@@ -349,6 +369,7 @@ export async function buildApp(
     idempotency.purgeExpired,
     subscribersService.pruneExpired,
     recovery.pruneExpired,
+    mfa.pruneExpired,
   ])
 
   // Also finishes queuing campaigns a crash (or another instance) left half queued.

@@ -8,6 +8,7 @@ import type {
 import type { CampaignsTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
 import type { OutboxTable } from './mail/outbox.table.js'
+import type { MfaChallengesTable, MfaRecoveryCodesTable, MfaTotpTable } from './mfa/mfa.table.js'
 import type { AccountTokensTable } from './recovery/recovery.table.js'
 import type { SubscribersTable, SubscriberTokensTable } from './subscribers/subscribers.table.js'
 import type { TodosTable } from './todos/todos.table.js'
@@ -28,4 +29,7 @@ export interface Database {
   campaigns: CampaignsTable
   outbox: OutboxTable
   account_tokens: AccountTokensTable
+  mfa_totp: MfaTotpTable
+  mfa_recovery_codes: MfaRecoveryCodesTable
+  mfa_challenges: MfaChallengesTable
 }

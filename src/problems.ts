@@ -1,6 +1,7 @@
 import { AUTH_PROBLEMS } from './auth/auth.problems.js'
 import { CAMPAIGN_PROBLEMS } from './campaigns/campaigns.problems.js'
 import { CORE_PROBLEMS, type ProblemKind } from './core/problems.js'
+import { MFA_PROBLEMS } from './mfa/mfa.problems.js'
 import { RECOVERY_PROBLEMS } from './recovery/recovery.problems.js'
 import { SUBSCRIBER_PROBLEMS } from './subscribers/subscribers.problems.js'
 import { TODO_PROBLEMS } from './todos/todos.problems.js'
@@ -18,6 +19,7 @@ const TABLE = {
   ...SUBSCRIBER_PROBLEMS,
   ...CAMPAIGN_PROBLEMS,
   ...RECOVERY_PROBLEMS,
+  ...MFA_PROBLEMS,
 } as const
 
 export type ErrorCode = keyof typeof TABLE

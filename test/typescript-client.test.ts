@@ -12,6 +12,7 @@ import {
   unwrap,
 } from '../clients/typescript/src/index.js'
 import { buildTestApp, PASSWORD } from './helpers.js'
+import { freshStep, totpCode } from './totp.js'
 
 const CLIENT = path.resolve(import.meta.dirname, '../clients/typescript')
 
@@ -68,7 +69,10 @@ describe('the TypeScript client against a live server', async () => {
     })
     expect(registered.response.status).toBe(201)
     expect(registered.data?.username).toBe(username)
-    const pair = await gatehouse.login(username, PASSWORD)
+    const answer = await gatehouse.login(username, PASSWORD)
+    // Two-factor is off for a new account: the answer is the pair itself.
+    if ('mfa_required' in answer) throw new Error('login asked for a code')
+    const pair = answer
     expect(stored.tokens).toEqual({
       accessToken: pair.access_token,
       refreshToken: pair.refresh_token,
@@ -218,6 +222,24 @@ describe('the TypeScript client against a live server', async () => {
     expect(await unwrap(withKey.api.GET('/api/v1/private'))).toEqual({ meaning_of_life: 42 })
     await expect(withKey.refresh()).rejects.toThrow(/No refresh token/)
   })
+  it('logs in with two-factor on: mfa_required keeps nothing, loginWithCode keeps the pair', async () => {
+    const { gatehouse, username } = await signedIn()
+    await freshStep()
+    const { secret } = await unwrap(
+      gatehouse.api.POST('/api/v1/profile/mfa/totp', { body: { password: PASSWORD } }),
+    )
+    await unwrap(
+      gatehouse.api.POST('/api/v1/profile/mfa/totp/confirm', { body: { code: totpCode(secret) } }),
+    )
+    const other = createGatehouseClient({ baseUrl })
+    const answer = await other.login(username, PASSWORD)
+    if (!('mfa_required' in answer)) throw new Error('login gave tokens without a code')
+    expect(other.tokens).toBeUndefined()
+    const pair = await other.loginWithCode(answer.mfa_token, totpCode(secret, 1))
+    expect(other.tokens?.accessToken).toBe(pair.access_token)
+    expect(await unwrap(other.api.GET('/api/v1/profile'))).toMatchObject({ mfa_enabled: true })
+  })
+
   it('in cookie mode, signs requests with the session cookie and the CSRF token, never a token', async () => {
     const { username } = await signedIn()
     const signIn = await fetch(`${baseUrl}/login`, {

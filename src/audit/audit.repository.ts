@@ -24,6 +24,10 @@ export type AuditKind =
   | 'user.create'
   | 'subscribers.import'
   | 'database.restore'
+  | 'mfa.enable'
+  | 'mfa.disable'
+  | 'mfa.failure'
+  | 'mfa.recovery_code'
 
 export type AuditLog = ReturnType<typeof createAuditLog>
 

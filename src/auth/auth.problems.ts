@@ -10,6 +10,8 @@ export const AUTH_PROBLEMS = {
   },
   // Login answers with the Bearer challenge; a refused Basic header asks for Basic again.
   INVALID_CREDENTIALS: { status: 401, title: 'Invalid username or password', challenge: 'bearer' },
+  // Right credentials, but the account has two-factor on: Basic cannot carry the code.
+  MFA_BASIC_REFUSED: { status: 401, title: 'Two-factor login required', challenge: 'basic' },
   WRONG_PASSWORD: { status: 401, title: 'Invalid password', challenge: 'bearer' },
   WEAK_PASSWORD: { status: 400, title: 'Validation failed' },
   NO_SESSION_TO_END: { status: 400, title: 'No session to end' },

@@ -1,12 +1,20 @@
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { callerOf } from '../core/caller.js'
 import { clientKey } from '../core/caller-key.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
 import type { AccountsService } from './accounts.service.js'
-import { LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenPair } from './auth.schemas.js'
+import {
+  LoginBody,
+  LogoutBody,
+  MfaRequired,
+  RefreshBody,
+  RegisterBody,
+  TokenPair,
+} from './auth.schemas.js'
 import { clientInfo } from './client-info.js'
 import type { SessionsService } from './sessions.service.js'
 
@@ -71,9 +79,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
           tags: [authTag.name],
           operationId: 'login',
           summary: 'Exchange username and password for tokens (JSON or form body)',
+          description:
+            'With two-factor login on, a right password answers `mfa_required` and an `mfa_token` instead of tokens: send it with a code to POST /api/v1/auth/login/mfa.',
           consumes: ['application/json', 'application/x-www-form-urlencoded'],
           body: LoginBody,
-          response: { 200: TokenPair },
+          response: { 200: Type.Union([TokenPair, MfaRequired], { title: 'LoginResult' }) },
           problems: {
             401: 'Invalid username or password',
             429: 'Too many failed logins for this account or from this client',

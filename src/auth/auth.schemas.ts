@@ -81,6 +81,21 @@ export const TokenPair = Type.Object(
 )
 export type TokenPair = Static<typeof TokenPair>
 
+export const MfaRequired = Type.Object(
+  {
+    mfa_required: Type.Literal(true),
+    mfa_token: Type.String({
+      description: 'Send it with a code to POST /api/v1/auth/login/mfa; single use',
+    }),
+    expires_in: Type.Integer({ description: 'Seconds the mfa_token lasts (300)' }),
+  },
+  {
+    title: 'MfaRequired',
+    description: 'The password was right and two-factor login is on: no tokens until the code',
+  },
+)
+export type MfaRequired = Static<typeof MfaRequired>
+
 export const ProfilePatch = Type.Object(
   {
     name: Type.Optional(DisplayName),

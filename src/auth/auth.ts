@@ -18,7 +18,7 @@ import { type SigningKeys, serverSecretOf } from './keys.js'
 import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
-import { createSessionsService } from './sessions.service.js'
+import { createSessionsService, type SecondFactorGate } from './sessions.service.js'
 import { createAccessTokenIssuer } from './tokens.js'
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>
@@ -44,6 +44,8 @@ export async function createAuth(deps: {
   primary: PrimaryChannel | undefined
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */
   emails: RegistrationEmails
+  /** The code step of a login with two-factor on (the mfa feature, wired in app.ts). */
+  secondFactor: SecondFactorGate
 }) {
   const { db, config, redis, shared } = deps
   const dialect = config.database.kind
@@ -77,6 +79,7 @@ export async function createAuth(deps: {
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     changes,
+    secondFactor: deps.secondFactor,
   })
   const accounts = createAccountsService({
     db,
@@ -103,5 +106,5 @@ export async function createAuth(deps: {
     cookies,
     changes,
   })
-  return { identities, sessions, apiKeys, accounts, authenticator, cookies }
+  return { identities, sessions, apiKeys, accounts, authenticator, cookies, guard, passwords }
 }

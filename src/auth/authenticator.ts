@@ -1,4 +1,5 @@
 import type { Caller, Principal } from '../core/caller.js'
+import { AppError } from '../core/errors.js'
 import { API_KEY_PREFIX, type ApiKeysService } from './api-keys.service.js'
 import type { AuthChanges } from './auth-changes.js'
 import { badBasicCredentials } from './basic.js'
@@ -93,6 +94,14 @@ export function createAuthenticator(deps: {
       await changes.catchUp()
       const principal = await principalOfBasic(username, password, client)
       if (principal === undefined || principal.disabled) throw badBasicCredentials()
+      // A password alone is not enough for this account; Basic has no room for the code.
+      if (principal.mfaEnabled) {
+        throw new AppError(
+          'MFA_BASIC_REFUSED',
+          'Two-factor login is on for this account: Basic credentials are refused. Use an access token (POST /api/v1/auth/login, then /api/v1/auth/login/mfa) or an API key',
+          { challenge: 'basic' },
+        )
+      }
       return { principal, scheme: 'basic' }
     },
     async cookie(value) {

@@ -139,21 +139,23 @@ export function createCredentialGuard(options: {
 /**
  * One check of `account`'s credentials from `client` under the guard: a 429 before any work
  * when a limit holds; `check` gets the lane to wait for argon2 in, and its answer is reported.
+ * `'partly'` is a right password that still needs its second factor: it does not count as a
+ * failure, but the client does not become one the account knows until the code is right too.
  */
 export async function guardedCheck(
   guard: CredentialGuard,
   account: string,
   client: string,
-  check: (lane: HashLane) => Promise<boolean>,
+  check: (lane: HashLane) => Promise<boolean | 'partly'>,
 ): Promise<boolean> {
   const attempt = await guard.begin(account, client)
-  let ok: boolean
+  let ok: boolean | 'partly'
   try {
     ok = await check(attempt.lane)
   } catch (error) {
     await attempt.abandoned()
     throw error
   }
-  await (ok ? attempt.succeeded() : attempt.failed())
-  return ok
+  await (ok === 'partly' ? attempt.abandoned() : ok ? attempt.succeeded() : attempt.failed())
+  return ok !== false
 }

@@ -57,6 +57,7 @@ export function createIdentityCache(users: UsersRepository, options: { shared: b
         role: row.role,
         disabled: row.disabled === 1,
         passwordChangedAt: row.password_changed_at,
+        mfaEnabled: row.mfa_enabled === 1,
       }
       if (
         !options.shared &&

@@ -38,7 +38,8 @@ export function createPasswordCheck(deps: {
       const ok = await guardedCheck(guard, username, client.address, async (lane) => {
         row = await users.findByUsername(username)
         passwordOk = await verifyPassword(row?.password_hash, password, lane)
-        return passwordOk && (scheme === 'basic' || row?.disabled === 0)
+        if (!passwordOk || (scheme !== 'basic' && row?.disabled !== 0)) return false
+        return row?.mfa_enabled === 1 ? 'partly' : true
       })
       if (ok && row !== undefined) return row
       await audit.record('login.failure', row?.id ?? null, {

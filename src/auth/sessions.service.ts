@@ -9,7 +9,7 @@ import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import type { UserRow } from '../users/users.table.js'
-import { type Session, type TokenPair, toSession } from './auth.schemas.js'
+import { type MfaRequired, type Session, type TokenPair, toSession } from './auth.schemas.js'
 import type { AuthChanges } from './auth-changes.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
@@ -24,6 +24,22 @@ const noSessionToEnd = (detail: string) => new AppError('NO_SESSION_TO_END', det
 
 export type SessionsService = ReturnType<typeof createSessionsService>
 
+/** How long an `mfa_token` lasts, seconds (API.md §10). */
+export const MFA_TOKEN_TTL = 300
+
+/** A cookie session just started: the cookie's value is shown once, kept only as a hash. */
+export interface CookieSession {
+  cookie: string
+  sessionId: string
+  expiresAt: string
+}
+
+/** The two-factor feature's part in a login (app.ts wires it): the code step's token. */
+export interface SecondFactorGate {
+  /** `user` gave the right password and has two-factor on: an `mfa_token` for the code. */
+  challenge(user: UserRow, kind: 'tokens' | 'cookie'): Promise<string>
+}
+
 /** A session is one refresh-token family: login starts it, refresh rotates it, logout ends it. */
 export function createSessionsService(deps: {
   db: Kysely<Database>
@@ -36,6 +52,7 @@ export function createSessionsService(deps: {
   refreshTokenTtl: number
   /** Other processes' changes to principals, seen before one is read here. */
   changes: AuthChanges
+  secondFactor: SecondFactorGate
 }) {
   const { db, passwords, identities, revocations, accessTokens } = deps
   const sessions = createSessionsRepository(db)
@@ -66,20 +83,31 @@ export function createSessionsService(deps: {
     return ended
   }
 
-  /**
-   * Checks the password (under the credential guard) and starts a session: with its first
-   * refresh token, or with the hash of its cookie.
-   */
-  async function open(
+  async function checkPassword(
     input: { username: string; password: string },
     client: ClientInfo,
     scheme: 'password' | 'form',
-    credential: { refreshTokenHash: string } | { cookieHash: string },
-  ): Promise<{ user: UserRow; role: Role; sessionId: string; expiresAt: string }> {
+  ): Promise<UserRow> {
     const user = await passwords.signIn(input.username, input.password, client, scheme)
     if (user === undefined) {
       throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
     }
+    return user
+  }
+
+  /**
+   * Starts a session for `user`: with its first refresh token, or with the hash of its cookie.
+   * `still` says whether the account, read again inside the transaction, is still as it was
+   * when the credentials were checked.
+   */
+  async function open(
+    user: UserRow,
+    client: ClientInfo,
+    scheme: 'password' | 'form',
+    credential: { refreshTokenHash: string } | { cookieHash: string },
+    still: (account: UserRow) => boolean,
+    audited: Record<string, string> = {},
+  ): Promise<{ role: Role; sessionId: string; expiresAt: string }> {
     const now = nowIso()
     const sessionId = uuidv7()
     // The family's absolute end: rotation never extends it.
@@ -91,7 +119,7 @@ export function createSessionsService(deps: {
       // after waits, then ends this session with the others. Without it a login racing one
       // kept a session that the old password opened (and that enabling again would revive).
       const account = await createUsersRepository(trx, deps.dialect).findForShare(user.id)
-      if (account?.password_hash !== user.password_hash || account.disabled !== 0) {
+      if (account === undefined || account.disabled !== 0 || !still(account)) {
         throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
       }
       const repo = createSessionsRepository(trx)
@@ -116,37 +144,112 @@ export function createSessionsService(deps: {
         ip: client.ip,
         session_id: sessionId,
         scheme,
+        ...audited,
       })
       return account.role
     })
-    return { user, role, sessionId, expiresAt }
+    return { role, sessionId, expiresAt }
   }
 
+  const samePassword = (user: UserRow) => (account: UserRow) =>
+    account.password_hash === user.password_hash
+
+  async function tokensFor(
+    user: UserRow,
+    client: ClientInfo,
+    still: (account: UserRow) => boolean,
+    audited?: Record<string, string>,
+  ): Promise<TokenPair> {
+    const refreshToken = randomToken()
+    const { role, sessionId } = await open(
+      user,
+      client,
+      'password',
+      { refreshTokenHash: hashToken(refreshToken) },
+      still,
+      audited,
+    )
+    return issuePair(user.id, role, sessionId, refreshToken)
+  }
+
+  async function cookieSessionFor(
+    user: UserRow,
+    client: ClientInfo,
+    still: (account: UserRow) => boolean,
+    audited?: Record<string, string>,
+  ): Promise<CookieSession> {
+    const cookie = randomToken()
+    const { sessionId, expiresAt } = await open(
+      user,
+      client,
+      'form',
+      { cookieHash: hashToken(cookie) },
+      still,
+      audited,
+    )
+    return { cookie, sessionId, expiresAt }
+  }
+
+  /**
+   * After a second factor: the account must still have the password the `mfa_token` was
+   * issued for, and two-factor still on.
+   */
+  const stillAfterSecondFactor = (passwordChangedAt: string) => (account: UserRow) =>
+    account.password_changed_at === passwordChangedAt && account.mfa_enabled === 1
+
   return {
+    /** A token pair; for a user with two-factor on, the `mfa_token` of the code step instead. */
     async login(
       input: { username: string; password: string },
       client: ClientInfo,
-    ): Promise<TokenPair> {
-      const refreshToken = randomToken()
-      const { user, role, sessionId } = await open(input, client, 'password', {
-        refreshTokenHash: hashToken(refreshToken),
-      })
-      return issuePair(user.id, role, sessionId, refreshToken)
+    ): Promise<TokenPair | MfaRequired> {
+      const user = await checkPassword(input, client, 'password')
+      if (user.mfa_enabled === 1) {
+        return {
+          mfa_required: true,
+          mfa_token: await deps.secondFactor.challenge(user, 'tokens'),
+          expires_in: MFA_TOKEN_TTL,
+        }
+      }
+      return tokensFor(user, client, samePassword(user))
     },
 
     /**
      * Signs in for the web UI (`POST /login`): a session like a refresh family, found by the
-     * hash of its cookie. Returns the cookie's value (shown once, kept only as a hash).
+     * hash of its cookie. Returns the cookie's value (shown once, kept only as a hash), or for a
+     * user with two-factor on the `mfa_token` of the code step.
      */
     async startCookieSession(
       input: { username: string; password: string },
       client: ClientInfo,
-    ): Promise<{ cookie: string; sessionId: string; expiresAt: string }> {
-      const cookie = randomToken()
-      const { sessionId, expiresAt } = await open(input, client, 'form', {
-        cookieHash: hashToken(cookie),
+    ): Promise<CookieSession | { mfaToken: string }> {
+      const user = await checkPassword(input, client, 'form')
+      if (user.mfa_enabled === 1) {
+        return { mfaToken: await deps.secondFactor.challenge(user, 'cookie') }
+      }
+      return cookieSessionFor(user, client, samePassword(user))
+    },
+
+    /** The token pair of a login whose second factor the two-factor feature has checked. */
+    loginAfterSecondFactor(
+      user: UserRow,
+      passwordChangedAt: string,
+      client: ClientInfo,
+      method: string,
+    ): Promise<TokenPair> {
+      return tokensFor(user, client, stillAfterSecondFactor(passwordChangedAt), { mfa: method })
+    },
+
+    /** The cookie session of a web sign-in whose second factor has been checked. */
+    cookieSessionAfterSecondFactor(
+      user: UserRow,
+      passwordChangedAt: string,
+      client: ClientInfo,
+      method: string,
+    ): Promise<CookieSession> {
+      return cookieSessionFor(user, client, stillAfterSecondFactor(passwordChangedAt), {
+        mfa: method,
       })
-      return { cookie, sessionId, expiresAt }
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {

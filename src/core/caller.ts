@@ -11,6 +11,8 @@ export interface Principal {
   readonly role: Role
   readonly disabled: boolean
   readonly passwordChangedAt: string
+  /** Two-factor login is on: Basic credentials are refused (API.md §10). */
+  readonly mfaEnabled: boolean
 }
 
 /** The claims of an access token we issued and verified. */

@@ -5,9 +5,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { clientInfo } from '../auth/client-info.js'
 import type { CookieSessions, SessionCookieNames } from '../auth/cookie-sessions.js'
 import { crossSiteWriteCheck } from '../auth/cross-site.js'
-import type { SessionsService } from '../auth/sessions.service.js'
+import {
+  type CookieSession,
+  MFA_TOKEN_TTL,
+  type SessionsService,
+} from '../auth/sessions.service.js'
 import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
+import type { MfaService } from '../mfa/mfa.service.js'
 import type { UiAssets } from './assets.js'
 import { escapeHtml, htmlPage, type PageOptions, sendHtml } from './layout.js'
 
@@ -72,6 +77,28 @@ function loginForm(
   )
 }
 
+/** The code step of a sign-in with two-factor on; the `mfa_token` rides in an HttpOnly cookie. */
+function codeForm(options: { next: string; error?: string }, page: PageOptions): string {
+  const { next, error } = options
+  const message =
+    error === undefined
+      ? '<p>Two-factor login is on for this account. Enter the 6-digit code your authenticator app shows, or one of your recovery codes.</p>'
+      : `<p class="alert error" role="alert" id="code-error">${escapeHtml(error)}</p>`
+  const described = error === undefined ? '' : ' aria-describedby="code-error"'
+  return htmlPage(
+    'Enter your code',
+    `${message}
+<form method="post" action="/login/mfa" class="form">
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<div class="field"><label for="code">Code</label>
+<input id="code" name="code" autocomplete="one-time-code" required maxlength="32" autocapitalize="none" spellcheck="false" autofocus${described}></div>
+<p><button type="submit">Sign in</button></p>
+</form>
+<p><a href="/login">Start again</a></p>`,
+    page,
+  )
+}
+
 // Fields are checked here, not by a schema, so a bad form gets the form back, not JSON.
 const LoginForm = Type.Object(
   {
@@ -85,6 +112,11 @@ const LogoutForm = Type.Object(
   { _csrf: Type.Optional(Type.String()) },
   { additionalProperties: true },
 )
+const CodeForm = Type.Object(
+  { code: Type.Optional(Type.String()), next: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+)
+const CodeQuery = Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })) })
 const LoginQuery = Type.Object({
   next: Type.Optional(Type.String({ maxLength: 2048 })),
   notice: Type.Optional(Type.String({ maxLength: 32 })),
@@ -97,13 +129,15 @@ const LoginQuery = Type.Object({
  */
 export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
   sessions: SessionsService
+  /** The code step of a sign-in with two-factor on. */
+  mfa: Pick<MfaService, 'cookieLogin'>
   cookieSessions: CookieSessions
   cookies: SessionCookieNames
   /** PUBLIC_URL's origin and CORS_ORIGINS: forms from anywhere else are refused. */
   trustedOrigins: readonly string[]
   /** The UI's stylesheet; these pages need no script. */
   assets: UiAssets
-}> = async (app, { sessions, cookieSessions, cookies, trustedOrigins, assets }) => {
+}> = async (app, { sessions, mfa, cookieSessions, cookies, trustedOrigins, assets }) => {
   const page: PageOptions = { assets: assets.page() }
   // A password of 1024 characters of 4 UTF-8 bytes, percent-encoded, fits.
   await app.register(formBody, { bodyLimit: 16_384 })
@@ -114,6 +148,22 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     reply.setCookie(cookies.session, cookie, { ...common, httpOnly: true, sameSite: 'lax' })
     // Read by the pages' script to send as X-CSRF-Token: not HttpOnly, never sent cross-site.
     reply.setCookie(cookies.csrf, csrf, { ...common, httpOnly: false, sameSite: 'strict' })
+  }
+  const signedIn = (reply: FastifyReply, started: CookieSession, next: string) => {
+    const maxAge = Math.max(0, Math.round((Date.parse(started.expiresAt) - Date.now()) / 1000))
+    setSessionCookies(reply, started.cookie, cookieSessions.csrfTokenOf(started.sessionId), maxAge)
+    return reply.header('cache-control', 'no-store').redirect(next, 303)
+  }
+  // The `mfa_token` between the password and the code: HttpOnly (no script reads it), Strict
+  // (no other site's form sends it, so nobody can sign a visitor into their own account), and
+  // only for the code page.
+  const MFA_COOKIE = 'gh_mfa'
+  const mfaCookie = { path: '/login/mfa', secure: cookies.secure, httpOnly: true } as const
+  /** Answers of the form pages: the error's headers (Retry-After) kept. */
+  const copyHeaders = (reply: FastifyReply, error: AppError) => {
+    for (const [name, value] of Object.entries(error.extra.headers ?? {})) {
+      reply.header(name, value)
+    }
   }
   const clearSessionCookies = (reply: FastifyReply) => {
     reply.clearCookie(cookies.session, { path: '/', secure: cookies.secure, httpOnly: true })
@@ -161,26 +211,60 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     }
     try {
       const started = await sessions.startCookieSession({ username, password }, clientInfo(request))
-      const maxAge = Math.max(0, Math.round((Date.parse(started.expiresAt) - Date.now()) / 1000))
-      setSessionCookies(
-        reply,
-        started.cookie,
-        cookieSessions.csrfTokenOf(started.sessionId),
-        maxAge,
-      )
-      return reply.header('cache-control', 'no-store').redirect(next, 303)
+      if ('mfaToken' in started) {
+        reply.setCookie(MFA_COOKIE, started.mfaToken, {
+          ...mfaCookie,
+          sameSite: 'strict',
+          maxAge: MFA_TOKEN_TTL,
+        })
+        const to = `/login/mfa${next === DEFAULT_NEXT ? '' : `?next=${encodeURIComponent(next)}`}`
+        return reply.header('cache-control', 'no-store').redirect(to, 303)
+      }
+      return signedIn(reply, started, next)
     } catch (error) {
       // Wrong credentials, 429 and a full password queue (503) get the form back; faults do not.
       if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503)) throw error
-      for (const [name, value] of Object.entries(error.extra.headers ?? {})) {
-        reply.header(name, value)
-      }
+      copyHeaders(reply, error)
       if (error.code === 'INVALID_CREDENTIALS') {
         // A 401 names a scheme (RFC 9110 §15.5.2); this one is a form, so no browser dialog.
         reply.header('www-authenticate', 'Form realm="gatehouse"')
         return again(401, 'Invalid username or password')
       }
       return again(error.status, error.detail)
+    }
+  })
+
+  app.get(
+    '/login/mfa',
+    { schema: { hide: true, querystring: CodeQuery } },
+    async (request, reply) => {
+      const next = safeNext(request.query.next)
+      if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
+      // No password step behind this visit: begin there.
+      if (!request.cookies[MFA_COOKIE]) return reply.redirect('/login', 303)
+      return sendHtml(reply, 200, codeForm({ next }, page))
+    },
+  )
+
+  app.post('/login/mfa', { schema: { hide: true, body: CodeForm } }, async (request, reply) => {
+    if (fromAnotherSite(request)) return crossSitePage(reply)
+    const next = safeNext(request.body.next)
+    const mfaToken = request.cookies[MFA_COOKIE]
+    if (!mfaToken) return reply.redirect('/login', 303)
+    const code = request.body.code ?? ''
+    if (code.length < 6 || code.length > 32) {
+      return sendHtml(reply, 400, codeForm({ next, error: 'Enter the 6-digit code.' }, page))
+    }
+    try {
+      const started = await mfa.cookieLogin(mfaToken, code, clientInfo(request))
+      reply.clearCookie(MFA_COOKIE, mfaCookie)
+      return signedIn(reply, started, next)
+    } catch (error) {
+      if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503)) throw error
+      copyHeaders(reply, error)
+      if (error.code === 'MFA_LOGIN_FAILED')
+        reply.header('www-authenticate', 'Form realm="gatehouse"')
+      return sendHtml(reply, error.status, codeForm({ next, error: error.detail }, page))
     }
   })
 

@@ -12,8 +12,9 @@ import { Alert, Empty, Field, Loading, useConfirm, useNotice } from '../lib/comp
 import { formatWhen } from '../lib/format.js'
 import { useSubmission } from '../lib/forms.js'
 import type { PageProps } from '../lib/mount.js'
+import { TwoFactorSection } from './two-factor.js'
 
-/** /app/account: name, email, password, sessions and API keys of the signed-in user. */
+/** /app/account: name, email, password, two-factor login, sessions and API keys of the signed-in user. */
 export function Account({ user, data }: PageProps) {
   const [confirmDialog, confirm] = useConfirm()
   const [notice, showNotice] = useNotice()
@@ -28,6 +29,7 @@ export function Account({ user, data }: PageProps) {
         passwordMin={passwordMin}
         showNotice={showNotice}
       />
+      <TwoFactorSection username={user?.username ?? ''} showNotice={showNotice} />
       <SessionsSection confirm={confirm} showNotice={showNotice} />
       <ApiKeysSection confirm={confirm} showNotice={showNotice} />
     </div>

@@ -10,10 +10,12 @@ import {
 export type {
   ApiKey,
   NewApiKey,
+  RecoveryCodes,
   Session,
   Subscriber,
   Todo,
   TodoPage,
+  TotpSetUp,
   User,
 } from '../../clients/typescript/src/index.js'
 export { ProblemError }

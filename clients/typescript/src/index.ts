@@ -25,6 +25,10 @@ export type Campaign = Schemas['Campaign']
 export type Session = Schemas['Session']
 export type ApiKey = Schemas['ApiKey']
 export type NewApiKey = Schemas['NewApiKey']
+/** A right password for an account with two-factor on: send the `mfa_token` with a code. */
+export type MfaRequired = Schemas['MfaRequired']
+export type TotpSetUp = Schemas['TotpSetUp']
+export type RecoveryCodes = Schemas['RecoveryCodes']
 
 /** An answer outside 2xx, as a thrown error that carries its problem. */
 export class ProblemError extends Error {
@@ -122,8 +126,13 @@ export interface GatehouseClient {
   /** The credentials sent now, if any. */
   readonly tokens: Tokens | undefined
   setTokens(tokens: Tokens | undefined): void
-  /** Logs in with a password and keeps the tokens for the calls that follow. */
-  login(username: string, password: string): Promise<TokenPair>
+  /**
+   * Logs in with a password and keeps the tokens for the calls that follow. For an account with
+   * two-factor on the answer is `mfa_required` with an `mfa_token` instead: then `loginWithCode`.
+   */
+  login(username: string, password: string): Promise<TokenPair | MfaRequired>
+  /** The second step of a login with two-factor on: the `mfa_token` and a code; keeps the tokens. */
+  loginWithCode(mfaToken: string, code: string): Promise<TokenPair>
   /**
    * Swaps the refresh token for a new pair and keeps it. A refresh token works once, so calls
    * made while one is under way share it rather than spend the new token.
@@ -179,7 +188,13 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
     },
     setTokens,
     async login(username, password) {
-      return keep(await unwrap(api.POST('/api/v1/auth/login', { body: { username, password } })))
+      const answer = await unwrap(api.POST('/api/v1/auth/login', { body: { username, password } }))
+      return 'mfa_required' in answer ? answer : keep(answer)
+    },
+    async loginWithCode(mfaToken, code) {
+      return keep(
+        await unwrap(api.POST('/api/v1/auth/login/mfa', { body: { mfa_token: mfaToken, code } })),
+      )
     },
     refresh() {
       const refreshToken = tokens?.refreshToken
