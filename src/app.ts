@@ -25,6 +25,9 @@ import { createServer, scheduleMaintenance } from './core/server.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
+import { readOutboxDepth } from './mail/outbox.repository.js'
+import { installMetrics } from './metrics/metrics.js'
+import { metricsRoutes } from './metrics/metrics.routes.js'
 import { migrations } from './migrations/index.js'
 import { createAccountEmails } from './recovery/account-emails.js'
 import {
@@ -57,6 +60,8 @@ export interface BuildOptions {
   slowClients?: SlowClientLimits
   /** The built web UI (dist/ui: scripts/build-ui.js); without it pages render without script. */
   uiAssets?: string
+  /** How often the metrics read the outbox's depth; 15 s unless a test wants to wait less. */
+  metricsOutboxEveryMs?: number
 }
 
 /** Builds a ready, not yet listening, Gatehouse: core first, then every feature. */
@@ -101,7 +106,22 @@ export async function buildApp(
     dialect: database.dialect,
     publicUrl: config.publicUrl,
   })
-  const auth = await createAuth({ db, keys, config, redis, shared, emails: accountEmails })
+  // Before any route: every request is counted, whichever answers it.
+  const metrics = config.metrics
+    ? installMetrics(app, {
+        readOutbox: (bound) => readOutboxDepth(db, bound),
+        outboxEveryMs: options.metricsOutboxEveryMs ?? 15_000,
+      })
+    : undefined
+  const auth = await createAuth({
+    db,
+    keys,
+    config,
+    redis,
+    shared,
+    emails: accountEmails,
+    events: metrics?.authEvents,
+  })
   // SQLite only: it alone tells cheaply when another connection wrote (see TodoPageCache).
   const todoPages =
     database.dataVersion !== undefined && config.todoListCacheMb > 0
@@ -178,6 +198,7 @@ export async function buildApp(
     trustedOrigins,
     cookies,
     refusalLimit: config.rateLimit ? app.rateLimit() : undefined,
+    events: metrics?.authEvents,
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
@@ -202,6 +223,7 @@ export async function buildApp(
     },
     jwks: () => publicJwks(keys),
   })
+  if (metrics !== undefined) await app.register(metricsRoutes, { metrics })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
   await app.register(authRoutes, { prefix: '/api/v1/auth', ...auth, idempotency })
   await app.register(profileRoutes, {

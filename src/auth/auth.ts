@@ -6,6 +6,7 @@ import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
 import { createApiKeysService } from './api-keys.service.js'
+import { type AuthEvents, quietAuthEvents } from './auth-events.js'
 import { createAuthenticator } from './authenticator.js'
 import { createCookieSessions } from './cookie-sessions.js'
 import { createCredentialGuard } from './credential-guard.js'
@@ -36,8 +37,11 @@ export async function createAuth(deps: {
   shared: boolean
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */
   emails: RegistrationEmails
+  /** Refusals and logins as they happen (the metrics); none by default. */
+  events?: AuthEvents
 }) {
   const { db, config, redis, shared } = deps
+  const events = deps.events ?? quietAuthEvents
   const dialect = config.database.kind
   const users = createUsersRepository(db, dialect)
   const identities = createIdentityCache(users, { shared })
@@ -49,7 +53,7 @@ export async function createAuth(deps: {
   const accessTokens = createAccessTokenIssuer(deps.keys, config.accessTokenTtl)
   // Every password check (login, Basic, current_password) is counted here: API.md §3.
   const guard = createCredentialGuard({ enabled: config.rateLimit, redis })
-  const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
+  const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard, events })
   const sessions = createSessionsService({
     db,
     dialect,
@@ -59,6 +63,7 @@ export async function createAuth(deps: {
     accessTokens,
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
+    events,
   })
   const apiKeys = createApiKeysService({ db, dialect, identities, shared })
   const accounts = createAccountsService({
@@ -84,6 +89,7 @@ export async function createAuth(deps: {
     passwords,
     guard,
     cookies,
+    events,
   })
   return { identities, sessions, apiKeys, accounts, authenticator, cookies }
 }

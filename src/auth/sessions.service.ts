@@ -10,6 +10,7 @@ import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import type { UserRow } from '../users/users.table.js'
 import { type Session, type TokenPair, toSession } from './auth.schemas.js'
+import type { AuthEvents } from './auth-events.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
 import type { PasswordCheck } from './password-check.js'
@@ -33,8 +34,9 @@ export function createSessionsService(deps: {
   accessTokens: AccessTokenIssuer
   accessTokenTtl: number
   refreshTokenTtl: number
+  events: AuthEvents
 }) {
-  const { db, passwords, identities, revocations, accessTokens } = deps
+  const { db, passwords, identities, revocations, accessTokens, events } = deps
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
 
@@ -68,6 +70,24 @@ export function createSessionsService(deps: {
    * refresh token, or with the hash of its cookie.
    */
   async function open(
+    input: { username: string; password: string },
+    client: ClientInfo,
+    scheme: 'password' | 'form',
+    credential: { refreshTokenHash: string } | { cookieHash: string },
+  ): Promise<{ user: UserRow; role: Role; sessionId: string; expiresAt: string }> {
+    try {
+      const opened = await openChecked(input, client, scheme, credential)
+      events.login('success')
+      return opened
+    } catch (error) {
+      // Only the answers about the credentials: a failing database is no failed login.
+      if (error instanceof AppError && error.code === 'INVALID_CREDENTIALS') events.login('failure')
+      if (error instanceof AppError && error.code === 'RATE_LIMITED') events.login('rate_limited')
+      throw error
+    }
+  }
+
+  async function openChecked(
     input: { username: string; password: string },
     client: ClientInfo,
     scheme: 'password' | 'form',

@@ -43,6 +43,7 @@ const BAD_VALUES: [variable: string, value: string][] = [
   ['LOG_LEVEL', 'loud'],
   ['TODO_LIST_CACHE_MB', '-1'],
   ['TODO_LIST_CACHE_MB', '8MB'],
+  ['METRICS', 'off'],
 ]
 
 describe('start-up with a bad setting', () => {

@@ -54,6 +54,8 @@ export interface Config {
   readonly campaignQueueChunk: number
   /** Memory for cached todo list pages, in MiB; 0 turns the cache off (SQLite only). */
   readonly todoListCacheMb: number
+  /** Prometheus metrics collected and served at `GET /metrics`; false: neither. */
+  readonly metrics: boolean
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -248,5 +250,6 @@ export function loadConfig(env: Env = process.env): Config {
     mailMaxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 8, 1, 100),
     campaignQueueChunk: integer(env, 'CAMPAIGN_QUEUE_CHUNK', 250, 1, 100_000),
     todoListCacheMb: integer(env, 'TODO_LIST_CACHE_MB', 8, 0, 4096),
+    metrics: boolean(env, 'METRICS', true),
   })
 }

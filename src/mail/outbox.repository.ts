@@ -108,3 +108,44 @@ export function createOutboxRepository(
     },
   }
 }
+
+/** How much mail waits: what the metrics report (src/metrics). */
+export interface OutboxDepth {
+  /** Each at most the bound it was counted to. */
+  readonly pending: number
+  readonly failed: number
+  /** When the oldest mail not yet sent was queued (RFC 3339), or null when none waits. */
+  readonly oldestPendingAt: string | null
+}
+
+/**
+ * Counts read from indexes only, each stopped at `bound` rows so that no queue, however long,
+ * makes one reading slow; the oldest pending mail is the first entry of its partial index
+ * (migration 012). Sent mail is not counted: it only grows, and counting it would walk it all.
+ */
+export async function readOutboxDepth(db: Kysely<Database>, bound: number): Promise<OutboxDepth> {
+  const countOf = async (status: 'pending' | 'failed') => {
+    const rows = db
+      .selectFrom('outbox')
+      .select(sql<number>`1`.as('one'))
+      .where('status', '=', status)
+      .limit(bound)
+      .as('rows')
+    const { count } = await db
+      .selectFrom(rows)
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .executeTakeFirstOrThrow()
+    // PostgreSQL's count is a bigint, which pg hands over as a string.
+    return Number(count)
+  }
+  const [pending, failed, oldest] = await Promise.all([
+    countOf('pending'),
+    countOf('failed'),
+    db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.min('created_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst(),
+  ])
+  return { pending, failed, oldestPendingAt: oldest?.at ?? null }
+}
