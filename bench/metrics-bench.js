@@ -12,6 +12,7 @@
 // BENCH_CONNECTIONS (10), BENCH_SCRAPES (200), BENCH_KEEP=1 keeps the work directory.
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -77,8 +78,8 @@ const common = {
   DATABASE_URL: `sqlite:${dbFile}`,
   RATE_LIMIT: 'false',
 }
-const on = await start('metrics-on', 3910, { ...common, METRICS: 'true' })
-const off = await start('metrics-off', 3911, { ...common, METRICS: 'false' })
+const on = await start('metrics-on', await freePort(), { ...common, METRICS: 'true' })
+const off = await start('metrics-off', await freePort(), { ...common, METRICS: 'false' })
 
 const token = await accessToken(on.url, BENCH_USER, BENCH_PASSWORD)
 const adminToken = await accessToken(on.url, ADMIN_USER, ADMIN_PASSWORD)
@@ -179,12 +180,22 @@ async function timeOutboxReading(file) {
   let depth
   for (let i = 0; i < 50; i++) {
     const started = performance.now()
-    depth = await readOutboxDepth(database.kysely, 1_000_000)
+    depth = await readOutboxDepth(database.kysely, 'sqlite', 1_000_000)
     times.push(performance.now() - started)
   }
   await database.close()
   times.sort((a, b) => a - b)
   return { depth, runs: times.length, median: times[times.length >> 1], max: times.at(-1) }
+}
+
+/** A port nothing listens on now: other work on this machine may hold any fixed one. */
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
 }
 
 async function start(name, port, env) {
@@ -206,6 +217,9 @@ async function start(name, port, env) {
     await new Promise((resolve) => setTimeout(resolve, 5))
     if (performance.now() - started > 30_000) throw new Error(`${name} not ready in 30 s`)
   }
+  // Ready, and still running: the answer came from this server, not another on the port.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  if (child.exitCode !== null) throw new Error(`${name} exited: see ${work}/${name}.log`)
   return { name, url, child }
 }
 

@@ -109,7 +109,7 @@ export async function buildApp(
   // Before any route: every request is counted, whichever answers it.
   const metrics = config.metrics
     ? installMetrics(app, {
-        readOutbox: (bound) => readOutboxDepth(db, bound),
+        readOutbox: (bound) => readOutboxDepth(db, database.dialect, bound),
         outboxEveryMs: options.metricsOutboxEveryMs ?? 15_000,
       })
     : undefined

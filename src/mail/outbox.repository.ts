@@ -123,7 +123,11 @@ export interface OutboxDepth {
  * makes one reading slow; the oldest pending mail is the first entry of its partial index
  * (migration 012). Sent mail is not counted: it only grows, and counting it would walk it all.
  */
-export async function readOutboxDepth(db: Kysely<Database>, bound: number): Promise<OutboxDepth> {
+export async function readOutboxDepth(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  bound: number,
+): Promise<OutboxDepth> {
   const countOf = async (status: 'pending' | 'failed') => {
     const rows = db
       .selectFrom('outbox')
@@ -138,14 +142,24 @@ export async function readOutboxDepth(db: Kysely<Database>, bound: number): Prom
     // PostgreSQL's count is a bigint, which pg hands over as a string.
     return Number(count)
   }
-  const [pending, failed, oldest] = await Promise.all([
+  // SQLite's planner takes the (status, next_attempt_at) index for this and reads every pending
+  // row (80 ms at 100,000); named, the partial index answers from its first entry (0.03 ms).
+  const oldest =
+    dialect === 'sqlite'
+      ? sql<{
+          at: string | null
+        }>`select min(created_at) as at from outbox indexed by outbox_pending_created_idx where status = 'pending'`
+          .execute(db)
+          .then((result) => result.rows[0])
+      : db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.min('created_at').as('at'))
+          .where('status', '=', 'pending')
+          .executeTakeFirst()
+  const [pending, failed, first] = await Promise.all([
     countOf('pending'),
     countOf('failed'),
-    db
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.min('created_at').as('at'))
-      .where('status', '=', 'pending')
-      .executeTakeFirst(),
+    oldest,
   ])
-  return { pending, failed, oldestPendingAt: oldest?.at ?? null }
+  return { pending, failed, oldestPendingAt: first?.at ?? null }
 }

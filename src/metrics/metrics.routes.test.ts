@@ -127,6 +127,21 @@ describe('GET /metrics', async () => {
     expect(text).toMatch(
       /^http_request_duration_seconds_bucket\{le="0.001",method="GET",route="\/api\/v1\/todos\/:id"\} \d+$/m,
     )
+    const timed = { method: 'GET', route: '/api/v1/todos/:id' }
+    // Buckets are cumulative: +Inf holds every request, and no bucket holds more than the next.
+    expect(
+      after.get(series('http_request_duration_seconds_bucket', { le: '+Inf', ...timed })),
+    ).toBe(timedBefore + 4)
+    const buckets = [...after]
+      .filter(
+        ([key]) =>
+          key.startsWith('http_request_duration_seconds_bucket{') &&
+          key.endsWith(`route="${timed.route}"}`),
+      )
+      .map(([, count]) => count)
+    expect(buckets).toHaveLength(15)
+    expect([...buckets].sort((a, b) => a - b)).toEqual(buckets)
+    expect(after.get(series('http_request_duration_seconds_sum', timed))).toBeGreaterThan(0)
   })
 
   it('files a request no route matched under one fixed route', async () => {

@@ -1,17 +1,13 @@
 import cluster from 'node:cluster'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { AuthEvents } from '../auth/auth-events.js'
 import type { OutboxDepth } from '../mail/outbox.repository.js'
 import { metricsOfCluster } from './cluster.js'
+import { createRequestMetrics } from './request-metrics.js'
 
 /** The `route` of a request no route matched (a 404): never the URL, which anyone can vary. */
 export const UNMATCHED_ROUTE = 'unmatched'
-
-/** Answers take 0.1–50 ms (a login's argon2 some 100 ms): fine steps there, a few above. */
-const DURATION_BUCKETS = [
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-]
 
 /** Rows counted at most per status and reading: a reading stays cheap however long the queue. */
 export const OUTBOX_COUNT_BOUND = 1_000_000
@@ -54,19 +50,7 @@ export function installMetrics(
 ): Metrics {
   const registry = new Registry()
   const clusterWorker = options.clusterWorker ?? cluster.isWorker
-  const requests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [registry],
-  })
-  const durations = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time from receiving a request to answering it, by method and route pattern.',
-    labelNames: ['method', 'route'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  })
+  const requests = createRequestMetrics(registry)
   const refusals = new Counter({
     name: 'gatehouse_auth_failures_total',
     help: 'Credentials refused, by how they came (scheme) and why (reason).',
@@ -126,27 +110,9 @@ export function installMetrics(
   app.addHook('onReady', async () => readOutbox())
   app.addHook('onClose', async () => clearInterval(timer))
 
-  // A request's two series, found once per (method, route, status) and kept: labelling a metric
-  // hashes its labels on every call, which W1/W2 would feel.
-  type Series = { count: Counter.Internal; duration: Histogram.Internal<'method' | 'route'> }
-  const series = new Map<string, Series>()
-  function seriesOf(method: string, route: string, status: number): Series {
-    const key = `${method} ${status} ${route}`
-    let found = series.get(key)
-    if (found === undefined) {
-      found = {
-        count: requests.labels(method, route, String(status)),
-        duration: durations.labels(method, route),
-      }
-      series.set(key, found)
-    }
-    return found
-  }
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-    const { count, duration } = seriesOf(request.method, route, reply.statusCode)
-    count.inc()
-    duration.observe(reply.elapsedTime / 1000)
+    requests.record(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
 
