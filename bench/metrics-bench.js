@@ -88,6 +88,9 @@ const common = {
 }
 const on = await start('metrics-on', await freePort(), { ...common, METRICS: 'true' })
 const off = await start('metrics-off', await freePort(), { ...common, METRICS: 'false' })
+// A second server without metrics, loaded with the other two: how far two identical servers
+// differ in the same rounds is the noise the on/off difference has to stand out from.
+const control = await start('control', await freePort(), { ...common, METRICS: 'false' })
 
 const token = await accessToken(on.url, BENCH_USER, BENCH_PASSWORD)
 const adminToken = await accessToken(on.url, ADMIN_USER, ADMIN_PASSWORD)
@@ -113,6 +116,7 @@ for (const workload of workloads) {
   results[workload.id] = await measureSides([
     { name: 'on', server: on, request: workload.request },
     { name: 'off', server: off, request: workload.request },
+    { name: 'control', server: control, request: workload.request },
   ])
   for (const [name, r] of Object.entries(results[workload.id]))
     log(
@@ -128,17 +132,19 @@ log(
 cleanup()
 
 // ---- report ----------------------------------------------------------------------------------
+const percentBelow = (a, b) => (1 - a / b) * 100
 const rows = workloads.map(({ id, title }) => {
-  const { on: withMetrics, off: without } = results[id]
-  const loss = (1 - withMetrics.requestsPerSecond / without.requestsPerSecond) * 100
-  return `| ${title} | ${without.requestsPerSecond.toFixed(0)} | ${withMetrics.requestsPerSecond.toFixed(0)} | ${loss.toFixed(1)} % | ${without.cpuPerRequestUs.toFixed(1)} → ${withMetrics.cpuPerRequestUs.toFixed(1)} µs | ${without.p99} → ${withMetrics.p99} ms |`
+  const { on: withMetrics, off: without, control: same } = results[id]
+  const loss = percentBelow(withMetrics.requestsPerSecond, without.requestsPerSecond)
+  const noise = percentBelow(same.requestsPerSecond, without.requestsPerSecond)
+  return `| ${title} | ${without.requestsPerSecond.toFixed(0)} | ${withMetrics.requestsPerSecond.toFixed(0)} | ${loss.toFixed(1)} % | ${same.requestsPerSecond.toFixed(0)} (${noise.toFixed(1)} %) | ${without.cpuPerRequestUs.toFixed(1)} → ${withMetrics.cpuPerRequestUs.toFixed(1)} (${same.cpuPerRequestUs.toFixed(1)}) µs | ${without.p99} → ${withMetrics.p99} ms |`
 })
 process.stdout.write(
   [
-    `Metrics on against off (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.versions.node}, ${duration} s a workload in ${rounds} rounds, both servers loaded at once on one core, ${connections} connections each)`,
+    `Metrics on against off (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.versions.node}, ${duration} s a workload in ${rounds} rounds, the three servers loaded at once on one core, ${connections} connections each)`,
     '',
-    '| workload | off req/s | on req/s | loss | CPU/request off → on | p99 off → on |',
-    '|---|---|---|---|---|---|',
+    '| workload | off req/s | on req/s | loss | control req/s (its “loss”) | CPU/request off → on (control) | p99 off → on |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Scrape of /metrics with ${seeded.todos.toLocaleString('en')} todos and ${QUEUED_MAILS.toLocaleString('en')} queued mails (${scrape.series} series, ${(scrape.bytes / 1024).toFixed(1)} KB): p50 ${scrape.p50.toFixed(2)} ms, p99 ${scrape.p99.toFixed(2)} ms, ${scrape.cpuMs.toFixed(2)} ms of server CPU each (${scrapes} scrapes, one at a time, an admin's API key).`,
@@ -297,8 +303,8 @@ function load(options) {
 }
 
 /**
- * Both servers loaded at the same time, each by its own load process, for each round. Both are
- * pinned to core 0, so the scheduler gives each half of it: the cheaper requests get more done
+ * Every server loaded at the same time, each by its own load process, for each round. All are
+ * pinned to core 0, so the scheduler shares it out evenly: the cheaper requests get more done
  * in the same CPU time, and whatever else runs on the machine at that moment slows both alike.
  * (Loaded in turn, as bench/run.js does, rounds on this shared machine varied by 4× between
  * neighbours: far more than the few per cent to be seen.) CPU time per request from /proc.
