@@ -90,25 +90,27 @@ export function installMetrics(
     },
   })
 
-  let reading = false
+  let reading: Promise<void> | undefined
   const readOutbox = () => {
     // One reading at a time: a slow database does not pile them up.
-    if (reading) return
-    reading = true
-    options
+    reading ??= options
       .readOutbox(OUTBOX_COUNT_BOUND)
       .then((read) => {
         depth = read
       })
       .catch((error: unknown) => app.log.warn({ err: error }, 'reading the outbox for metrics'))
       .finally(() => {
-        reading = false
+        reading = undefined
       })
   }
   const timer = setInterval(readOutbox, options.outboxEveryMs)
   timer.unref()
   app.addHook('onReady', async () => readOutbox())
-  app.addHook('onClose', async () => clearInterval(timer))
+  app.addHook('onClose', async () => {
+    clearInterval(timer)
+    // A reading in flight ends (or fails quietly into the log) before the app is gone.
+    await reading
+  })
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE
