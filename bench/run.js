@@ -1,8 +1,9 @@
 // `npm run bench [-- group...]`: Gatehouse as it runs in production against a bare node:http
 // baseline doing the same work, each loaded from a separate process. See BENCHMARKS.md.
 //
-// Groups: w1 w2 w3 w4 w5 w6 w7 w8 web (default: all). `todos`, `campaign` and `scale` hand over
-// to bench/todos-bench.js, bench/campaign.js and bench/scale.js. `web` weighs the /app page.
+// Groups: w1 w2 w3 w4 w5 w6 w7 w8 web (default: all). `todos`, `campaign`, `scale` and `metrics`
+// hand over to bench/todos-bench.js, bench/campaign.js, bench/scale.js and bench/metrics-bench.js.
+// `web` weighs the /app page.
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
@@ -17,7 +18,12 @@ const root = path.dirname(here)
 const args = process.argv.slice(2).map((a) => a.toLowerCase())
 
 // ---- hand-over to the other suites ----------------------------------------------------------
-const EXTERNAL = { todos: 'todos-bench.js', campaign: 'campaign.js', scale: 'scale.js' }
+const EXTERNAL = {
+  todos: 'todos-bench.js',
+  campaign: 'campaign.js',
+  scale: 'scale.js',
+  metrics: 'metrics-bench.js',
+}
 if (args[0] !== undefined && args[0] in EXTERNAL) {
   const file = path.join(here, EXTERNAL[args[0]])
   if (!existsSync(file)) {
@@ -35,7 +41,7 @@ async function main() {
   const unknown = args.filter((a) => !ALL.includes(a))
   if (unknown.length > 0) {
     process.stderr.write(
-      `bench: unknown group ${unknown.join(', ')}; use ${ALL.join(' ')} todos campaign scale\n`,
+      `bench: unknown group ${unknown.join(', ')}; use ${ALL.join(' ')} todos campaign scale metrics\n`,
     )
     process.exit(2)
   }

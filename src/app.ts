@@ -3,6 +3,7 @@ import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes, auditTag } from './audit/audit.routes.js'
 import { ensureAdmin } from './auth/accounts.service.js'
 import { createAuth } from './auth/auth.js'
+import type { AuthEvents } from './auth/auth-events.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
@@ -27,6 +28,9 @@ import { createServer, scheduleMaintenance } from './core/server.js'
 import { SLOW_CLIENT_LIMITS, type SlowClientLimits } from './core/slow-clients.js'
 import type { Database } from './database.js'
 import { createMailDelivery } from './mail/mail.delivery.js'
+import { readOutboxDepth } from './mail/outbox.repository.js'
+import { installMetrics } from './metrics/metrics.js'
+import { metricsRoutes } from './metrics/metrics.routes.js'
 import { createMfaChallenges } from './mfa/mfa.challenges.js'
 import { createSecretBox } from './mfa/mfa.crypto.js'
 import { mfaAuthRoutes, mfaProfileRoutes } from './mfa/mfa.routes.js'
@@ -88,6 +92,8 @@ export interface BuildOptions {
    * which has already prepared the storage (`prepareStorage`).
    */
   primary?: PrimaryChannel
+  /** How often the metrics read the outbox's depth; 15 s unless a test wants to wait less. */
+  metricsOutboxEveryMs?: number
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>
@@ -101,7 +107,12 @@ export type Services = Awaited<ReturnType<typeof buildServices>>
 export async function buildServices(
   config: Config,
   log: FastifyBaseLogger,
-  options: { mailThread?: URL; primary?: PrimaryChannel | undefined } = {},
+  options: {
+    mailThread?: URL
+    primary?: PrimaryChannel | undefined
+    /** Refusals and logins as they happen (the server's metrics); none by default. */
+    authEvents?: AuthEvents | undefined
+  } = {},
 ) {
   const keys = loadSigningKeys(config)
   const database = openDatabase<Database>(config.database)
@@ -143,6 +154,7 @@ export async function buildServices(
     primary: options.primary,
     emails: accountEmails,
     secondFactor: createMfaChallenges(db),
+    events: options.authEvents,
   })
   const mfa = createMfaService({
     db,
@@ -253,7 +265,12 @@ export async function buildApp(
     options.logStream,
   )
   const app = createServer(config, loggers, options.slowClients ?? SLOW_CLIENT_LIMITS)
+  // Before any route: every request is counted, whichever answers it.
+  const metrics = config.metrics
+    ? installMetrics(app, { outboxEveryMs: options.metricsOutboxEveryMs ?? 15_000 })
+    : undefined
   const services = await buildServices(config, app.log, {
+    authEvents: metrics?.authEvents,
     // Beside this file in the build (dist/); beside the source (tests) there is none.
     mailThread: new URL('./mail.thread.js', import.meta.url),
     primary: options.primary,
@@ -279,6 +296,8 @@ export async function buildApp(
     await ensureAdmin(database.kysely, database.dialect, config.admin)
   }
 
+  metrics?.watchOutbox((bound) => readOutboxDepth(database.kysely, database.dialect, bound))
+
   const trustedOrigins = [new URL(config.publicUrl).origin, ...config.corsOrigins]
   const cookies = sessionCookieNames(config.publicUrl)
 
@@ -291,6 +310,7 @@ export async function buildApp(
     trustedOrigins,
     cookies,
     refusalLimit: config.rateLimit ? app.rateLimit() : undefined,
+    events: metrics?.authEvents,
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
   installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
@@ -315,6 +335,7 @@ export async function buildApp(
     },
     jwks: () => publicJwks(keys),
   })
+  if (metrics !== undefined) await app.register(metricsRoutes, { metrics })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
   await app.register(authRoutes, { prefix: '/api/v1/auth', ...auth, idempotency })
   await app.register(profileRoutes, {

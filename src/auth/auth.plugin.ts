@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Caller } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
 import { describeHook, type HookDocs } from '../core/route-docs.js'
+import { type AuthEvents, quietAuthEvents } from './auth-events.js'
 import { type Authenticator, isApiKey } from './authenticator.js'
 import { badBasicCredentials, basicCredentials } from './basic.js'
 import { clientInfo } from './client-info.js'
@@ -55,6 +56,8 @@ export interface AuthPluginOptions {
   cookies: SessionCookieNames
   /** The per-client request limit, for requests refused here (absent with RATE_LIMIT=false). */
   refusalLimit?: ((request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) | undefined
+  /** Refusals counted here (no credentials, a header that is none); the rest where they happen. */
+  events?: AuthEvents | undefined
 }
 
 /**
@@ -64,6 +67,7 @@ export interface AuthPluginOptions {
 export const authPlugin = fp<AuthPluginOptions>(
   async (app: FastifyInstance, options) => {
     const { authenticator, cookies } = options
+    const events = options.events ?? quietAuthEvents
     const refuseCrossSiteWrite = crossSiteWriteCheck(options.trustedOrigins)
     // Parses the Cookie header once per request (request.cookies) and gives reply.setCookie.
     await app.register(fastifyCookie)
@@ -113,13 +117,17 @@ export const authPlugin = fp<AuthPluginOptions>(
         if (scheme === 'basic' && value !== '') {
           refuseCrossSiteWrite(request)
           const credentials = basicCredentials(value)
-          if (credentials === undefined) throw badBasicCredentials()
+          if (credentials === undefined) {
+            events.refused('basic', 'malformed')
+            throw badBasicCredentials()
+          }
           return authenticator.basic(
             credentials.username,
             credentials.password,
             clientInfo(request),
           )
         }
+        events.refused('none', 'malformed')
         throw unauthenticated()
       }
       if (options.allowQueryToken) {
@@ -154,6 +162,7 @@ export const authPlugin = fp<AuthPluginOptions>(
     async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const caller = await resolveCounted(request, reply)
       if (caller === null) {
+        events.refused('none', 'missing')
         await options.refusalLimit?.(request, reply)
         throw unauthenticated()
       }

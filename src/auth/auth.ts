@@ -9,6 +9,7 @@ import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
 import { createApiKeysService } from './api-keys.service.js'
 import { createAuthChanges, NO_OTHER_WRITERS } from './auth-changes.js'
+import { type AuthEvents, quietAuthEvents } from './auth-events.js'
 import { createAuthenticator } from './authenticator.js'
 import { createCookieSessions } from './cookie-sessions.js'
 import { counterStore } from './credential-counters.js'
@@ -46,8 +47,11 @@ export async function createAuth(deps: {
   emails: RegistrationEmails
   /** The code step of a login with two-factor on (the mfa feature, wired in app.ts). */
   secondFactor: SecondFactorGate
+  /** Refusals and logins as they happen (the metrics); none by default. */
+  events?: AuthEvents
 }) {
   const { db, config, redis, shared } = deps
+  const events = deps.events ?? quietAuthEvents
   const dialect = config.database.kind
   const users = createUsersRepository(db, dialect)
   const identities = createIdentityCache(users, { shared })
@@ -68,7 +72,7 @@ export async function createAuth(deps: {
     enabled: config.rateLimit,
     store: counterStore('credential-guard', { redis, primary: deps.primary }),
   })
-  const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
+  const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard, events })
   const sessions = createSessionsService({
     db,
     dialect,
@@ -80,6 +84,7 @@ export async function createAuth(deps: {
     refreshTokenTtl: config.refreshTokenTtl,
     changes,
     secondFactor: deps.secondFactor,
+    events,
   })
   const accounts = createAccountsService({
     db,
@@ -105,6 +110,7 @@ export async function createAuth(deps: {
     guard,
     cookies,
     changes,
+    events,
   })
   return { identities, sessions, apiKeys, accounts, authenticator, cookies, guard, passwords }
 }

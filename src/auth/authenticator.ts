@@ -2,6 +2,7 @@ import type { Caller, Principal } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
 import { API_KEY_PREFIX, type ApiKeysService } from './api-keys.service.js'
 import type { AuthChanges } from './auth-changes.js'
+import type { AuthEvents } from './auth-events.js'
 import { badBasicCredentials } from './basic.js'
 import type { ClientInfo } from './client-info.js'
 import type { CookieSessions } from './cookie-sessions.js'
@@ -41,8 +42,9 @@ export function createAuthenticator(deps: {
   cookies: CookieSessions
   /** Every credential is judged on caches that first catch up with other processes. */
   changes: AuthChanges
+  events: AuthEvents
 }): Authenticator {
-  const { accessTokens, revocations, identities, passwords, guard, changes } = deps
+  const { accessTokens, revocations, identities, passwords, guard, changes, events } = deps
 
   /**
    * From the cache of recent successes, else one argon2 verification; both under the guard's
@@ -57,7 +59,12 @@ export function createAuthenticator(deps: {
     if (remembered !== undefined) {
       const principal = await identities.principal(remembered.userId)
       if (principal !== undefined && principal.passwordChangedAt === remembered.passwordChangedAt) {
-        await guard.check(username, client.address)
+        try {
+          await guard.check(username, client.address)
+        } catch (error) {
+          events.refused('basic', 'rate_limited')
+          throw error
+        }
         return principal
       }
     }
@@ -70,14 +77,23 @@ export function createAuthenticator(deps: {
 
   return {
     async accessToken(token, scheme) {
-      const claims = accessTokens.verify(token)
+      let claims: ReturnType<AccessTokenIssuer['verify']>
+      try {
+        claims = accessTokens.verify(token)
+      } catch (error) {
+        const expired = error instanceof AppError && error.code === 'TOKEN_EXPIRED'
+        events.refused(scheme, expired ? 'expired' : 'invalid')
+        throw error
+      }
       await changes.catchUp()
       if (await revocations.isRevoked(claims)) {
+        events.refused(scheme, 'revoked')
         throw invalidToken('The access token has been revoked')
       }
       // Role and disabled state come from the user now, not from the token.
       const principal = await identities.principal(claims.sub)
       if (principal === undefined || principal.disabled) {
+        events.refused(scheme, 'disabled')
         throw invalidToken('The user is no longer active')
       }
       return { principal, scheme, claims, sessionId: claims.sid }
@@ -86,16 +102,23 @@ export function createAuthenticator(deps: {
       await changes.catchUp()
       const principal = await deps.apiKeys.principalOf(key, client)
       if (principal === undefined || principal.disabled) {
+        events.refused('api_key', principal === undefined ? 'invalid' : 'disabled')
         throw invalidToken('The API key is invalid or expired')
       }
       return { principal, scheme: 'api_key' }
     },
     async basic(username, password, client) {
       await changes.catchUp()
+      // A wrong password was counted where it was checked (password-check.ts).
       const principal = await principalOfBasic(username, password, client)
-      if (principal === undefined || principal.disabled) throw badBasicCredentials()
+      if (principal === undefined) throw badBasicCredentials()
+      if (principal.disabled) {
+        events.refused('basic', 'disabled')
+        throw badBasicCredentials()
+      }
       // A password alone is not enough for this account; Basic has no room for the code.
       if (principal.mfaEnabled) {
+        events.refused('basic', 'mfa_required')
         throw new AppError(
           'MFA_BASIC_REFUSED',
           'Two-factor login is on for this account: Basic credentials are refused. Use an access token (POST /api/v1/auth/login, then /api/v1/auth/login/mfa) or an API key',

@@ -3,6 +3,7 @@ import type { Principal } from '../core/caller.js'
 import { AppError } from '../core/errors.js'
 import type { UsersRepository } from '../users/users.repository.js'
 import type { UserRow } from '../users/users.table.js'
+import type { AuthEvents, CredentialScheme } from './auth-events.js'
 import type { ClientInfo } from './client-info.js'
 import { type CredentialGuard, guardedCheck } from './credential-guard.js'
 import { prepareDummyHash, verifyPassword } from './passwords.js'
@@ -17,8 +18,26 @@ export function createPasswordCheck(deps: {
   users: UsersRepository
   audit: AuditLog
   guard: CredentialGuard
+  events: AuthEvents
 }) {
-  const { users, audit, guard } = deps
+  const { users, audit, guard, events } = deps
+
+  /** A check under the guard; one the guard holds back is counted as refused. */
+  async function guarded(
+    scheme: CredentialScheme,
+    account: string,
+    client: string,
+    check: Parameters<typeof guardedCheck>[3],
+  ): Promise<boolean> {
+    try {
+      return await guardedCheck(guard, account, client, check)
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'RATE_LIMITED')
+        events.refused(scheme, 'rate_limited')
+      throw error
+    }
+  }
+
   // Hashed now, so the first check of an unknown user takes no longer than any other.
   void prepareDummyHash()
   return {
@@ -35,19 +54,21 @@ export function createPasswordCheck(deps: {
     ): Promise<UserRow | undefined> {
       let row: Awaited<ReturnType<UsersRepository['findByUsername']>>
       let passwordOk = false
-      const ok = await guardedCheck(guard, username, client.address, async (lane) => {
+      const ok = await guarded(scheme, username, client.address, async (lane) => {
         row = await users.findByUsername(username)
         passwordOk = await verifyPassword(row?.password_hash, password, lane)
         if (!passwordOk || (scheme !== 'basic' && row?.disabled !== 0)) return false
         return row?.mfa_enabled === 1 ? 'partly' : true
       })
       if (ok && row !== undefined) return row
+      const reason = row === undefined ? 'unknown_user' : passwordOk ? 'disabled' : 'wrong_password'
+      events.refused(scheme, reason)
       await audit.record('login.failure', row?.id ?? null, {
         // The login body's schema bounds its username; a Basic header's is any length.
         username: scheme === 'basic' ? username.slice(0, 64) : username,
         ip: client.ip,
         scheme,
-        reason: row === undefined ? 'unknown_user' : passwordOk ? 'disabled' : 'wrong_password',
+        reason,
       })
       return undefined
     },
@@ -57,10 +78,11 @@ export function createPasswordCheck(deps: {
       const row = await users.findById(principal.id)
       const ok =
         row !== undefined &&
-        (await guardedCheck(guard, row.username, client.address, (lane) =>
+        (await guarded('current_password', row.username, client.address, (lane) =>
           verifyPassword(row.password_hash, password, lane),
         ))
       if (row === undefined || !ok) {
+        events.refused('current_password', 'wrong_password')
         await audit.record('login.failure', principal.id, {
           username: principal.username,
           ip: client.ip,

@@ -11,6 +11,7 @@ import { createUsersRepository } from '../users/users.repository.js'
 import type { UserRow } from '../users/users.table.js'
 import { type MfaRequired, type Session, type TokenPair, toSession } from './auth.schemas.js'
 import type { AuthChanges } from './auth-changes.js'
+import type { AuthEvents } from './auth-events.js'
 import type { ClientInfo } from './client-info.js'
 import type { IdentityCache } from './identity-cache.js'
 import type { PasswordCheck } from './password-check.js'
@@ -53,8 +54,9 @@ export function createSessionsService(deps: {
   /** Other processes' changes to principals, seen before one is read here. */
   changes: AuthChanges
   secondFactor: SecondFactorGate
+  events: AuthEvents
 }) {
-  const { db, passwords, identities, revocations, accessTokens } = deps
+  const { db, passwords, identities, revocations, accessTokens, events } = deps
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
 
@@ -88,8 +90,15 @@ export function createSessionsService(deps: {
     client: ClientInfo,
     scheme: 'password' | 'form',
   ): Promise<UserRow> {
-    const user = await passwords.signIn(input.username, input.password, client, scheme)
+    let user: UserRow | undefined
+    try {
+      user = await passwords.signIn(input.username, input.password, client, scheme)
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'RATE_LIMITED') events.login('rate_limited')
+      throw error
+    }
     if (user === undefined) {
+      events.login('failure')
       throw new AppError('INVALID_CREDENTIALS', 'Invalid username or password')
     }
     return user
@@ -148,6 +157,7 @@ export function createSessionsService(deps: {
       })
       return account.role
     })
+    events.login('success')
     return { role, sessionId, expiresAt }
   }
 

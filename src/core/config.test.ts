@@ -48,6 +48,7 @@ const BAD_VALUES: [variable: string, value: string][] = [
   ['WORKERS', '-1'],
   ['WORKERS', '1.5'],
   ['WORKERS', '1025'],
+  ['METRICS', 'off'],
 ]
 
 describe('start-up with a bad setting', () => {

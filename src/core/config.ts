@@ -57,6 +57,8 @@ export interface Config {
   readonly todoListCacheMb: number
   /** Processes serving the one port (node:cluster); 1 runs none beside this one. */
   readonly workers: number
+  /** Prometheus metrics collected and served at `GET /metrics`; false: neither. */
+  readonly metrics: boolean
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -269,5 +271,6 @@ export function loadConfig(env: Env = process.env): Config {
     campaignQueueChunk: integer(env, 'CAMPAIGN_QUEUE_CHUNK', 250, 1, 100_000),
     todoListCacheMb: integer(env, 'TODO_LIST_CACHE_MB', 8, 0, 4096),
     workers: parseWorkers(env, database),
+    metrics: boolean(env, 'METRICS', true),
   })
 }

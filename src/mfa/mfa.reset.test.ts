@@ -42,6 +42,8 @@ describe('resetting a user’s two-factor login (gatehouse user reset-mfa)', asy
     config,
     redis: undefined,
     shared: false,
+    observer: undefined,
+    primary: undefined,
     emails: { attachAtRegistration: async () => {}, flush: () => {} },
     secondFactor: createMfaChallenges(db),
   })

@@ -9,6 +9,7 @@ import * as cookieSessions from './007_cookie_sessions.js'
 import * as accountEmail from './008_account_email.js'
 import * as mfaTotp from './009_mfa_totp.js'
 import * as authChanges from './011_auth_changes.js'
+import * as outboxPendingIndex from './012_outbox_pending_index.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '008_account_email': accountEmail,
   '009_mfa_totp': mfaTotp,
   '011_auth_changes': authChanges,
+  '012_outbox_pending_index': outboxPendingIndex,
 }
