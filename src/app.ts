@@ -6,7 +6,7 @@ import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
 import { memoryStore, redisStore } from './auth/credential-counters.js'
-import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
+import { loadSigningKeys, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
 import { campaignsRoutes, campaignsTag } from './campaigns/campaigns.routes.js'
@@ -200,7 +200,7 @@ export async function buildApp(
       'The database': () => database.ping(),
       ...(redis === undefined ? {} : { Redis: () => pingRedis(redis) }),
     },
-    jwks: () => publicJwks(keys),
+    jwks: auth.jwks,
   })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })
   await app.register(authRoutes, { prefix: '/api/v1/auth', ...auth, idempotency })

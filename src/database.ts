@@ -4,6 +4,7 @@ import type {
   RefreshTokensTable,
   RevokedTokensTable,
   SessionsTable,
+  SigningKeysTable,
 } from './auth/auth.table.js'
 import type { CampaignsTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
@@ -28,4 +29,5 @@ export interface Database {
   campaigns: CampaignsTable
   outbox: OutboxTable
   account_tokens: AccountTokensTable
+  signing_keys: SigningKeysTable
 }

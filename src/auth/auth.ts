@@ -15,7 +15,8 @@ import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
 import { createSessionsService } from './sessions.service.js'
-import { createAccessTokenIssuer } from './tokens.js'
+import { createSigningKeyRing } from './signing-keys.js'
+import { createAccessTokenIssuer, type TokenKeys } from './tokens.js'
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>
 
@@ -46,7 +47,21 @@ export async function createAuth(deps: {
     checkDatabase: config.database.kind === 'postgres',
   })
   await revocations.load()
-  const accessTokens = createAccessTokenIssuer(deps.keys, config.accessTokenTtl)
+  // Under EdDSA the key set is shared through the database (key rotation, API.md §11).
+  const tokenKeys: TokenKeys =
+    deps.keys.algorithm === 'HS256'
+      ? deps.keys
+      : {
+          algorithm: 'EdDSA',
+          ring: await createSigningKeyRing({
+            db,
+            keys: deps.keys,
+            accessTokenTtl: config.accessTokenTtl,
+          }),
+        }
+  const accessTokens = createAccessTokenIssuer(tokenKeys, config.accessTokenTtl)
+  /** GET /.well-known/jwks.json: empty under HS256, whose secret is never published. */
+  const jwks = async () => (tokenKeys.algorithm === 'EdDSA' ? tokenKeys.ring.jwks() : { keys: [] })
   // Every password check (login, Basic, current_password) is counted here: API.md §3.
   const guard = createCredentialGuard({ enabled: config.rateLimit, redis })
   const passwords = createPasswordCheck({ users, audit: createAuditLog(db), guard })
@@ -85,5 +100,5 @@ export async function createAuth(deps: {
     guard,
     cookies,
   })
-  return { identities, sessions, apiKeys, accounts, authenticator, cookies }
+  return { identities, sessions, apiKeys, accounts, authenticator, cookies, jwks }
 }

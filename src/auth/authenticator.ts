@@ -66,7 +66,7 @@ export function createAuthenticator(deps: {
 
   return {
     async accessToken(token, scheme) {
-      const claims = accessTokens.verify(token)
+      const claims = await accessTokens.verify(token)
       if (await revocations.isRevoked(claims)) {
         throw invalidToken('The access token has been revoked')
       }

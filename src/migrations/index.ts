@@ -7,6 +7,7 @@ import * as apiKeyExpiryRange from './005_api_key_expiry_range.js'
 import * as disabledUsersApiKeys from './006_disabled_users_api_keys.js'
 import * as cookieSessions from './007_cookie_sessions.js'
 import * as accountEmail from './008_account_email.js'
+import * as signingKeys from './010_signing_keys.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006_disabled_users_api_keys': disabledUsersApiKeys,
   '007_cookie_sessions': cookieSessions,
   '008_account_email': accountEmail,
+  '010_signing_keys': signingKeys,
 }
