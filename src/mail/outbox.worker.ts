@@ -172,6 +172,13 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       const mail = await render(row)
       await sendPermit()
       permitted = true
+      // A row whose lease is running out (it waited long in a busy process) may be claimed again,
+      // by this worker or another, while it is being sent: leave it to that claim. Half the lease
+      // covers an SMTP exchange (the mailer's socket timeout is half the default lease).
+      if (Date.parse(row.lease_until ?? '') - Date.now() < options.leaseMs / 2) {
+        log.warn({ outbox: row.id }, 'mail lease ran short before sending; left for the next claim')
+        return
+      }
       const result = await mailer.send(mail)
       if (result.ok) {
         await new Promise<void>((recorded) => {
