@@ -16,6 +16,8 @@ const require = createRequire(import.meta.url)
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const COUNT = Number(process.env.BENCH_SUBSCRIBERS ?? 100_000)
 const RATE = Number(process.env.BENCH_PROBE_RATE ?? 200)
+// How long the sink takes to answer each mail (a real server takes tens of ms); 0: at once.
+const SMTP_DELAY_MS = Number(process.env.BENCH_SMTP_DELAY_MS ?? 0)
 const ADMIN = { username: 'benchadmin', password: 'bench admin password 1234' }
 
 const freePort = () =>
@@ -43,8 +45,12 @@ const sink = new Worker(
     onData(stream, _session, callback) {
       stream.on('data', () => {})
       stream.on('end', () => {
-        Atomics.add(counter, 0, 1)
-        callback()
+        const accept = () => {
+          Atomics.add(counter, 0, 1)
+          callback()
+        }
+        if (workerData.delay > 0) setTimeout(accept, workerData.delay)
+        else accept()
       })
     },
   })
@@ -53,7 +59,11 @@ const sink = new Worker(
   `,
   {
     eval: true,
-    workerData: { counter: counter.buffer, smtpServer: require.resolve('smtp-server') },
+    workerData: {
+      counter: counter.buffer,
+      smtpServer: require.resolve('smtp-server'),
+      delay: SMTP_DELAY_MS,
+    },
   },
 )
 const smtpPort = await new Promise((resolve) => sink.once('message', resolve))
@@ -210,6 +220,7 @@ const result = {
   private_p99_rounds_ms: during.map(p99),
   p99_ratio: Math.round((duringP99 / p99(idle)) * 10) / 10,
   probe_rate_per_second: RATE,
+  smtp_delay_ms: SMTP_DELAY_MS,
 }
 console.log(JSON.stringify(result, null, 2))
 writeFileSync(

@@ -8,7 +8,7 @@ import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
 import { counterStore } from './auth/credential-counters.js'
-import { loadSigningKeys, publicJwks, serverSecretOf } from './auth/keys.js'
+import { loadSigningKeys, serverSecretOf } from './auth/keys.js'
 import { profileRoutes, profileTag } from './auth/profile.routes.js'
 import { campaignMailHooks } from './campaigns/campaigns.mail.js'
 import { campaignsRoutes, campaignsTag } from './campaigns/campaigns.routes.js'
@@ -333,7 +333,7 @@ export async function buildApp(
       'The database': () => database.ping(),
       ...(redis === undefined ? {} : { Redis: () => pingRedis(redis) }),
     },
-    jwks: () => publicJwks(keys),
+    jwks: auth.jwks,
   })
   if (metrics !== undefined) await app.register(metricsRoutes, { metrics })
   await app.register(apiIndexRoutes, { prefix: '/api/v1' })

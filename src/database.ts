@@ -4,6 +4,7 @@ import type {
   RefreshTokensTable,
   RevokedTokensTable,
   SessionsTable,
+  SigningKeysTable,
 } from './auth/auth.table.js'
 import type { CampaignsTable } from './campaigns/campaigns.table.js'
 import type { IdempotencyKeysTable } from './core/idempotency.table.js'
@@ -32,4 +33,5 @@ export interface Database {
   mfa_totp: MfaTotpTable
   mfa_recovery_codes: MfaRecoveryCodesTable
   mfa_challenges: MfaChallengesTable
+  signing_keys: SigningKeysTable
 }

@@ -44,3 +44,20 @@ export interface ApiKeysTable {
 
 export type SessionRow = Selectable<SessionsTable>
 export type ApiKeyRow = Selectable<ApiKeysTable>
+
+/**
+ * EdDSA signing keys added by rotation (the data-dir key is the first, and is not stored). The
+ * last row by (`created_at`, `kid`) signs; each other key stopped signing when the next began.
+ */
+export interface SigningKeysTable {
+  /** RFC 7638 thumbprint of the public key. */
+  kid: string
+  /** The kid of the data-dir key whose secret encrypts `private_key`: a replaced one starts anew. */
+  origin_kid: string
+  /** The public JWK's `x` (Ed25519). */
+  public_x: string
+  /** AES-256-GCM under a key derived from the server secret; null once the key stopped signing. */
+  private_key: string | null
+  /** When it began signing. */
+  created_at: string
+}

@@ -20,7 +20,8 @@ import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
 import { createSessionsService, type SecondFactorGate } from './sessions.service.js'
-import { createAccessTokenIssuer } from './tokens.js'
+import { createSigningKeyRing } from './signing-keys.js'
+import { createAccessTokenIssuer, type TokenKeys } from './tokens.js'
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>
 
@@ -66,7 +67,21 @@ export async function createAuth(deps: {
       ? NO_OTHER_WRITERS
       : createAuthChanges({ observer: deps.observer, identities, apiKeys, revocations })
   await revocations.load()
-  const accessTokens = createAccessTokenIssuer(deps.keys, config.accessTokenTtl)
+  // Under EdDSA the key set is shared through the database (key rotation, API.md §11).
+  const tokenKeys: TokenKeys =
+    deps.keys.algorithm === 'HS256'
+      ? deps.keys
+      : {
+          algorithm: 'EdDSA',
+          ring: await createSigningKeyRing({
+            db,
+            keys: deps.keys,
+            accessTokenTtl: config.accessTokenTtl,
+          }),
+        }
+  const accessTokens = createAccessTokenIssuer(tokenKeys, config.accessTokenTtl)
+  /** GET /.well-known/jwks.json: empty under HS256, whose secret is never published. */
+  const jwks = async () => (tokenKeys.algorithm === 'EdDSA' ? tokenKeys.ring.jwks() : { keys: [] })
   // Every password check (login, Basic, current_password) is counted here: API.md §3.
   const guard = createCredentialGuard({
     enabled: config.rateLimit,
@@ -112,5 +127,5 @@ export async function createAuth(deps: {
     changes,
     events,
   })
-  return { identities, sessions, apiKeys, accounts, authenticator, cookies, guard, passwords }
+  return { identities, sessions, apiKeys, accounts, authenticator, cookies, guard, passwords, jwks }
 }

@@ -77,9 +77,9 @@ export function createAuthenticator(deps: {
 
   return {
     async accessToken(token, scheme) {
-      let claims: ReturnType<AccessTokenIssuer['verify']>
+      let claims: Awaited<ReturnType<AccessTokenIssuer['verify']>>
       try {
-        claims = accessTokens.verify(token)
+        claims = await accessTokens.verify(token)
       } catch (error) {
         const expired = error instanceof AppError && error.code === 'TOKEN_EXPIRED'
         events.refused(scheme, expired ? 'expired' : 'invalid')

@@ -11,6 +11,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Config } from '../core/config.js'
 
+/**
+ * The keys in the data dir (or JWT_SECRET): the HS256 secret, or the first Ed25519 key. Keys
+ * added by rotation live in the database (signing-keys.ts); these never change, so neither does
+ * the server secret derived from them.
+ */
 export type SigningKeys =
   | { readonly algorithm: 'HS256'; readonly secret: Buffer }
   | {
@@ -38,12 +43,14 @@ function readOrCreate(file: string, create: () => string): string {
 }
 
 /** RFC 7638 thumbprint of an OKP key: the kid published in the JWKS. */
-function thumbprint(jwk: JsonWebKey): string {
+export function thumbprint(jwk: JsonWebKey): string {
   const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })
   return createHash('sha256').update(canonical).digest('base64url')
 }
 
-export function loadSigningKeys(config: Config): SigningKeys {
+export function loadSigningKeys(
+  config: Pick<Config, 'jwtAlgorithm' | 'jwtSecret' | 'dataDir'>,
+): SigningKeys {
   if (config.jwtAlgorithm === 'HS256') {
     const secret =
       config.jwtSecret ??
@@ -68,13 +75,11 @@ export function loadSigningKeys(config: Config): SigningKeys {
   }
 }
 
-export function publicJwks(keys: SigningKeys): { keys: Record<string, unknown>[] } {
-  return { keys: keys.algorithm === 'EdDSA' ? [{ ...keys.jwk }] : [] }
-}
-
 /**
- * The secret Gatehouse derives its other keys from (cursors, idempotency, mail tokens): the
- * HS256 secret, or the Ed25519 private key's bytes, so every instance with the same keys agrees.
+ * The secret Gatehouse derives its other keys from (cursors, idempotency, mail tokens, the
+ * encryption of rotated signing keys): the HS256 secret, or the data-dir Ed25519 private key's
+ * bytes, so every instance with the same keys agrees. Rotation adds keys beside that one and
+ * never replaces it, so this secret stays the same across rotations.
  */
 export function serverSecretOf(keys: SigningKeys): Buffer {
   return keys.algorithm === 'HS256'

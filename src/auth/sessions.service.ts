@@ -60,13 +60,13 @@ export function createSessionsService(deps: {
   const sessions = createSessionsRepository(db)
   const audit = createAuditLog(db)
 
-  function issuePair(
+  async function issuePair(
     userId: string,
     role: Role,
     sessionId: string,
     refreshToken: string,
-  ): TokenPair {
-    const { token } = accessTokens.issue({ userId, sessionId, role })
+  ): Promise<TokenPair> {
+    const { token } = await accessTokens.issue({ userId, sessionId, role })
     return {
       access_token: token,
       token_type: 'Bearer',

@@ -100,6 +100,9 @@ export function createMailDelivery(options: {
 
   function deliverHere(): OutboxWorker {
     const db = database.kysely
+    // Twice as many mails in flight as connections: while a connection's mail is recorded, the
+    // next one is already rendered.
+    const connections = Math.ceil(config.mailConcurrency / 2)
     const hooks = options.hooks({
       config,
       db,
@@ -115,12 +118,12 @@ export function createMailDelivery(options: {
         smtpUrl: config.smtpUrl,
         from: config.mailFrom,
         log,
-        // Twice as many mails in flight as connections keeps every connection busy.
-        maxConnections: Math.ceil(config.mailConcurrency / 2),
+        maxConnections: connections,
       }),
       hooks,
       log,
       concurrency: config.mailConcurrency,
+      connections,
       leaseMs: config.outboxLeaseSeconds * 1000,
       retryBaseMs: config.mailRetryBaseMs,
       maxAttempts: config.mailMaxAttempts,

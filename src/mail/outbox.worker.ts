@@ -31,8 +31,13 @@ export interface OutboxWorkerOptions {
   mailer: Mailer
   hooks: DeliveryHooks
   log: WorkerLog
-  /** Mails in flight at once. */
+  /** Mails in flight at once: rendered, being sent, or being recorded. */
   concurrency: number
+  /**
+   * The mailer's SMTP connections: at most this many mails are handed to it and not yet
+   * recorded, so a connection never starts a mail while the one it sent before is unrecorded.
+   */
+  connections: number
   /** How long a claimed row belongs to this worker; after a crash it is due again then. */
   leaseMs: number
   /** First retry delay; doubles with each attempt, capped at an hour. */
@@ -47,8 +52,10 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000
 /**
  * Delivers outbox rows inside the server process: claims due rows with a lease, sends them
  * with bounded concurrency, records results in batches. A mail is marked sent only after the
- * SMTP server accepted it, and its slot is taken by the next mail only once that is recorded,
- * so a crash can repeat at most `concurrency` mails (same Message-ID).
+ * SMTP server accepted it, and a mail goes to the mailer only while fewer than `connections`
+ * handed to it are unrecorded, so a crash can repeat at most one mail per SMTP connection (same
+ * Message-ID): the one each connection had sent, or was sending, at the kill. The other slots
+ * render the next mails meanwhile, so a connection waits only for the record, not for a render.
  */
 export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const { outbox, mailer, hooks, log } = options
@@ -62,6 +69,9 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   let again = false
   let stopped = true
   let pollTimer: NodeJS.Timeout | undefined
+  // Mails handed to the mailer and not yet recorded, and the deliveries waiting to hand theirs.
+  let sending = 0
+  const waitingToSend: (() => void)[] = []
   // Sent mails waiting to be recorded, each with the delivery that waits for it.
   const unrecorded: { row: OutboxRow; recorded: () => void }[] = []
   let recording = false
@@ -140,10 +150,35 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     return { ...content, to, messageId: row.message_id }
   }
 
+  async function sendPermit(): Promise<void> {
+    if (sending < options.connections) {
+      sending += 1
+      return
+    }
+    // The one who frees the permit hands it over: `sending` stays as it is.
+    await new Promise<void>((granted) => waitingToSend.push(granted))
+  }
+
+  function releaseSendPermit(): void {
+    const next = waitingToSend.shift()
+    if (next === undefined) sending -= 1
+    else next()
+  }
+
   async function deliver(row: OutboxRow): Promise<void> {
     active += 1
+    let permitted = false
     try {
       const mail = await render(row)
+      await sendPermit()
+      permitted = true
+      // A row whose lease is running out (it waited long in a busy process) may be claimed again,
+      // by this worker or another, while it is being sent: leave it to that claim. Half the lease
+      // covers an SMTP exchange (the mailer's socket timeout is half the default lease).
+      if (Date.parse(row.lease_until ?? '') - Date.now() < options.leaseMs / 2) {
+        log.warn({ outbox: row.id }, 'mail lease ran short before sending; left for the next claim')
+        return
+      }
       const result = await mailer.send(mail)
       if (result.ok) {
         await new Promise<void>((recorded) => {
@@ -167,6 +202,8 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       log.error({ err: error, outbox: row.id }, 'outbox delivery failed')
       await outbox.markFailed(row.id, 'could not render the mail').catch(() => undefined)
     } finally {
+      // The result is written (or could not be): this mail can no longer be sent twice.
+      if (permitted) releaseSendPermit()
       active -= 1
       void pump()
     }

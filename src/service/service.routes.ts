@@ -88,7 +88,7 @@ export const apiIndexRoutes: FastifyPluginAsyncTypebox = async (app) => {
 export interface OpsRoutesOptions {
   /** What readiness waits for, by the name its 503 gives: each resolves when it answers. */
   dependencies: Readonly<Record<string, () => Promise<void>>>
-  jwks(): { keys: Record<string, unknown>[] }
+  jwks(): Promise<{ keys: Record<string, unknown>[] }>
 }
 
 /** Probes and key publication, outside the versioned API. */
