@@ -261,7 +261,7 @@ export async function buildApp(
     // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
     // unstarted ones given back.
     await mail.stop()
-    await redis?.quit()
+    await redis?.close()
     await database.close()
   })
   return app

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
+import type { SharedRedis } from '../core/redis.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
@@ -31,7 +31,7 @@ export async function createAuth(deps: {
     Config,
     'accessTokenTtl' | 'refreshTokenTtl' | 'passwordMinLength' | 'rateLimit' | 'database'
   >
-  redis: Redis | undefined
+  redis: SharedRedis | undefined
   /** Other instances share state through Redis or the database: local caches cannot decide. */
   shared: boolean
   /** Registration's address and its mail (the recovery feature, wired in app.ts). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import { AppError } from '../core/errors.js'
+import type { SharedRedis } from '../core/redis.js'
 import { type Count, memoryStore, redisStore } from './credential-counters.js'
 import type { HashLane } from './passwords.js'
 
@@ -69,7 +69,7 @@ function openGuard(): CredentialGuard {
  */
 export function createCredentialGuard(options: {
   enabled: boolean
-  redis?: Redis | undefined
+  redis?: SharedRedis | undefined
 }): CredentialGuard {
   if (!options.enabled) return openGuard()
   const memory = memoryStore()
