@@ -74,6 +74,8 @@ ${http}
 `
 }
 
+const signed = (n) => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)}`
+
 function cpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -222,7 +224,7 @@ export async function measureNginx({
     result.addedP50 = result.nginx.p50 - result.direct.p50
     result.addedP99 = result.nginx.p99 - result.direct.p99
     log(
-      `bench: W2 through nginx: ${result.nginx.requestsPerSecond.toFixed(0)} req/s against ${result.direct.requestsPerSecond.toFixed(0)} direct (${result.ratio.toFixed(2)}), p50 +${result.addedP50.toFixed(2)} ms, p99 +${result.addedP99.toFixed(2)} ms, CPU ${result.nginx.cpuPerRequestUs.toFixed(0)} µs/req (nginx ${result.nginx.nginxCpuPerRequestUs.toFixed(0)}) against ${result.direct.cpuPerRequestUs.toFixed(0)}`,
+      `bench: W2 through nginx: ${result.nginx.requestsPerSecond.toFixed(0)} req/s against ${result.direct.requestsPerSecond.toFixed(0)} direct (${result.ratio.toFixed(2)}), p50 ${signed(result.addedP50)} ms, p99 ${signed(result.addedP99)} ms, CPU ${result.nginx.cpuPerRequestUs.toFixed(0)} µs/req (nginx ${result.nginx.nginxCpuPerRequestUs.toFixed(0)}) against ${result.direct.cpuPerRequestUs.toFixed(0)}`,
     )
     return result
   } finally {
@@ -245,7 +247,7 @@ export function nginxTable(result) {
       `through nginx (nginx alone ${result.nginx.nginxCpuPerRequestUs.toFixed(0)} µs/req)`,
       result.nginx,
     ),
-    `| **nginx / direct** | **${result.ratio.toFixed(2)}** | **+${result.addedP50.toFixed(2)}** | **+${result.addedP99.toFixed(2)}** | **${(result.nginx.cpuPerRequestUs / result.direct.cpuPerRequestUs).toFixed(2)}×** |`,
+    `| **nginx / direct** | **${result.ratio.toFixed(2)}** | **${signed(result.addedP50)}** | **${signed(result.addedP99)}** | **${(result.nginx.cpuPerRequestUs / result.direct.cpuPerRequestUs).toFixed(2)}×** |`,
     '',
   ].join('\n')
 }
