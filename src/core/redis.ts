@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis'
 /** After a command fails, Redis is left alone this long before one is tried again. */
 const RETRY_AFTER_MS = 1000
 /** A Redis that accepts commands and never answers must not hold requests longer. */
-const COMMAND_TIMEOUT_MS = 250
+const COMMAND_TIMEOUT_MS = 500
 
 /**
  * Redis as the features use it: something that may be away. While it is, `run` fails at once

@@ -234,8 +234,15 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
         )
         statuses.push(...answers.map((answer) => answer.status))
       }
-      expect(statuses.filter((status) => status === 200).length).toBe(600)
-      expect(statuses.filter((status) => status === 429).length).toBe(50)
+      // Counted per process, none would be refused. A shared count that times out (a Redis
+      // slower than the command timeout, on a loaded machine) falls back to the process's own
+      // count for that moment: a few may slip through, never the whole allowance again.
+      const passed = statuses.filter((status) => status === 200).length
+      expect(passed).toBeGreaterThanOrEqual(600)
+      expect(passed).toBeLessThanOrEqual(615)
+      expect(statuses.filter((status) => status !== 200).every((status) => status === 429)).toBe(
+        true,
+      )
     })
 
     it('an Idempotency-Key replays the first answer whichever process gets the retry', async () => {
@@ -254,9 +261,28 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
         expect(again.status).toBe(201)
         expect(again.body.id).toBe(first.body.id)
       }
+      // Sent at once to several processes: one creates, the others replay it or say it is
+      // still in progress (409); never a second todo.
+      const concurrentKey = `multi-${randomBytes(8).toString('hex')}`
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          call('POST', '/api/v1/todos', {
+            token: user.accessToken,
+            body: { title: 'once at once' },
+            headers: { 'idempotency-key': concurrentKey },
+          }),
+        ),
+      )
+      const statuses = answers.map((answer) => answer.status)
+      expect(
+        statuses.every((status) => status === 201 || status === 409),
+        String(statuses),
+      ).toBe(true)
+      expect(new Set(answers.filter((a) => a.status === 201).map((a) => a.body.id)).size).toBe(1)
       const list = await call('GET', '/api/v1/todos', { token: user.accessToken })
       const items = list.body.items as { title: string }[]
       expect(items.filter((todo) => todo.title === 'once only')).toHaveLength(1)
+      expect(items.filter((todo) => todo.title === 'once at once')).toHaveLength(1)
     })
 
     it('the outbox sends each mail once: sign-up confirmations and a campaign', async () => {

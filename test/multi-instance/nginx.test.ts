@@ -115,6 +115,32 @@ describe('three instances behind nginx: Redis away and back', async () => {
     return statuses
   }
 
+  it('while Redis hangs (connected, not answering), requests still answer at once', async () => {
+    const user = `hang${Date.now().toString(36)}`
+    expect(
+      (await post('/api/v1/auth/register', { username: user, password, name: 'Hang' })).status,
+    ).toBe(201)
+    const answer = await post('/api/v1/auth/login', { username: user, password })
+    const token = ((await answer.json()) as { access_token: string }).access_token
+    const revoked = (
+      (await (await post('/api/v1/auth/login', { username: user, password })).json()) as {
+        access_token: string
+      }
+    ).access_token
+    expect(
+      (await post('/api/v1/auth/logout', {}, { authorization: `Bearer ${revoked}` })).status,
+    ).toBe(204)
+    service.redis.pause()
+    try {
+      expect(await quickly(() => privateWith(token))).toEqual(Array(9).fill(200))
+      expect(await quickly(() => privateWith(revoked))).toEqual(Array(9).fill(401))
+    } finally {
+      service.redis.resume()
+    }
+    expect(await quickly(() => privateWith(token))).toEqual(Array(9).fill(200))
+    expect(await quickly(() => privateWith(revoked))).toEqual(Array(9).fill(401))
+  })
+
   it('while Redis is away: revoked tokens stay refused, the rest works, no 500, no waiting', async () => {
     expect((await post('/api/v1/auth/register', { username, password, name: 'Away' })).status).toBe(
       201,

@@ -18,6 +18,9 @@ export interface OwnRedis {
   kill(): Promise<void>
   /** Starts it again on the same port, empty. */
   start(): Promise<void>
+  /** Stops it answering (SIGSTOP) with its connections open: a Redis that hangs. */
+  pause(): void
+  resume(): void
 }
 
 /**
@@ -62,5 +65,11 @@ export async function startOwnRedis(): Promise<OwnRedis> {
       await exited
     },
     start,
+    pause() {
+      child?.kill('SIGSTOP')
+    },
+    resume() {
+      child?.kill('SIGCONT')
+    },
   }
 }

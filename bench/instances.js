@@ -1,6 +1,9 @@
-// W2 through nginx against direct, one instance, in the same run: what the proxy of
-// deploy/nginx.conf costs in throughput, latency (p50, p99) and CPU per request. A part of
-// `npm run bench -- scale` (`measureNginx`), or alone: `npm run build && node bench/nginx.js`.
+// Several instances' costs, for `npm run bench -- scale` and docs/DEPLOY.md's capacity plan:
+// - `measureNginx`: W2 through nginx against direct, one instance, in the same run: what the
+//   proxy of deploy/nginx.conf costs in throughput, latency (p50, p99) and CPU per request;
+// - `measureShared`: W2 on PostgreSQL and Redis (how instances share state) against SQLite:
+//   CPU per request of the instance, of PostgreSQL and of Redis.
+// Alone: `npm run build && node bench/instances.js`.
 //
 // Where taskset exists the instance and nginx share core 0 (as they share a machine's cores
 // in production) and the load generator has core 1. The config is deploy/nginx.conf with only
@@ -234,6 +237,140 @@ export async function measureNginx({
   }
 }
 
+/** Every running process named `name` (postgres, redis-server): their CPU seconds together. */
+function cpuOfAll(name) {
+  let pids = []
+  try {
+    pids = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').map(Number)
+  } catch {}
+  return pids.reduce((sum, pid) => {
+    try {
+      return sum + cpuSeconds(pid)
+    } catch {
+      return sum
+    }
+  }, 0)
+}
+
+/**
+ * W2 on one instance over SQLite, then over PostgreSQL + Redis (a throwaway database on
+ * `postgresUrl`'s server, the Redis at `redisUrl`), each after a warm-up: throughput, latency
+ * and CPU µs per request of the instance and, on the shared side, of every postgres and
+ * redis-server process on this machine (so run it with nothing else using them).
+ */
+export async function measureShared({
+  duration = 10,
+  warmup = 2,
+  connections = 10,
+  postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  redisUrl = 'redis://127.0.0.1:6379',
+  log = (line) => process.stderr.write(`${line}\n`),
+} = {}) {
+  const pg = (await import('pg')).default
+  const admin = new pg.Client({ connectionString: postgresUrl })
+  try {
+    await admin.connect()
+  } catch {
+    return { skipped: `no PostgreSQL at ${postgresUrl}` }
+  }
+  const pinned = hasTaskset()
+  const work = mkdtempSync(path.join(tmpdir(), 'gatehouse-bench-shared-'))
+  const name = `gatehouse_bench_${Date.now()}`
+  await admin.query(`create database ${name}`)
+  const databaseUrl = new URL(postgresUrl)
+  databaseUrl.pathname = `/${name}`
+  const results = {}
+  try {
+    const sides = [
+      { side: 'sqlite', env: { DATABASE_URL: `sqlite:${path.join(work, 'gatehouse.db')}` } },
+      { side: 'shared', env: { DATABASE_URL: databaseUrl.toString(), REDIS_URL: redisUrl } },
+    ]
+    for (const [index, { side, env }] of sides.entries()) {
+      const port = 3920 + index
+      const args = [path.join(root, 'dist', 'gatehouse.js')]
+      const instance = pinned
+        ? spawn('taskset', ['-c', '0', process.execPath, ...args], {
+            cwd: work,
+            env: childEnv(port, env),
+            stdio: 'ignore',
+          })
+        : spawn(process.execPath, args, { cwd: work, env: childEnv(port, env), stdio: 'ignore' })
+      try {
+        const url = `http://127.0.0.1:${port}`
+        await waitFor(`${url}/readyz`, instance, side)
+        const login = await fetch(`${url}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'benchadmin', password: 'admin-password-for-bench' }),
+        })
+        if (login.status !== 200) throw new Error(`${side}: login failed: ${login.status}`)
+        const headers = { authorization: `Bearer ${(await login.json()).access_token}` }
+        const run = (seconds) =>
+          load({ url: `${url}/api/v1/private`, headers, connections, duration: seconds }, pinned)
+        await run(warmup)
+        const before = {
+          instance: cpuSeconds(instance.pid),
+          postgres: cpuOfAll('postgres'),
+          redis: cpuOfAll('redis-server'),
+        }
+        const result = await run(duration)
+        const perRequest = (seconds) => (seconds / result.total) * 1e6
+        results[side] = {
+          requestsPerSecond: result.requestsPerSecond,
+          p50: result.p50,
+          p99: result.p99,
+          cpuPerRequestUs: perRequest(cpuSeconds(instance.pid) - before.instance),
+          ...(side === 'shared'
+            ? {
+                postgresCpuPerRequestUs: perRequest(cpuOfAll('postgres') - before.postgres),
+                redisCpuPerRequestUs: perRequest(cpuOfAll('redis-server') - before.redis),
+              }
+            : {}),
+        }
+      } finally {
+        instance.kill('SIGTERM')
+        await new Promise((resolve) => instance.once('exit', resolve))
+      }
+    }
+    const { sqlite, shared } = results
+    log(
+      `bench: W2 on SQLite ${sqlite.requestsPerSecond.toFixed(0)} req/s, ${sqlite.cpuPerRequestUs.toFixed(0)} µs CPU/req; on PostgreSQL + Redis ${shared.requestsPerSecond.toFixed(0)} req/s, instance ${shared.cpuPerRequestUs.toFixed(0)} + PostgreSQL ${shared.postgresCpuPerRequestUs.toFixed(0)} + Redis ${shared.redisCpuPerRequestUs.toFixed(0)} µs CPU/req`,
+    )
+    return results
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`).catch(() => undefined)
+    await admin.end()
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+function childEnv(port, env) {
+  return {
+    PATH: process.env.PATH,
+    PORT: String(port),
+    NODE_ENV: 'production',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123456789',
+    ACCESS_TOKEN_TTL: '3600',
+    RATE_LIMIT: 'false',
+    ADMIN_USERNAME: 'benchadmin',
+    ADMIN_PASSWORD: 'admin-password-for-bench',
+    ...env,
+  }
+}
+
+/** The table rows BENCHMARKS.md shows for a result of `measureShared`. */
+export function sharedTable(result) {
+  if (result.skipped !== undefined) return `W2 on PostgreSQL + Redis: skipped (${result.skipped})\n`
+  const { sqlite, shared } = result
+  return [
+    '| W2 `GET /private` Bearer, one instance | req/s | p50 ms | p99 ms | instance CPU µs/req | PostgreSQL CPU µs/req | Redis CPU µs/req |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| SQLite | ${sqlite.requestsPerSecond.toFixed(0)} | ${sqlite.p50.toFixed(2)} | ${sqlite.p99.toFixed(2)} | ${sqlite.cpuPerRequestUs.toFixed(0)} | – | – |`,
+    `| PostgreSQL + Redis | ${shared.requestsPerSecond.toFixed(0)} | ${shared.p50.toFixed(2)} | ${shared.p99.toFixed(2)} | ${shared.cpuPerRequestUs.toFixed(0)} | ${shared.postgresCpuPerRequestUs.toFixed(0)} | ${shared.redisCpuPerRequestUs.toFixed(0)} |`,
+    '',
+  ].join('\n')
+}
+
 /** The table rows BENCHMARKS.md shows for a result of `measureNginx`. */
 export function nginxTable(result) {
   if (result.skipped !== undefined) return `W2 through nginx: skipped (${result.skipped})\n`
@@ -259,5 +396,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rounds: Number(process.env.BENCH_ROUNDS ?? 2),
     connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
   })
-  process.stdout.write(nginxTable(result))
+  process.stdout.write(`${nginxTable(result)}\n`)
+  const shared = await measureShared({
+    duration: Number(process.env.BENCH_DURATION ?? 10),
+    warmup: Number(process.env.BENCH_WARMUP ?? 2),
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
+  })
+  process.stdout.write(sharedTable(shared))
 }
