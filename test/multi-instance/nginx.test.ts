@@ -80,10 +80,10 @@ const why = !onPostgres
 describe('three instances behind nginx on PostgreSQL and Redis', async () => {
   if (skipSuite(skipped, why)) return
   describeMultiProcessContract('API.md §12 through nginx', deploy)
+  describe('Redis away and back', redisAwayAndBack)
 })
 
-describe('three instances behind nginx: Redis away and back', async () => {
-  if (skipSuite(skipped, why)) return
+async function redisAwayAndBack(): Promise<void> {
   const service = await deploy()
   afterAll(() => service.stop())
   const base = service.baseUrl
@@ -239,4 +239,4 @@ describe('three instances behind nginx: Redis away and back', async () => {
     )
     expect(held.status).toBe(429)
   })
-})
+}
