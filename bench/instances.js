@@ -237,12 +237,8 @@ export async function measureNginx({
   }
 }
 
-/** Every running process named `name` (postgres, redis-server): their CPU seconds together. */
-function cpuOfAll(name) {
-  let pids = []
-  try {
-    pids = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').map(Number)
-  } catch {}
+/** The CPU seconds of these processes together (one that ended counts nothing). */
+function cpuOfAll(pids) {
   return pids.reduce((sum, pid) => {
     try {
       return sum + cpuSeconds(pid)
@@ -252,11 +248,19 @@ function cpuOfAll(name) {
   }, 0)
 }
 
+function pidsOf(name) {
+  try {
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').map(Number)
+  } catch {
+    return []
+  }
+}
+
 /**
  * W2 on one instance over SQLite, then over PostgreSQL + Redis (a throwaway database on
  * `postgresUrl`'s server, the Redis at `redisUrl`), each after a warm-up: throughput, latency
- * and CPU µs per request of the instance and, on the shared side, of every postgres and
- * redis-server process on this machine (so run it with nothing else using them).
+ * and CPU µs per request of the instance and, on the shared side, of the PostgreSQL backends
+ * serving its database and of every redis-server process on this machine.
  */
 export async function measureShared({
   duration = 10,
@@ -308,10 +312,15 @@ export async function measureShared({
         const run = (seconds) =>
           load({ url: `${url}/api/v1/private`, headers, connections, duration: seconds }, pinned)
         await run(warmup)
+        // The backends of the instance's pool, open since the warm-up.
+        const backends = (
+          await admin.query('select pid from pg_stat_activity where datname = $1', [name])
+        ).rows.map((row) => Number(row.pid))
+        const redisServers = pidsOf('redis-server')
         const before = {
           instance: cpuSeconds(instance.pid),
-          postgres: cpuOfAll('postgres'),
-          redis: cpuOfAll('redis-server'),
+          postgres: cpuOfAll(backends),
+          redis: cpuOfAll(redisServers),
         }
         const result = await run(duration)
         const perRequest = (seconds) => (seconds / result.total) * 1e6
@@ -322,8 +331,8 @@ export async function measureShared({
           cpuPerRequestUs: perRequest(cpuSeconds(instance.pid) - before.instance),
           ...(side === 'shared'
             ? {
-                postgresCpuPerRequestUs: perRequest(cpuOfAll('postgres') - before.postgres),
-                redisCpuPerRequestUs: perRequest(cpuOfAll('redis-server') - before.redis),
+                postgresCpuPerRequestUs: perRequest(cpuOfAll(backends) - before.postgres),
+                redisCpuPerRequestUs: perRequest(cpuOfAll(redisServers) - before.redis),
               }
             : {}),
         }
