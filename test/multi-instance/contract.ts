@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_ENV } from '../process.js'
 import type { TestSmtpServer } from '../smtp.js'
 
@@ -38,9 +38,20 @@ const PASSWORD = 'a perfectly fine test password'
 
 /** The multi-process contract of API.md §12, run against `topology`'s service. */
 export function describeMultiProcessContract(name: string, topology: Topology): void {
-  describe(name, async () => {
-    const service = await topology()
-    afterAll(() => service.stop())
+  describe(name, () => {
+    // Started before the first check, not while tests are collected: a run that filters these
+    // checks out (-t) starts nothing it would not stop.
+    let service: Service | undefined
+    let admin = { accessToken: '', refreshToken: '' }
+    const started = (): Service => {
+      if (service === undefined) throw new Error('the service did not start')
+      return service
+    }
+    beforeAll(async () => {
+      service = await topology()
+      admin = await login(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
+    })
+    afterAll(() => service?.stop())
     // Each check is a client of its own: 198.18.0.0/15 is reserved for benchmarking.
     let clients = 0
     const newClient = () => {
@@ -56,7 +67,7 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
       const headers: Record<string, string> = { ...options.headers }
       if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
       if (options.body !== undefined) headers['content-type'] = 'application/json'
-      const response = await fetch(service.baseUrl + path, {
+      const response = await fetch(started().baseUrl + path, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
@@ -107,15 +118,15 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
       return statuses
     }
     const everywhere = 9
-    const admin = await login(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
     const patchUser = (id: string, body: Record<string, unknown>) =>
       call('PATCH', `/api/v1/users/${id}`, { token: admin.accessToken, body })
 
     it('requests spread over every process', async () => {
-      if (service.requestsPerProcess === undefined) return
-      const before = service.requestsPerProcess()
+      const { requestsPerProcess } = started()
+      if (requestsPerProcess === undefined) return
+      const before = requestsPerProcess()
       await statusesOf(30, () => call('GET', '/api/v1/public'))
-      const after = service.requestsPerProcess()
+      const after = requestsPerProcess()
       const served = after.map((count, i) => count - (before[i] ?? 0))
       expect(served.length).toBeGreaterThan(1)
       for (const count of served) expect(count, String(served)).toBeGreaterThan(0)
@@ -287,7 +298,8 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
 
     it('the outbox sends each mail once: sign-up confirmations and a campaign', async () => {
       const tag = randomBytes(4).toString('hex')
-      const before = service.smtp.mails.length
+      const { smtp } = started()
+      const before = smtp.mails.length
       const pending = Array.from({ length: 9 }, (_, i) => `pending-${tag}-${i}@example.com`)
       for (const email of pending) {
         const answer = await call('POST', '/api/v1/subscribers', {
@@ -322,10 +334,10 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
         )
       }
       expect(status).toBe('sent')
-      await service.smtp.waitFor(before + pending.length + confirmed.length, 20_000)
+      await smtp.waitFor(before + pending.length + confirmed.length, 20_000)
       // Anything sent twice would arrive within this moment too.
       await new Promise((resolve) => setTimeout(resolve, 500))
-      const received = service.smtp.mails.slice(before).flatMap((mail) => mail.to)
+      const received = smtp.mails.slice(before).flatMap((mail) => mail.to)
       const mine = received.filter((to) => to.includes(tag)).sort()
       expect(mine).toEqual([...pending, ...confirmed].sort())
     })

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPostgres, skipSuite } from '../database.js'
 import { createDatabase, dropDatabase } from '../postgres-admin.js'
 import { ADMIN_ENV, removeDir, type ServerProcess, startServer, tempDir } from '../process.js'
@@ -83,18 +83,25 @@ describe('three instances behind nginx on PostgreSQL and Redis', async () => {
   describe('Redis away and back', redisAwayAndBack)
 })
 
-async function redisAwayAndBack(): Promise<void> {
-  const service = await deploy()
-  afterAll(() => service.stop())
-  const base = service.baseUrl
+function redisAwayAndBack(): void {
+  // Started before the first test (see contract.ts).
+  let deployment: Deployment | undefined
+  beforeAll(async () => {
+    deployment = await deploy()
+  })
+  afterAll(() => deployment?.stop())
+  const started = (): Deployment => {
+    if (deployment === undefined) throw new Error('the deployment did not start')
+    return deployment
+  }
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(base + path, {
+    fetch(started().baseUrl + path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     })
   const privateWith = (token: string) =>
-    fetch(`${base}/api/v1/private`, { headers: { authorization: `Bearer ${token}` } })
+    fetch(`${started().baseUrl}/api/v1/private`, { headers: { authorization: `Bearer ${token}` } })
   const username = `away${Date.now().toString(36)}`
   const password = 'a perfectly fine test password'
   const loginOnce = async () => {
@@ -130,12 +137,12 @@ async function redisAwayAndBack(): Promise<void> {
     expect(
       (await post('/api/v1/auth/logout', {}, { authorization: `Bearer ${revoked}` })).status,
     ).toBe(204)
-    service.redis.pause()
+    started().redis.pause()
     try {
       expect(await quickly(() => privateWith(token))).toEqual(Array(9).fill(200))
       expect(await quickly(() => privateWith(revoked))).toEqual(Array(9).fill(401))
     } finally {
-      service.redis.resume()
+      started().redis.resume()
     }
     expect(await quickly(() => privateWith(token))).toEqual(Array(9).fill(200))
     expect(await quickly(() => privateWith(revoked))).toEqual(Array(9).fill(401))
@@ -151,7 +158,7 @@ async function redisAwayAndBack(): Promise<void> {
     ).toBe(204)
     const live = await loginOnce()
 
-    await service.redis.kill()
+    await started().redis.kill()
     expect(await quickly(() => privateWith(revokedBefore))).toEqual(Array(9).fill(401))
     expect(await quickly(() => privateWith(live))).toEqual(Array(9).fill(200))
     // A logout during the outage is refused by every instance, through the database.
@@ -162,11 +169,11 @@ async function redisAwayAndBack(): Promise<void> {
     ).toBe(204)
     expect(await quickly(() => privateWith(revokedDuring))).toEqual(Array(9).fill(401))
     // Readiness says so (503, a problem that names Redis and nothing more).
-    const ready = await fetch(`${base}/readyz`)
+    const ready = await fetch(`${started().baseUrl}/readyz`)
     expect(ready.status).toBe(503)
     expect(await ready.text()).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|stack/)
     // No answer was a 500 on any instance.
-    for (const instance of service.instances) {
+    for (const instance of started().instances) {
       const failures = instance.logLines().filter((line) => Number(line.status) >= 500)
       expect(failures.filter((line) => line.url !== '/readyz')).toEqual([])
     }
@@ -197,17 +204,17 @@ async function redisAwayAndBack(): Promise<void> {
 
     // Redis is back, empty (a restart lost every key): revocations made before and during the
     // outage are still refused, and the shared counts work again, without a restart.
-    await service.redis.start()
+    await started().redis.start()
     // Each instance finds it on its next reconnection attempt, at most a second apart.
     const deadline = Date.now() + 10_000
     const readiness = () =>
       Promise.all(
-        service.instances.map(async (instance) => (await fetch(`${instance.url}/readyz`)).status),
+        started().instances.map(async (instance) => (await fetch(`${instance.url}/readyz`)).status),
       )
     while ((await readiness()).some((status) => status !== 200) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
-    expect(await readiness()).toEqual(Array(service.instances.length).fill(200))
+    expect(await readiness()).toEqual(Array(started().instances.length).fill(200))
     for (const token of [revokedBefore, revokedDuring]) {
       expect(await quickly(() => privateWith(token))).toEqual(Array(9).fill(401))
     }
