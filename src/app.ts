@@ -3,9 +3,9 @@ import { createAuditLog } from './audit/audit.repository.js'
 import { auditRoutes, auditTag } from './audit/audit.routes.js'
 import { ensureAdmin } from './auth/accounts.service.js'
 import { createAuth } from './auth/auth.js'
-import type { AuthEvents } from './auth/auth-events.js'
 import { authPlugin } from './auth/auth.plugin.js'
 import { authRoutes, authTag } from './auth/auth.routes.js'
+import type { AuthEvents } from './auth/auth-events.js'
 import { sessionCookieNames } from './auth/cookie-sessions.js'
 import { counterStore } from './auth/credential-counters.js'
 import { loadSigningKeys, serverSecretOf } from './auth/keys.js'
@@ -249,7 +249,7 @@ export async function buildServices(
       // Before the database closes: queuing stops after its chunk, in-flight mails are recorded,
       // unstarted ones given back.
       await mail.stop()
-      await redis?.quit()
+      await redis?.close()
       await database.close()
     },
   }
@@ -276,7 +276,6 @@ export async function buildApp(
     primary: options.primary,
   })
   const {
-    keys,
     database,
     redis,
     cursors,

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
 import type { SqliteObserver } from '../core/db.js'
 import type { PrimaryChannel } from '../core/primary-calls.js'
+import type { SharedRedis } from '../core/redis.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
 import { createAccountsService, type RegistrationEmails } from './accounts.service.js'
@@ -37,7 +37,7 @@ export async function createAuth(deps: {
     Config,
     'accessTokenTtl' | 'refreshTokenTtl' | 'passwordMinLength' | 'rateLimit' | 'database'
   >
-  redis: Redis | undefined
+  redis: SharedRedis | undefined
   /** Other instances share state through Redis or the database: local caches cannot decide. */
   shared: boolean
   /** SQLite on a file: what other processes commit is seen through it (auth-changes.ts). */

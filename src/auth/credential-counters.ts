@@ -1,9 +1,9 @@
 // Where the credential guard (credential-guard.ts) and other counted limits keep their counts:
 // this process's memory, the cluster primary when WORKERS processes share the limits, or Redis
-// when instances do.
-import type { Redis } from 'ioredis'
+// when instances do (each instance's memory while Redis is away).
 import { LRUCache } from 'lru-cache'
 import type { PrimaryChannel } from '../core/primary-calls.js'
+import type { SharedRedis } from '../core/redis.js'
 
 /** How long a client counts as one the account's owner uses. */
 const KNOWN_CLIENT_MS = 90 * 86_400_000
@@ -87,18 +87,20 @@ return out
  * Counters shared by every instance through Redis. While Redis cannot be reached each instance
  * counts on its own (memory), which keeps the limits working rather than failing every login.
  */
-export function redisStore(redis: Redis, fallback: CounterStore): CounterStore {
+export function redisStore(redis: SharedRedis, fallback: CounterStore): CounterStore {
   const noKnownKey = `${REDIS_PREFIX}none`
   return {
     async add(keys, delta, known) {
       try {
-        const reply = (await redis.eval(
-          ADD_SCRIPT,
-          keys.length + 1,
-          ...keys.map(({ key }) => REDIS_PREFIX + key),
-          known === undefined ? noKnownKey : REDIS_PREFIX + known,
-          delta,
-          ...keys.map(({ windowMs }) => windowMs),
+        const reply = (await redis.run((client) =>
+          client.eval(
+            ADD_SCRIPT,
+            keys.length + 1,
+            ...keys.map(({ key }) => REDIS_PREFIX + key),
+            known === undefined ? noKnownKey : REDIS_PREFIX + known,
+            delta,
+            ...keys.map(({ windowMs }) => windowMs),
+          ),
         )) as number[]
         const counts = keys.map((_, i) => ({
           count: reply[i * 2] ?? 0,
@@ -111,7 +113,7 @@ export function redisStore(redis: Redis, fallback: CounterStore): CounterStore {
     },
     async remember(known) {
       try {
-        await redis.set(REDIS_PREFIX + known, '1', 'PX', KNOWN_CLIENT_MS)
+        await redis.run((client) => client.set(REDIS_PREFIX + known, '1', 'PX', KNOWN_CLIENT_MS))
       } catch {
         await fallback.remember(known)
       }
@@ -178,7 +180,7 @@ export function counterWindows() {
  */
 export function counterStore(
   name: string,
-  shared: { redis: Redis | undefined; primary: PrimaryChannel | undefined },
+  shared: { redis: SharedRedis | undefined; primary: PrimaryChannel | undefined },
 ): CounterStore {
   if (shared.redis !== undefined) return redisStore(shared.redis, memoryStore())
   if (shared.primary !== undefined) return primaryStore(name, shared.primary)

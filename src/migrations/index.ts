@@ -7,10 +7,10 @@ import * as apiKeyExpiryRange from './005_api_key_expiry_range.js'
 import * as disabledUsersApiKeys from './006_disabled_users_api_keys.js'
 import * as cookieSessions from './007_cookie_sessions.js'
 import * as accountEmail from './008_account_email.js'
-import * as authChanges from './011_auth_changes.js'
 import * as mfaTotp from './009_mfa_totp.js'
-import * as outboxPendingIndex from './012_outbox_pending_index.js'
 import * as signingKeys from './010_signing_keys.js'
+import * as authChanges from './011_auth_changes.js'
+import * as outboxPendingIndex from './012_outbox_pending_index.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
