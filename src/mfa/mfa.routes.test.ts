@@ -255,6 +255,17 @@ describe('two-factor login with TOTP (API.md §10)', async () => {
     expectProblem(await codeLogin(app, String(body.mfa_token), codeAt(user.secret, 1)), 401)
   })
 
+  it('one code sent six times at once gets through once', async () => {
+    const user = await twoFactorUser(app)
+    const tokens: string[] = []
+    for (let i = 0; i < 6; i += 1) tokens.push(await mfaToken(app, user.session.username))
+    const code = codeAt(user.secret, 1)
+    const answers = await Promise.all(tokens.map((token) => codeLogin(app, token, code)))
+    const statuses = answers.map((answer) => answer.statusCode)
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1)
+    expect(statuses.filter((status) => status === 401)).toHaveLength(5)
+  })
+
   it('one step early or late is accepted, two are not', async () => {
     // Confirmed with the code of the step before (one late).
     const user = await twoFactorUser(app, -1)

@@ -18,7 +18,7 @@ export interface UsersTable {
   email_normalised: string | null
   /** 0 or 1: the link mailed to `email` was used. */
   email_verified: number
-  /** 0 or 1: two-factor login is on (API.md §10; always 0 until two-factor exists). */
+  /** 0 or 1: two-factor login is on (API.md §10; src/mfa/ turns it on and off). */
   mfa_enabled: number
 }
 
