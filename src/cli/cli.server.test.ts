@@ -7,6 +7,7 @@ import {
   postJson,
   removeDir,
   type ServerProcess,
+  sleep,
   startServer,
   tempDir,
 } from '../../test/process.js'
@@ -41,6 +42,42 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
     fetch(`${server.url}${url}`, { headers: { authorization } })
   const bearer = (token: string | undefined) => `Bearer ${token ?? 'none'}`
 
+  let adminBearer: string | undefined
+  async function auditCount(kind: string): Promise<number> {
+    adminBearer ??= bearer(await login(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD))
+    const response = await get(`/api/v1/audit?actor_id=cli&kind=${kind}&limit=100`, adminBearer)
+    return ((await response.json()) as { items: unknown[] }).items.length
+  }
+
+  /**
+   * Runs the command while calling the server with `probe` (so what the server caches of the
+   * user stays fresh), and answers `probe`'s status from the first call after the change was
+   * committed (its audit event, `kind`, written after it, is there): a cache that outlived the
+   * change by any time at all would show.
+   */
+  async function firstAnswerAfter(
+    kind: string,
+    args: string[],
+    probe: () => Promise<Response>,
+    input?: string,
+  ): Promise<number> {
+    const before = await auditCount(kind)
+    let answer: number | undefined
+    let running = true
+    const watching = (async () => {
+      while (running && answer === undefined) {
+        await (await probe()).arrayBuffer()
+        if ((await auditCount(kind)) > before) answer = (await probe()).status
+        else await sleep(20)
+      }
+    })()
+    const result = await run(args, input)
+    expect(result.code, result.stderr).toBe(0)
+    running = false
+    await watching
+    return answer ?? (await probe()).status
+  }
+
   async function newUser(username: string): Promise<string> {
     const created = await run(['user', 'create', username], `${PASSWORD}\n`)
     expect(created.code, created.stderr).toBe(0)
@@ -52,10 +89,13 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
   it('set-role: the next request of the user has the new role', async () => {
     const alice = await newUser('alice')
     expect((await get('/api/v1/users', alice)).status).toBe(403)
-    expect((await run(['user', 'set-role', 'alice', 'admin'])).code).toBe(0)
-    expect((await get('/api/v1/users', alice)).status).toBe(200)
-    expect((await run(['user', 'set-role', 'alice', 'user'])).code).toBe(0)
-    expect((await get('/api/v1/users', alice)).status).toBe(403)
+    const users = () => get('/api/v1/users', alice)
+    expect(
+      await firstAnswerAfter('role.change', ['user', 'set-role', 'alice', 'admin'], users),
+    ).toBe(200)
+    expect(
+      await firstAnswerAfter('role.change', ['user', 'set-role', 'alice', 'user'], users),
+    ).toBe(403)
   })
 
   it('disable: the next request with its token or password is refused; enable lets it sign in', async () => {
@@ -63,8 +103,8 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
     const bobBasic = basicAuth('bob', PASSWORD)
     expect((await get('/api/v1/profile', bob)).status).toBe(200)
     expect((await get('/api/v1/profile', bobBasic)).status).toBe(200)
-    expect((await run(['user', 'disable', 'bob'])).code).toBe(0)
-    expect((await get('/api/v1/profile', bob)).status).toBe(401)
+    const profile = () => get('/api/v1/profile', bob)
+    expect(await firstAnswerAfter('user.disable', ['user', 'disable', 'bob'], profile)).toBe(401)
     expect((await get('/api/v1/profile', bobBasic)).status).toBe(401)
     expect(await login('bob', PASSWORD)).toBeUndefined()
 
@@ -79,8 +119,15 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
     const carol = await newUser('carol')
     const oldBasic = basicAuth('carol', PASSWORD)
     expect((await get('/api/v1/profile', oldBasic)).status).toBe(200)
-    const set = await run(['user', 'set-password', 'carol'], 'a brand new passphrase\n')
-    expect(set.code, set.stderr).toBe(0)
+    const oldPassword = () => get('/api/v1/profile', oldBasic)
+    const args = ['user', 'set-password', 'carol']
+    const answer = await firstAnswerAfter(
+      'password.set_by_admin',
+      args,
+      oldPassword,
+      'a brand new passphrase\n',
+    )
+    expect(answer).toBe(401)
     expect((await get('/api/v1/profile', carol)).status).toBe(401)
     expect((await get('/api/v1/profile', oldBasic)).status).toBe(401)
     expect(await login('carol', PASSWORD)).toBeUndefined()
