@@ -28,6 +28,7 @@ export type AuditKind =
   | 'mfa.disable'
   | 'mfa.failure'
   | 'mfa.recovery_code'
+  | 'keys.rotate'
 
 export type AuditLog = ReturnType<typeof createAuditLog>
 

@@ -11,6 +11,7 @@ import {
   startServer,
   tempDir,
 } from '../../test/process.js'
+import { freshStep, totpCode } from '../../test/totp.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -135,6 +136,37 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
     expect((await get('/api/v1/profile', bearer(fresh))).status).toBe(200)
   })
 
+  it('reset-mfa: the sessions end at once; the password alone signs in again, without a code', async () => {
+    const dave = await newUser('dave')
+    await freshStep()
+    const setUp = await fetch(`${server.url}/api/v1/profile/mfa/totp`, {
+      method: 'POST',
+      headers: { authorization: dave, 'content-type': 'application/json' },
+      body: JSON.stringify({ password: PASSWORD }),
+    })
+    const { secret } = (await setUp.json()) as { secret: string }
+    const confirmed = await fetch(`${server.url}/api/v1/profile/mfa/totp/confirm`, {
+      method: 'POST',
+      headers: { authorization: dave, 'content-type': 'application/json' },
+      body: JSON.stringify({ code: totpCode(secret) }),
+    })
+    expect(confirmed.status).toBe(200)
+    // With two-factor on, the password alone gives no tokens and Basic is refused.
+    expect(await login('dave', PASSWORD)).toBeUndefined()
+    expect((await get('/api/v1/profile', basicAuth('dave', PASSWORD))).status).toBe(401)
+
+    const profile = () => get('/api/v1/profile', dave)
+    expect(await firstAnswerAfter('mfa.disable', ['user', 'reset-mfa', 'dave'], profile)).toBe(401)
+    const fresh = await login('dave', PASSWORD)
+    const after = await get('/api/v1/profile', bearer(fresh))
+    expect(((await after.json()) as { mfa_enabled: boolean }).mfa_enabled).toBe(false)
+    expect((await get('/api/v1/profile', basicAuth('dave', PASSWORD))).status).toBe(200)
+
+    const unknown = await run(['user', 'reset-mfa', 'nobody'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toBe('gatehouse: no user nobody\n')
+  })
+
   it("every change is in the audit log with the actor 'cli', as /api/v1/audit shapes events", async () => {
     const admin = basicAuth(ADMIN_ENV.ADMIN_USERNAME, ADMIN_ENV.ADMIN_PASSWORD)
     const response = await get('/api/v1/audit?actor_id=cli&limit=100', admin)
@@ -149,6 +181,7 @@ describe('the command line beside a running server', { timeout: 60_000 }, async 
       'user.disable',
       'user.enable',
       'password.set_by_admin',
+      'mfa.disable',
     ]) {
       expect(kinds, kind).toContain(kind)
     }

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { databaseCommands } from './database.commands.js'
+import { keysCommands } from './keys.commands.js'
 import { subscriberCommands } from './subscribers.commands.js'
 import { userCommands } from './users.commands.js'
 
@@ -24,5 +25,6 @@ export function buildProgram(): Command {
   databaseCommands(program)
   userCommands(program)
   subscriberCommands(program)
+  keysCommands(program)
   return program
 }

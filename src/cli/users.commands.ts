@@ -160,6 +160,20 @@ export function userCommands(program: Command): void {
       say(`password of ${username} set; its sessions have ended`)
     })
 
+  user
+    .command('reset-mfa')
+    .description(
+      'turn two-factor login off for an account that lost its authenticator and its recovery codes; its sessions end',
+    )
+    .argument('<username>')
+    .action(async (username: string) => {
+      await withServices(async (services) => {
+        const { id } = await accountOf(services, username)
+        await services.mfa.resetForUser(CLI_ACTOR, id)
+      })
+      say(`two-factor login of ${username} is off; its sessions have ended`)
+    })
+
   // Last: the commands above must not inherit its tolerance of extra arguments.
   needsSubcommand(user)
 }
