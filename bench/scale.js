@@ -149,7 +149,8 @@ async function main() {
     dbFile,
     seeded,
     duration: Number(process.env.BENCH_DURATION ?? 10),
-    warmup: Number(process.env.BENCH_WARMUP ?? 2),
+    // Longer than the other benchmarks' 2 s: each worker warms its own JIT on half the requests.
+    warmup: Number(process.env.BENCH_WARMUP ?? 15),
     rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2)),
     connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
     startGatehouse,
