@@ -2,7 +2,7 @@
 // request? Each part is a module with `run(context)` that returns { markdown, data }; the parts
 // share one seeded database and the helpers below. Parts: workers (WORKERS=1 against WORKERS=2),
 // check (the cost of the SQLite cross-process check per request), limits (the request limit
-// counted in the cluster primary); others add theirs to PARTS.
+// counted in the cluster primary), nginx (W2 through nginx against direct: bench/scale-nginx.js).
 //
 // Unlike the other workloads nothing is pinned: several processes must spread over the cores,
 // and the load generator shares them, so on this 2-core machine throughput cannot double.

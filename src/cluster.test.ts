@@ -147,6 +147,28 @@ describe('WORKERS=2: two processes on one port behave as one service', async () 
     expect(workers).toBe(2)
   })
 
+  it('GET /metrics on either worker counts the requests of both', async () => {
+    const missed = async () => {
+      const scrape = await fresh(port, { path: '/metrics', headers: admin.headers })
+      expect(scrape.status).toBe(200)
+      const line = scrape.body
+        .split('\n')
+        .find(
+          (text) =>
+            text.startsWith('http_requests_total{') &&
+            text.includes('method="GET"') &&
+            text.includes('route="/api/v1/todos/:id"') &&
+            text.includes('status="404"'),
+        )
+      return Number(line?.split(' ').at(-1) ?? 0)
+    }
+    const before = await missed()
+    const { workers } = await everyWorker(server, unique(), admin.headers, 8)
+    expect(workers).toBe(2)
+    // Four scrapes on new connections reach both workers; each answers for the whole cluster.
+    for (let i = 0; i < 4; i++) expect(await missed()).toBe(before + 8)
+  })
+
   it('a logout in one worker is refused by the other at once', async () => {
     const user = await newUser()
     const before = await everyWorker(server, unique(), user.headers)

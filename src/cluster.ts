@@ -5,6 +5,7 @@ import type { Config } from './core/config.js'
 import { createLoggers } from './core/logger.js'
 import { answerWorkers } from './core/primary-calls.js'
 import { rateLimitWindows } from './core/rate-limits.js'
+import { installClusterMetrics } from './metrics/cluster.js'
 
 /** A worker that lived this long before it died had been working: its successor starts at once. */
 const STABLE_MS = 10_000
@@ -25,8 +26,8 @@ export async function runPrimary(config: Config, entry: string): Promise<void> {
   const log = createLoggers(config.logLevel).app.child({ role: 'primary' })
   await prepareStorage(config)
   answerWorkers({ ...rateLimitWindows(), ...counterWindows() })
-  // METRICS: the cluster-wide /metrics aggregation (src/metrics/, the "metrics" helper's part)
-  // is installed here, before the workers are forked.
+  // Each worker's /metrics asks here for the numbers of every worker (before any is forked).
+  if (config.metrics) installClusterMetrics()
 
   cluster.setupPrimary({ exec: entry, args: [] })
   const started = new Map<Worker, number>()

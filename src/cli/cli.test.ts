@@ -32,9 +32,12 @@ const COMMANDS = [
   ['user', 'disable'],
   ['user', 'enable'],
   ['user', 'set-password'],
+  ['user', 'reset-mfa'],
   ['subscribers'],
   ['subscribers', 'import'],
   ['subscribers', 'export'],
+  ['keys'],
+  ['keys', 'rotate'],
 ]
 
 /** One line on stderr, naming the command, and nothing else. */

@@ -19,9 +19,10 @@ const STATEMENTS = [
     delete from auth_changes where seq <= new.seq - ${KEPT_CHANGES};
   end`,
   // What a cached principal holds (Principal in core/caller.ts), or the account itself.
-  `create trigger users_auth_changed after update of username, name, role, disabled, password_changed_at on users
+  `create trigger users_auth_changed after update of username, name, role, disabled, password_changed_at, mfa_enabled on users
     when old.username is not new.username or old.name is not new.name or old.role is not new.role
       or old.disabled is not new.disabled or old.password_changed_at is not new.password_changed_at
+      or old.mfa_enabled is not new.mfa_enabled
   begin
     insert into auth_changes (kind, subject) values ('user', new.id);
   end`,

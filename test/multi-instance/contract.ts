@@ -18,6 +18,12 @@ export interface Service {
    * requests really spread; undefined where that cannot be told apart.
    */
   requestsPerProcess?(): number[]
+  /**
+   * How the checks call it; the global fetch by default. WORKERS on one port needs a new
+   * connection per request to spread them: the cluster primary hands out connections, not
+   * requests.
+   */
+  fetch?: typeof fetch
   stop(): Promise<void>
 }
 
@@ -67,7 +73,7 @@ export function describeMultiProcessContract(name: string, topology: Topology): 
       const headers: Record<string, string> = { ...options.headers }
       if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
       if (options.body !== undefined) headers['content-type'] = 'application/json'
-      const response = await fetch(started().baseUrl + path, {
+      const response = await (started().fetch ?? fetch)(started().baseUrl + path, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
