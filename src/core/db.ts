@@ -195,8 +195,10 @@ export function openDatabase<DB>(config: DatabaseConfig): Db<DB> {
         }
       },
       async close() {
-        await kysely.destroy()
+        // The read-only observer first: the last connection to close checkpoints and removes
+        // the WAL and SHM, which a read-only one cannot do.
         observed?.close()
+        await kysely.destroy()
       },
     }
   }

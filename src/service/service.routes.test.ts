@@ -19,6 +19,7 @@ const HTML_PAGES = new Set([
   '/',
   '/register',
   '/login',
+  '/login/mfa',
   '/logout',
   '/app',
   '/app/account',
