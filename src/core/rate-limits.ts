@@ -17,55 +17,111 @@ interface Hit {
   timeWindow: number
 }
 
+interface Count {
+  current: number
+  ttl: number
+}
+
+/** Counts a request in the window `key`, opening one of `timeWindow` ms if none is open. */
+type CountHit = (key: string, timeWindow: number) => Count | Promise<Count>
+
 /**
- * In the cluster primary: the rate-limit windows of every worker, fixed windows that open at
- * their first request, as @fastify/rate-limit's own memory store counts them.
+ * Fixed windows that open at their first request, as @fastify/rate-limit's own memory store
+ * counts them; bounded like it, so a flood of new clients evicts the oldest windows.
  */
-export function rateLimitWindows() {
-  // Bounded like the plugin's memory store: a flood of new clients evicts the oldest windows.
-  const windows = new LRUCache<string, { current: number; endsAt: number }>({ max: 200_000 })
-  return {
-    [RATE_LIMIT_TOPIC]: ({ key, timeWindow }: Hit) => {
-      const now = Date.now()
-      let window = windows.get(key)
-      if (window === undefined || window.endsAt <= now) {
-        window = { current: 0, endsAt: now + timeWindow }
-        windows.set(key, window)
-      }
-      window.current += 1
-      return { current: window.current, ttl: window.endsAt - now }
-    },
+function fixedWindows(max: number): (key: string, timeWindow: number) => Count {
+  const windows = new LRUCache<string, { count: number; endsAt: number }>({ max })
+  return (key, timeWindow) => {
+    const now = Date.now()
+    let window = windows.get(key)
+    if (window === undefined || window.endsAt <= now) {
+      window = { count: 0, endsAt: now + timeWindow }
+      windows.set(key, window)
+    }
+    window.count += 1
+    return { current: window.count, ttl: window.endsAt - now }
   }
 }
 
+/** In the cluster primary: the rate-limit windows of every worker (`inPrimary` below). */
+export function rateLimitWindows() {
+  const count = fixedWindows(200_000)
+  return { [RATE_LIMIT_TOPIC]: ({ key, timeWindow }: Hit) => count(key, timeWindow) }
+}
+
+/** Counted in the cluster primary, so WORKERS processes limit together. */
+function inPrimary(channel: PrimaryChannel): CountHit {
+  return (key, timeWindow) =>
+    channel.call<Count>(RATE_LIMIT_TOPIC, { key, timeWindow } satisfies Hit)
+}
+
+// KEYS[1]: the window. ARGV: its length in ms. Returns the count and the ms left.
+const INCR_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  ttl = tonumber(ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return {count, ttl}
+`
+
 /**
- * A store for @fastify/rate-limit that counts in the cluster primary, so WORKERS processes
- * limit together. Each limit (the global one, a route's, each `app.rateLimit()`) counts apart,
- * as in the plugin's memory store; they are named by the order they are made, which is the
- * same in every worker.
+ * Counted in Redis, shared by every instance; while Redis is away each instance counts in its
+ * own memory instead, so the limits still hold per instance (never unlimited, and never an
+ * error). The local windows stay empty while Redis answers.
  */
-function primaryStore(channel: PrimaryChannel) {
-  let children = 0
-  return class PrimaryStore implements FastifyRateLimitStore {
-    private readonly namespace: string
-    /** The plugin makes the first with its options; `child` names the others. */
-    constructor(namespace?: unknown) {
-      this.namespace = typeof namespace === 'string' ? namespace : 'global'
-    }
-    incr(
-      key: string,
-      callback: (error: Error | null, result?: { current: number; ttl: number }) => void,
-      timeWindow?: number,
-    ): void {
-      const hit: Hit = { key: `${this.namespace}:${key}`, timeWindow: timeWindow ?? 60_000 }
-      channel.call<{ current: number; ttl: number }>(RATE_LIMIT_TOPIC, hit).then(
+function inRedis(redis: SharedRedis, local: CountHit): CountHit {
+  return (key, timeWindow) =>
+    redis.usable()
+      ? redis
+          .run((client) => client.eval(INCR_SCRIPT, 1, key, timeWindow))
+          .then(
+            (reply) => {
+              const [current, ttl] = reply as [number, number]
+              return { current, ttl }
+            },
+            () => local(key, timeWindow),
+          )
+      : local(key, timeWindow)
+}
+
+/**
+ * A store for @fastify/rate-limit over one way of counting. The global limit and each route's
+ * own limit count apart, under keys that carry the route, the same in every process.
+ */
+class RouteWindows implements FastifyRateLimitStore {
+  constructor(
+    private readonly count: CountHit,
+    private readonly prefix: string,
+  ) {}
+
+  // The plugin passes the window's length after the callback (its own stores take it too).
+  incr(key: string, callback: Callback, timeWindow = 60_000): void {
+    const counted = this.count(this.prefix + key, timeWindow)
+    if (counted instanceof Promise)
+      counted.then(
         (result) => callback(null, result),
         (error: Error) => callback(error),
       )
-    }
-    child(): FastifyRateLimitStore {
-      children += 1
-      return new PrimaryStore(String(children))
+    else callback(null, counted)
+  }
+
+  // The plugin passes a route's merged limit options, not the route options its types name:
+  // the route is under `routeInfo`.
+  child(options: object): FastifyRateLimitStore {
+    const { routeInfo } = options as { routeInfo?: { method?: unknown; url?: unknown } }
+    const { method = '', url = '' } = routeInfo ?? {}
+    return new RouteWindows(this.count, `${this.prefix}${String(method)}${String(url)}-`)
+  }
+}
+
+type Callback = Parameters<FastifyRateLimitStore['incr']>[1]
+
+function routeWindows(count: CountHit): FastifyRateLimitStoreCtor {
+  return class extends RouteWindows {
+    constructor(_options: FastifyRateLimitOptions) {
+      super(count, 'gatehouse-rl:')
     }
   }
 }
@@ -92,87 +148,15 @@ export async function registerRateLimits(
     keyGenerator: callerKey,
     errorResponseBuilder: (_request, context) =>
       new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}`),
-    // Redis, else the cluster primary, else this process; while Redis is away each instance
-    // counts in its own memory (windowStore).
-    store:
-      redis === undefined && primary !== undefined ? primaryStore(primary) : windowStore(redis),
+    store: routeWindows(
+      redis !== undefined
+        ? inRedis(redis, fixedWindows(100_000))
+        : primary !== undefined
+          ? inPrimary(primary)
+          : fixedWindows(100_000),
+    ),
     // The primary unreachable (a worker shutting down): requests go through rather than all
     // failing with 500.
     skipOnError: true,
   })
-}
-
-type Callback = Parameters<FastifyRateLimitStore['incr']>[1]
-type Windows = LRUCache<string, { count: number; endsAt: number }>
-
-// KEYS[1]: the window. ARGV: its length in ms. Returns the count and the ms left.
-const INCR_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  ttl = tonumber(ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return {count, ttl}
-`
-
-/**
- * Fixed windows counted in Redis, shared by every instance; while Redis is away each instance
- * counts in its own memory instead, so the limits still hold per instance (never unlimited, and
- * never an error). The local windows stay empty while Redis answers.
- */
-class WindowStore implements FastifyRateLimitStore {
-  constructor(
-    private readonly redis: SharedRedis | undefined,
-    private readonly local: Windows,
-    private readonly prefix: string,
-  ) {}
-
-  // The plugin passes the window's length after the callback (its own stores take it too).
-  incr(key: string, callback: Callback, timeWindow = 60_000): void {
-    const fullKey = this.prefix + key
-    const { redis } = this
-    if (redis === undefined || !redis.usable()) {
-      this.countLocally(fullKey, timeWindow, callback)
-      return
-    }
-    redis
-      .run((client) => client.eval(INCR_SCRIPT, 1, fullKey, timeWindow))
-      .then(
-        (reply) => {
-          const [current, ttl] = reply as [number, number]
-          callback(null, { current, ttl })
-        },
-        () => this.countLocally(fullKey, timeWindow, callback),
-      )
-  }
-
-  // The plugin passes a route's merged limit options, not the route options its types name:
-  // the route is under `routeInfo` (empty for `app.rateLimit()`).
-  child(options: object): FastifyRateLimitStore {
-    const { routeInfo } = options as { routeInfo?: { method?: unknown; url?: unknown } }
-    const { method = '', url = '' } = routeInfo ?? {}
-    return new WindowStore(this.redis, this.local, `${this.prefix}${String(method)}${String(url)}-`)
-  }
-
-  private countLocally(key: string, timeWindow: number, callback: Callback): void {
-    const now = Date.now()
-    let window = this.local.get(key)
-    if (window === undefined || window.endsAt <= now) {
-      window = { count: 0, endsAt: now + timeWindow }
-      this.local.set(key, window)
-    }
-    window.count += 1
-    callback(null, { current: window.count, ttl: window.endsAt - now })
-  }
-}
-
-function windowStore(redis: SharedRedis | undefined): FastifyRateLimitStoreCtor {
-  // One map for every route's limit: the keys carry the route.
-  const local: Windows = new LRUCache({ max: 100_000 })
-  return class extends WindowStore {
-    constructor(_options: FastifyRateLimitOptions) {
-      super(redis, local, 'gatehouse-rl:')
-    }
-  }
 }
