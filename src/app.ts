@@ -312,7 +312,10 @@ export async function buildApp(
     events: metrics?.authEvents,
   })
   // 404s are rate limited too: an attacker could otherwise probe for URLs without limit.
-  installHttpBasics(app, { notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined })
+  installHttpBasics(app, {
+    notFoundPreHandler: config.rateLimit ? app.rateLimit() : undefined,
+    notFoundOnResponse: metrics?.unmatchedHook,
+  })
   // Before the routes it documents; after the rate limits and the 404/405 handling its routes get.
   await registerDocs(app, {
     tags: [

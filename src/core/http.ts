@@ -6,6 +6,7 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  onResponseHookHandler,
   preHandlerAsyncHookHandler,
 } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
@@ -214,7 +215,11 @@ function responseStarted(socket: Socket): boolean {
  */
 export function installHttpBasics(
   app: FastifyInstance,
-  options: { notFoundPreHandler?: preHandlerAsyncHookHandler | undefined },
+  options: {
+    notFoundPreHandler?: preHandlerAsyncHookHandler | undefined
+    /** Runs when the 404 handler has answered (the metrics count unmatched requests). */
+    notFoundOnResponse?: onResponseHookHandler | undefined
+  },
 ): void {
   const knownPaths = FindMyWay({ ignoreTrailingSlash: true })
   app.addHook('onRoute', (route) => {
@@ -234,6 +239,8 @@ export function installHttpBasics(
   const bodies = bodyWatches.get(app)
   void app.register(async (scope) => {
     if (bodies !== undefined) scope.addHook('preParsing', bodies.preParsing)
+    if (options.notFoundOnResponse !== undefined)
+      scope.addHook('onResponse', options.notFoundOnResponse)
     scope.setNotFoundHandler({ preHandler: options.notFoundPreHandler }, async (request) => {
       const path = request.url.split('?')[0] ?? '/'
       const allowed = METHODS.filter((method) => knownPaths.find(method, path) !== null)

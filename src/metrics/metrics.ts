@@ -1,10 +1,10 @@
 import cluster from 'node:cluster'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { AuthEvents } from '../auth/auth-events.js'
 import type { OutboxDepth } from '../mail/outbox.repository.js'
 import { metricsOfCluster } from './cluster.js'
-import { createRequestMetrics } from './request-metrics.js'
+import { createRequestMetrics, type RecordAnswer } from './request-metrics.js'
 
 /** The `route` of a request no route matched (a 404): never the URL, which anyone can vary. */
 export const UNMATCHED_ROUTE = 'unmatched'
@@ -28,6 +28,8 @@ function processMetrics(): Registry {
 export interface Metrics {
   /** Counts refused credentials and logins (wired into auth in app.ts). */
   readonly authEvents: AuthEvents
+  /** Counts what no route answered (the 404 handler's `onResponse`). */
+  readonly unmatchedHook: onResponseHookHandler
   /** Starts reading the outbox's depth in the background (once the services exist). */
   watchOutbox(read: (bound: number) => Promise<OutboxDepth>): void
   /** The Prometheus text: of this process, or of every process of a cluster when in one. */
@@ -114,15 +116,19 @@ export function installMetrics(
     await reading
   })
 
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
-    const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-    requests.record(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
-    done()
+  // A hook of each route's own, knowing its pattern: reading `request.routeOptions` builds an
+  // object on every call, and W1 is a request that does little else (BENCHMARKS.md "Metrics").
+  app.addHook('onRoute', (route) => {
+    const hook = answerHook(requests.route(route.url))
+    const hooks = route.onResponse
+    route.onResponse =
+      hooks === undefined ? [hook] : [...(Array.isArray(hooks) ? hooks : [hooks]), hook]
   })
 
   const runtime = processMetrics()
   const aggregate = clusterWorker ? metricsOfCluster([runtime, registry]) : undefined
   return {
+    unmatchedHook: answerHook(requests.route(UNMATCHED_ROUTE)),
     authEvents: {
       refused: (scheme, reason) => refusals.labels(scheme, reason).inc(),
       login: (result) => logins.labels(result).inc(),
@@ -135,5 +141,12 @@ export function installMetrics(
       if (aggregate !== undefined) return aggregate()
       return (await runtime.metrics()) + (await registry.metrics())
     },
+  }
+}
+
+function answerHook(record: RecordAnswer): onResponseHookHandler {
+  return (request, reply, done) => {
+    record(request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done()
   }
 }

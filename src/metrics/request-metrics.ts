@@ -15,6 +15,9 @@ interface Timing {
   count: number
 }
 
+/** One request answered: its method, status and seconds (the route is the recorder's). */
+export type RecordAnswer = (method: string, status: number, seconds: number) => void
+
 interface Answers {
   readonly labels: { readonly method: string; readonly route: string; readonly status: string }
   count: number
@@ -37,7 +40,7 @@ interface MetricSnapshot {
  * request costs one map lookup and a few additions.
  */
 export function createRequestMetrics(registry: Registry) {
-  const answers = new Map<string, Answers>()
+  const answers: Answers[] = []
   const timings = new Map<string, Timing>()
 
   new Counter({
@@ -47,7 +50,7 @@ export function createRequestMetrics(registry: Registry) {
     registers: [registry],
     collect() {
       this.reset()
-      for (const { labels, count } of answers.values()) this.inc(labels, count)
+      for (const { labels, count } of answers) this.inc(labels, count)
     },
   })
 
@@ -107,25 +110,37 @@ export function createRequestMetrics(registry: Registry) {
   }
 
   return {
-    /** One request answered: its method, route pattern (never the URL), status and seconds. */
-    record(method: string, route: string, status: number, seconds: number): void {
-      const key = `${method} ${status} ${route}`
-      let found = answers.get(key)
-      if (found === undefined) {
-        found = {
-          labels: { method, route, status: String(status) },
-          count: 0,
-          timing: timingOf(method, route),
+    /**
+     * The recorder of one route pattern (never the URL), made once when the route is added: a
+     * request then looks up only its method and status, with no string built or hashed.
+     */
+    route(route: string): RecordAnswer {
+      const byMethod = new Map<string, Map<number, Answers>>()
+      return (method, status, seconds) => {
+        let byStatus = byMethod.get(method)
+        if (byStatus === undefined) {
+          byStatus = new Map()
+          byMethod.set(method, byStatus)
         }
-        answers.set(key, found)
+        let found = byStatus.get(status)
+        if (found === undefined) {
+          found = {
+            labels: { method, route, status: String(status) },
+            count: 0,
+            timing: timingOf(method, route),
+          }
+          byStatus.set(status, found)
+          answers.push(found)
+        }
+        found.count++
+        const timing = found.timing
+        timing.count++
+        timing.sum += seconds
+        let bucket = 0
+        while (bucket < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[bucket] ?? 0))
+          bucket++
+        timing.counts[bucket] = (timing.counts[bucket] ?? 0) + 1
       }
-      found.count++
-      const timing = found.timing
-      timing.count++
-      timing.sum += seconds
-      let bucket = 0
-      while (bucket < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[bucket] ?? 0)) bucket++
-      timing.counts[bucket] = (timing.counts[bucket] ?? 0) + 1
     },
   }
 }
