@@ -29,6 +29,8 @@ const instance = autocannon({
   connections: options.connections ?? 10,
   pipelining: 1,
   duration: options.duration ?? 10,
+  // Exactly this many requests instead of a duration (bench/callgrind.js).
+  amount: options.amount,
   overallRate: options.rate,
   // A fixed-rate probe keeps sending on schedule; latency then includes any event-loop stall.
   timeout: 30,

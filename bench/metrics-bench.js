@@ -9,7 +9,8 @@
 // 3. The background reading of the outbox (every 15 s) on that database, timed on its own.
 //
 // Environment: BENCH_DURATION (s per workload, default 10), BENCH_WARMUP (2), BENCH_ROUNDS (2),
-// BENCH_CONNECTIONS (10), BENCH_SCRAPES (200), BENCH_KEEP=1 keeps the work directory.
+// BENCH_CONNECTIONS (10), BENCH_SCRAPES (200), BENCH_CALLGRIND (runs of 4, default 1; 0: none),
+// BENCH_KEEP=1 keeps the work directory.
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -22,6 +23,7 @@ import { uuidv7 } from 'uuidv7'
 import { openDatabase } from '../dist/core/db.js'
 import { readOutboxDepth } from '../dist/mail/outbox.repository.js'
 import { createRequestMetrics } from '../dist/metrics/request-metrics.js'
+import { hasCallgrind, instructionsPerRequest } from './callgrind.js'
 import { ADMIN_PASSWORD, ADMIN_USER, BENCH_PASSWORD, BENCH_USER, seedDatabase } from './seed.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -31,6 +33,7 @@ const warmup = Number(process.env.BENCH_WARMUP ?? 2)
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2))
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const scrapes = Number(process.env.BENCH_SCRAPES ?? 200)
+const callgrindRuns = Number(process.env.BENCH_CALLGRIND ?? 1)
 const QUEUED_MAILS = 100_000
 const log = (line) => process.stderr.write(`${line}\n`)
 
@@ -103,14 +106,15 @@ if (keyAnswer.status !== 201) throw new Error(`API key: ${keyAnswer.status}`)
 const scraperKey = (await keyAnswer.json()).key
 
 // ---- W1, W2: on against off -----------------------------------------------------------------
-const workloads = [
+const workloadsWith = (bearer) => [
   { id: 'w1', title: 'W1 GET /api/v1/public', request: { path: '/api/v1/public' } },
   {
     id: 'w2',
     title: 'W2 GET /api/v1/private (Bearer)',
-    request: { path: '/api/v1/private', headers: { authorization: `Bearer ${token}` } },
+    request: { path: '/api/v1/private', headers: { authorization: `Bearer ${bearer}` } },
   },
 ]
+const workloads = workloadsWith(token)
 const results = {}
 for (const workload of workloads) {
   results[workload.id] = await measureSides([
@@ -129,6 +133,10 @@ const scrape = await timeScrapes(on, scraperKey)
 log(
   `bench metrics: scrape (${scrape.bytes} bytes, ${scrape.series} series): p50 ${scrape.p50.toFixed(2)} ms, p99 ${scrape.p99.toFixed(2)} ms, ${scrape.cpuMs.toFixed(2)} ms server CPU each, of ${scrapes}`,
 )
+for (const server of [on, off, control]) server.child.kill('SIGTERM')
+
+// ---- instructions per request (callgrind) ----------------------------------------------------
+const instructions = callgrindRuns > 0 && hasCallgrind() ? await countInstructions() : undefined
 cleanup()
 
 // ---- report ----------------------------------------------------------------------------------
@@ -152,6 +160,7 @@ process.stdout.write(
     '',
     `Scrape of /metrics with ${seeded.todos.toLocaleString('en')} todos and ${QUEUED_MAILS.toLocaleString('en')} queued mails (${scrape.series} series, ${(scrape.bytes / 1024).toFixed(1)} KB): p50 ${scrape.p50.toFixed(2)} ms, p99 ${scrape.p99.toFixed(2)} ms, ${scrape.cpuMs.toFixed(2)} ms of server CPU each (${scrapes} scrapes, one at a time, an admin's API key).`,
     '',
+    ...instructionsReport(),
     `Counting one request (method, route pattern, status and duration), in process: ${perRequest.ours.toFixed(0)} ns; with prom-client's labelled \`inc\` and \`observe\` it would be ${perRequest.promClient.toFixed(0)} ns.`,
     '',
     `Outbox reading (in the background every 15 s, never on a scrape) on that database: median ${reading.median.toFixed(2)} ms, max ${reading.max.toFixed(2)} ms (${reading.runs} readings; pending ${reading.depth.pending}, failed ${reading.depth.failed}).`,
@@ -160,6 +169,82 @@ process.stdout.write(
 )
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+/**
+ * W1 and W2 under callgrind, on and off in turn (`callgrindRuns` times each), on a database of
+ * their own without the queued mails: under valgrind a request takes ~50 times as long, so work
+ * done by the clock rather than by requests (the metrics' outbox reading every 15 s, 6–10 ms
+ * with 100,000 pending mails) would weigh ~50 times its share. What is left of that kind (the
+ * event-loop monitor's 100 samples a second) still counts ~50 times: an upper bound.
+ */
+async function countInstructions() {
+  const file = path.join(work, 'callgrind.db')
+  await seedDatabase(file, { todos: 0 })
+  const runs = { on: [], off: [] }
+  for (let run = 0; run < callgrindRuns; run++) {
+    for (const [name, metrics] of [
+      ['on', 'true'],
+      ['off', 'false'],
+    ]) {
+      log(`bench metrics: callgrind, metrics ${name} (run ${run + 1} of ${callgrindRuns})`)
+      runs[name].push(
+        await instructionsPerRequest({
+          name: `${name}-${run}`,
+          script: path.join(root, 'dist', 'gatehouse.js'),
+          cwd: work,
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            ...common,
+            DATABASE_URL: `sqlite:${file}`,
+            METRICS: metrics,
+          },
+          port: await freePort(),
+          // The bearer token of that database's user, from the server under test.
+          workloads: async (url) => {
+            const bearer = await accessToken(url, BENCH_USER, BENCH_PASSWORD)
+            return workloadsWith(bearer)
+          },
+          load,
+          warm: 20_000,
+          measured: 10_000,
+        }),
+      )
+    }
+  }
+  const mean = (list, id) => list.reduce((sum, counts) => sum + counts[id], 0) / list.length
+  return Object.fromEntries(
+    workloads.map(({ id }) => [
+      id,
+      {
+        on: mean(runs.on, id),
+        off: mean(runs.off, id),
+        runs: { on: runs.on.map((c) => c[id]), off: runs.off.map((c) => c[id]) },
+      },
+    ]),
+  )
+}
+
+function instructionsReport() {
+  if (instructions === undefined)
+    return ['Instructions per request: not counted (valgrind missing or BENCH_CALLGRIND=0).', '']
+  const thousands = (n) => `${(n / 1000).toFixed(1)}k`
+  return [
+    `Instructions per request under callgrind (${callgrindRuns} run${callgrindRuns === 1 ? '' : 's'} each, on a database without queued mails; 20,000 requests to warm, 10,000 counted; everything the process did meanwhile):`,
+    '',
+    '| workload | off | on | on − off |',
+    '|---|---|---|---|',
+    ...workloads.map(({ id, title }) => {
+      const { on: withMetrics, off: without, runs } = instructions[id]
+      const detail =
+        callgrindRuns > 1
+          ? ` (runs: off ${runs.off.map(thousands).join(', ')}; on ${runs.on.map(thousands).join(', ')})`
+          : ''
+      return `| ${title} | ${thousands(without)} | ${thousands(withMetrics)} | ${thousands(withMetrics - without)} (${(((withMetrics - without) / without) * 100).toFixed(1)} %)${detail} |`
+    }),
+    '',
+  ]
+}
 
 /** ns per request recorded: ours, and prom-client's labelled counter and histogram for scale. */
 function timeRecording() {

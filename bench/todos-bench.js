@@ -15,11 +15,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import { uuidv7 } from 'uuidv7'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +46,7 @@ const BENCH_USER_TODOS = DEPTH * LIMIT
 const PASSWORD = 'bench password that is long enough'
 const ADMIN = { username: 'benchadmin', password: 'bench admin password, long enough' }
 
-const ROOT = path.resolve(import.meta.dirname, '..')
+const ROOT = path.resolve(HERE, '..')
 const CACHES = [
   ['on', {}],
   ['off', { TODO_LIST_CACHE_MB: '0' }],

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { request } from 'node:http'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { onPostgres, skipSuite } from '../test/database.js'
 import {
@@ -13,6 +14,9 @@ import {
   startServer,
   tempDir,
 } from '../test/process.js'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 const PASSWORD = 'a perfectly fine test password'
 
@@ -242,7 +246,7 @@ describe('WORKERS=2: two processes on one port behave as one service', async () 
       db.prepare("update users set role = 'user' where id = ?").run(process.argv[2])
       db.close()`
     const writer = spawnSync(process.execPath, ['-e', script, database, user.id], {
-      cwd: path.resolve(import.meta.dirname, '..'),
+      cwd: path.resolve(HERE, '..'),
       encoding: 'utf8',
     })
     expect(writer.status, writer.stderr).toBe(0)

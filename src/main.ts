@@ -70,7 +70,8 @@ async function serve(config: Config): Promise<void> {
   try {
     await app.listen({ port: config.port, host: config.host })
   } catch (error) {
-    app.log.error({ err: error }, 'could not listen')
-    process.exit(1)
+    // The port taken, the address not this machine's: one line, as any failure to start.
+    await app.close().catch(() => {})
+    couldNotStart(error)
   }
 }

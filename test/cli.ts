@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { onTestDatabase } from './database.js'
 
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
 /** The built command line (`test/global-setup.ts` builds dist/ once per test run). */
-export const CLI = path.resolve(import.meta.dirname, '../dist/cli.js')
+export const CLI = path.resolve(HERE, '../dist/cli.js')
 
 export interface CliRun {
   code: number | null

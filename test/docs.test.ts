@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { PROBLEMS } from '../src/problems.js'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 // The error reference is for users, but it must stay true as codes are added or changed: every
 // code the server can answer has a row in its table and a section, with the code's own status
 // and title, and the page names no code the server does not have.
-const PAGE = path.resolve(import.meta.dirname, '../docs/errors.md')
+const PAGE = path.resolve(HERE, '../docs/errors.md')
 const page = readFileSync(PAGE, 'utf8')
 
 /** `| \`CODE\` | 400 (or another 4xx) | Title |`: the status is the cell's leading number. */

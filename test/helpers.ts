@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { afterAll, expect } from 'vitest'
 import { type BuildOptions, buildApp } from '../src/app.js'
@@ -8,8 +9,11 @@ import { loadConfig } from '../src/core/config.js'
 import type { Todo } from '../src/todos/todos.schemas.js'
 import { onTestDatabase } from './database.js'
 
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
 /** The web UI as test/global-setup.ts built it. */
-export const UI_ASSETS = path.resolve(import.meta.dirname, '../dist/ui')
+export const UI_ASSETS = path.resolve(HERE, '../dist/ui')
 
 export const ADMIN = { username: 'root', password: 'admin-password-for-tests' }
 export const PASSWORD = 'a perfectly fine test password'

@@ -2,10 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { onTestDatabase } from './database.js'
 
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
 /** The built server (`test/global-setup.ts` compiles it once per test run). */
-export const MAIN = path.resolve(import.meta.dirname, '../dist/gatehouse.js')
+export const MAIN = path.resolve(HERE, '../dist/gatehouse.js')
 
 export function tempDir(prefix = 'gatehouse-proc-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix))

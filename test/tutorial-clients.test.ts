@@ -1,13 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_ENV, removeDir, type ServerProcess, startServer, tempDir } from './process.js'
 
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
 // An end-to-end test through a foreign client: it belongs to no feature, so it sits beside its
 // Python script rather than beside a routes file.
-const SCRIPT = path.resolve(import.meta.dirname, 'python/tutorial_clients.py')
-const DOCS = path.resolve(import.meta.dirname, '../docs/tutorial-clients.md')
+const SCRIPT = path.resolve(HERE, 'python/tutorial_clients.py')
+const DOCS = path.resolve(HERE, '../docs/tutorial-clients.md')
 
 /**
  * The interpreter to run: Debian's python3 first (what `.ci/run` installs `python3-requests`

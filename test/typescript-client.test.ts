@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import {
   createGatehouseClient,
@@ -14,7 +15,10 @@ import {
 import { buildTestApp, PASSWORD } from './helpers.js'
 import { freshStep, totpCode } from './totp.js'
 
-const CLIENT = path.resolve(import.meta.dirname, '../clients/typescript')
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+const CLIENT = path.resolve(HERE, '../clients/typescript')
 
 /** The problem a call was refused with, or a failed expectation. */
 async function refusal(pending: Promise<unknown>): Promise<ProblemError> {

@@ -61,6 +61,9 @@ describe('POST /api/v1/auth/register', async () => {
     })
     expect(fetched.statusCode).toBe(200)
     expect(json(fetched).username).toBe(name)
+    // The same resource, so the same version: the ETag of the 201 is the one a GET gives.
+    expect(response.headers.etag).toMatch(/^"[\w-]+"$/)
+    expect(response.headers.etag).toBe(fetched.headers.etag)
   })
 
   it('409 when the username is taken', async () => {

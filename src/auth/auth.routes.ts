@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox'
 import { callerOf } from '../core/caller.js'
 import { clientKey } from '../core/caller-key.js'
+import { withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
 import { NoContent } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
@@ -63,7 +64,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     async (request, reply) => {
       const user = await accounts.register(request.body)
       reply.header('location', `/api/v1/users/${user.id}`).header('cache-control', 'no-store')
-      return reply.code(201).send(user)
+      return reply.code(201).send(withEtag(reply, user))
     },
   )
 

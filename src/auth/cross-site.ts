@@ -11,14 +11,25 @@ export const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
  */
 export function crossSiteWriteCheck(
   trustedOrigins: readonly string[],
+  options: {
+    /**
+     * Also trust the origin the request was sent to (its Host): for the sign-in forms, which no
+     * cookie authenticates yet, so a page served under another name of this server (localhost
+     * for 127.0.0.1) may sign in; a page of another site still may not.
+     */
+    ownOrigin?: boolean
+  } = {},
 ): (request: FastifyRequest) => void {
   const trusted = new Set(trustedOrigins)
+  const ownOrigin = options.ownOrigin === true
   return (request) => {
     if (!UNSAFE_METHODS.has(request.method)) return
     const origin = request.headers.origin
     if (
       request.headers['sec-fetch-site'] === 'cross-site' ||
-      (origin !== undefined && !trusted.has(origin))
+      (origin !== undefined &&
+        !trusted.has(origin) &&
+        !(ownOrigin && origin === `${request.protocol}://${request.host}`))
     ) {
       throw new AppError(
         'FORBIDDEN',

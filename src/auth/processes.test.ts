@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -14,6 +15,9 @@ import {
 import { onPostgres, skipSuite } from '../../test/database.js'
 import { basic, bearer, json, login, loginAdmin, newUser, PASSWORD } from '../../test/helpers.js'
 import { decodeJwt } from '../../test/jwt.js'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 /**
  * Two processes on one database with no Redis (API.md §12: WORKERS=N on SQLite, or the
@@ -174,7 +178,7 @@ describe('a change another program writes to the SQLite file', async () => {
       db.close()
     `
     const result = spawnSync(process.execPath, ['-e', script, file, statements], {
-      cwd: path.resolve(import.meta.dirname, '../..'),
+      cwd: path.resolve(HERE, '../..'),
       encoding: 'utf8',
     })
     expect(result.status, result.stderr).toBe(0)

@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CLI, gatehouse, jsonLines } from '../../test/cli.js'
 import { onTestDatabase } from '../../test/database.js'
 import { removeDir, sleep, tempDir } from '../../test/process.js'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -65,7 +69,7 @@ describe('gatehouse (the command line) on a database of its own', { timeout: 60_
   )
 
   it("the package's bin runs the command (built, so without building again)", async () => {
-    const root = path.resolve(import.meta.dirname, '../..')
+    const root = path.resolve(HERE, '../..')
     const { bin } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
       bin: Record<string, string>
     }
@@ -130,7 +134,12 @@ describe('gatehouse (the command line) on a database of its own', { timeout: 60_
   })
 
   it.each([
-    ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    [
+      'no command at all',
+      [],
+      /^gatehouse: gatehouse needs a command: .*user.*\(gatehouse --help\)$/,
+    ],
+    ['an unknown command', ['frobnicate'], /gatehouse has no command 'frobnicate'/],
     ['an unknown option', ['user', 'list', '--colour'], /unknown option '--colour'/],
     ['a missing argument', ['user', 'show'], /missing required argument 'username'/],
     ['a role not in the table', ['user', 'set-role', 'alice', 'root'], /admin, user/],

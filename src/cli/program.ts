@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { databaseCommands } from './database.commands.js'
 import { keysCommands } from './keys.commands.js'
 import { subscriberCommands } from './subscribers.commands.js'
+import { needsSubcommand } from './terminal.js'
 import { userCommands } from './users.commands.js'
 
 /**
@@ -26,5 +27,7 @@ export function buildProgram(): Command {
   userCommands(program)
   subscriberCommands(program)
   keysCommands(program)
+  // `gatehouse` alone, or with a command it lacks: one line, as for a group.
+  needsSubcommand(program)
   return program
 }

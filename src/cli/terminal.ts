@@ -28,10 +28,8 @@ export function needsSubcommand(group: Command): void {
     const names = group.commands.map((command) => command.name()).join(', ')
     const [unknown] = group.args
     const what = unknown === undefined ? 'needs a command' : `has no command '${unknown}'`
-    throw new CliError(
-      `${group.name()} ${what}: ${names} (gatehouse ${group.name()} --help)`,
-      EXIT.usage,
-    )
+    const help = group.parent === null ? 'gatehouse --help' : `gatehouse ${group.name()} --help`
+    throw new CliError(`${group.name()} ${what}: ${names} (${help})`, EXIT.usage)
   })
 }
 
@@ -116,20 +114,20 @@ export async function readPassword(prompt: string): Promise<string> {
         if (again !== first) throw new CliError('the two passwords differ', EXIT.usage)
         return first
       })
-    : firstLine(await readAll(process.stdin))
+    : await readFirstLine(process.stdin)
   if (password === '') throw new CliError('no password given', EXIT.usage)
   return password
 }
 
-function firstLine(text: string): string {
+/** Up to the first line's end, or all of it: a script that leaves the pipe open is not waited on. */
+async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = ''
+  for await (const chunk of stream) {
+    text += chunk.toString()
+    if (/\r?\n/.test(text)) break
+  }
   const end = text.search(/\r?\n/)
   return end === -1 ? text : text.slice(0, end)
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = ''
-  for await (const chunk of stream) text += chunk.toString()
-  return text
 }
 
 function promptHidden(prompt: string): Promise<string> {

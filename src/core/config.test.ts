@@ -20,6 +20,9 @@ const BAD_VALUES: [variable: string, value: string][] = [
   ['PORT', 'abc'],
   ['PORT', '70000'],
   ['PORT', '-1'],
+  ['HOST', '999.1.1.1'],
+  ['HOST', 'not a host'],
+  ['HOST', 'bad_host.example'],
   ['JWT_SECRET', 'x'.repeat(31)],
   ['JWT_ALGORITHM', 'RS256'],
   ['JWT_ALGORITHM', 'none'],
@@ -77,6 +80,18 @@ describe('start-up with a bad setting', () => {
     const redis = await runToExit({ REDIS_URL: 'redis://:hunter2-secret@cache:99999' }, cwd)
     expect(redis.stderr).toContain('REDIS_URL')
     expect(redis.stderr).not.toContain('hunter2-secret')
+  })
+})
+
+describe('start-up that cannot listen', () => {
+  if (skipSuite(onPostgres, 'no database needed: runs once, in the sqlite run')) return
+  it('an address not on this machine: one line, exit non-zero, no stack trace', async () => {
+    // TEST-NET-1 (RFC 5737): valid, but never an address of this machine.
+    const result = await runToExit({ HOST: '192.0.2.1' }, emptyCwd())
+    expect(result.code).toBe(1)
+    const lines = result.stderr.split('\n').filter((line) => line.trim() !== '')
+    expect(lines).toEqual([expect.stringMatching(/^gatehouse: could not start: .*192\.0\.2\.1/)])
+    expect(result.stdout).not.toMatch(/"stack"/)
   })
 })
 

@@ -155,6 +155,10 @@ function parseWorkers(env: Env, database: DatabaseConfig): number {
   return workers
 }
 
+/** RFC 1123 host names: letters, digits and inner hyphens, in dot-separated labels. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i
+
 /**
  * Reads and validates every setting once. Pure: it never touches the disk, so a bad
  * value stops start-up before anything is written.
@@ -162,6 +166,10 @@ function parseWorkers(env: Env, database: DatabaseConfig): number {
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535)
   const host = env.HOST || '127.0.0.1'
+  // A dotted number that is not an IPv4 address (999.1.1.1) is no host name either.
+  if (isIP(host) === 0 && (!HOST_NAME.test(host) || /^[\d.]+$/.test(host))) {
+    throw new ConfigError('HOST', `expected an IP address or a host name, got "${host}"`)
+  }
   const database = parseDatabase(env)
   const dataDir = path.resolve(
     env.DATA_DIR ||

@@ -115,6 +115,39 @@ describe('errors and hardening', async () => {
     expectProblem(response, 400)
   })
 
+  it('Content-Type: application/json with no body is no body: 204 where none is needed, 400 where one is', async () => {
+    const jsonType = { 'content-type': 'application/json' }
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/todos',
+      headers: user.headers,
+      payload: { title: 'to delete' },
+    })
+    expect(created.statusCode).toBe(201)
+    const removed = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/todos/${json<{ id: string }>(created).id}`,
+      headers: { ...user.headers, ...jsonType },
+    })
+    expect(removed.statusCode).toBe(204)
+    const needsOne = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      headers: jsonType,
+    })
+    expectProblem(needsOne, 400)
+    expect(json<{ title: string }>(needsOne).title).toBe('Validation failed')
+  })
+
+  it('an id longer than any of ours is a 400 naming it, not a refusal of the URI', async () => {
+    const response = await app.inject({
+      url: `/api/v1/todos/${'a'.repeat(300)}`,
+      headers: user.headers,
+    })
+    expectProblem(response, 400)
+    expect(json<{ errors: { path: string }[] }>(response).errors[0]?.path).toBe('params/id')
+  })
+
   it('a body over BODY_LIMIT is 413', async () => {
     const response = await app.inject({
       method: 'POST',

@@ -47,6 +47,9 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString()
+    // No body at all, whatever the header says (clients often send it on every request): the
+    // route's schema decides whether one was needed.
+    if (text === '') return done(null, undefined)
     if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return done(tooDeep(), undefined)
     parse(request, text, done)
   })

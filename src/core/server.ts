@@ -30,7 +30,9 @@ export function createServer(config: Config, loggers: Loggers, slowClients: Slow
     trustProxy: config.trustedProxies === undefined ? false : [...config.trustedProxies],
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    routerOptions: { ignoreTrailingSlash: true },
+    // An id is opaque (API.md §2): an unknown long one is a 404, not a 414 (find-my-way's
+    // default limit is 100 characters); the URI as a whole stays limited by the server.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // core/http.ts answers requests that arrive while draining.
     return503OnClosing: false,
     // A URL Fastify cannot decode skips every hook: answer and log it here.

@@ -1,4 +1,4 @@
-import { FormatRegistry, type TSchema } from '@sinclair/typebox'
+import { FormatRegistry, type TSchema, TypeGuard } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
   DefaultErrorFunction,
@@ -199,6 +199,9 @@ function nulPath(root: unknown): string | undefined {
  */
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = TypeCompiler.Compile(schema)
+  // `Type.Optional(…)` as a whole body: a request without one is fine (TypeBox's check knows
+  // optional only as a property of an object).
+  const bodyMayBeAbsent = httpPart === 'body' && TypeGuard.IsOptional(schema)
   const convert = httpPart === 'body' ? undefined : compileConversion(schema)
   const accept = (value: unknown) => {
     const nul = nulPath(value)
@@ -208,6 +211,7 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
     }
   }
   return (input: unknown) => {
+    if (bodyMayBeAbsent && (input === undefined || input === null)) return { value: input }
     const value = convert === undefined ? input : convert(input)
     if (check.Check(value)) return accept(value)
     const errors = []

@@ -2,11 +2,15 @@ import { spawn } from 'node:child_process'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { onTestDatabase } from '../../test/database.js'
 import { ADMIN_ENV, basicAuth, removeDir, tempDir } from '../../test/process.js'
 
-const FIXTURE = path.resolve(import.meta.dirname, '../../test/fixtures/metrics-cluster.js')
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+const FIXTURE = path.resolve(HERE, '../../test/fixtures/metrics-cluster.js')
 
 const freePort = () =>
   new Promise<number>((resolve) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { expectBothChallenges, expectProblem } from '../../test/auth.js'
 import {
+  ADMIN,
   basic,
   bearer,
   buildTestApp,
@@ -287,5 +288,25 @@ describe('METRICS=false', async () => {
     expect((await app.inject({ url: '/api/v1/private', headers: admin.headers })).statusCode).toBe(
       200,
     )
+  })
+})
+
+describe('GET /metrics on a server that has seen no login yet', async () => {
+  const { app } = await buildTestApp()
+
+  it('shows the login results and the common refusals at 0, so a rate has a sample from the start', async () => {
+    const response = await app.inject({
+      url: '/metrics',
+      headers: basic(ADMIN.username, ADMIN.password),
+    })
+    expect(response.statusCode).toBe(200)
+    const found = samples(response.body)
+    for (const result of ['success', 'failure', 'rate_limited'])
+      expect(found.get(series('gatehouse_logins_total', { result })), result).toBe(0)
+    expect(
+      found.get(
+        series('gatehouse_auth_failures_total', { scheme: 'password', reason: 'wrong_password' }),
+      ),
+    ).toBe(0)
   })
 })

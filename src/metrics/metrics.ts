@@ -67,6 +67,17 @@ export function installMetrics(
     registers: [registry],
   })
 
+  // Series shown at 0 from the start, so a rate() or an alert has a sample before the first
+  // event (Prometheus's advice for known label values); the rest appear when they first occur.
+  for (const result of ['success', 'failure', 'rate_limited'] as const) logins.labels(result).inc(0)
+  for (const [scheme, reason] of [
+    ['none', 'missing'],
+    ['bearer', 'invalid'],
+    ['password', 'wrong_password'],
+    ['basic', 'wrong_password'],
+  ] as const)
+    refusals.labels(scheme, reason).inc(0)
+
   let depth: OutboxDepth | undefined
   // Every process reads the one database: across a cluster's workers the highest, not the sum.
   new Gauge({

@@ -415,7 +415,7 @@ describe('the login page and cookie sessions (API.md §3)', async () => {
       payload: formBody({ _csrf: browser.csrf }),
     })
     expect(response.statusCode).toBe(303)
-    expect(response.headers.location).toMatch(/^\/login/)
+    expect(response.headers.location).toBe('/login')
     const cleared = setCookies(response)
     expect(cleared.get('gh_session')).toMatch(
       /^gh_session=;.*(Max-Age=0|Expires=Thu, 01 Jan 1970)/i,
@@ -427,6 +427,60 @@ describe('the login page and cookie sessions (API.md §3)', async () => {
       headers: withCookie(browser),
     })
     expectProblem(after, 401)
+  })
+
+  it('POST /logout with no body: the X-CSRF-Token header will do, and without it 403', async () => {
+    const user = await newUser(app)
+    const browser = await browserFor(app, user.username)
+    const forged = await app.inject({
+      method: 'POST',
+      url: '/logout',
+      headers: withCookie(browser),
+    })
+    expect(forged.statusCode, forged.body).toBe(403)
+    expect(forged.body).toContain('CSRF token missing or invalid')
+    const response = await app.inject({
+      method: 'POST',
+      url: '/logout',
+      headers: withCsrf(browser),
+    })
+    expect(response.statusCode).toBe(303)
+    expect(response.headers.location).toBe('/login')
+    expectProblem(
+      await app.inject({ method: 'GET', url: '/api/v1/private', headers: withCookie(browser) }),
+      401,
+    )
+    // The login page it leads to says so, once.
+    const notice = setCookies(response).get('gh_notice') ?? ''
+    expect(notice).toMatch(/; Path=\/login/)
+    expect(notice).toMatch(/; HttpOnly/i)
+    const page = await app.inject({
+      method: 'GET',
+      url: '/login',
+      headers: { cookie: notice.split(';')[0] ?? '' },
+    })
+    expect(page.body).toContain('You are signed out.')
+    expect(setCookies(page).get('gh_notice')).toMatch(/^gh_notice=;/)
+    const again = await app.inject({ method: 'GET', url: '/login' })
+    expect(again.body).not.toContain('You are signed out.')
+  })
+
+  it('the sign-in form takes a post from a page of the address it was sent to, not from another site', async () => {
+    const user = await newUser(app)
+    const post = (headers: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url: '/login',
+        headers: { ...FORM, ...headers },
+        payload: formBody({ username: user.username, password: PASSWORD }),
+      })
+    // Another name of this server than PUBLIC_URL's (http://gatehouse.test).
+    const sameHost = await post({ host: 'localhost:3000', origin: 'http://localhost:3000' })
+    expect(sameHost.statusCode).toBe(303)
+    const otherSite = await post({ host: 'localhost:3000', origin: 'http://evil.example' })
+    expect(otherSite.statusCode).toBe(403)
+    const crossSite = await post({ 'sec-fetch-site': 'cross-site' })
+    expect(crossSite.statusCode).toBe(403)
   })
 
   it('logout through the API with the cookie (and its token) ends the cookie session', async () => {

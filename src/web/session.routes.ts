@@ -142,6 +142,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
   // A password of 1024 characters of 4 UTF-8 bytes, percent-encoded, fits.
   await app.register(formBody, { bodyLimit: 16_384 })
   const refuseCrossSite = crossSiteWriteCheck(trustedOrigins)
+  const refuseCrossSiteSignIn = crossSiteWriteCheck(trustedOrigins, { ownOrigin: true })
 
   const setSessionCookies = (reply: FastifyReply, cookie: string, csrf: string, maxAge: number) => {
     const common = { path: '/', secure: cookies.secure, maxAge }
@@ -165,14 +166,18 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
       reply.header(name, value)
     }
   }
+  // "You are signed out" on the login page after a sign-out, which answers 303 to `/login`
+  // itself: a cookie for that page alone, read once.
+  const NOTICE_COOKIE = 'gh_notice'
+  const noticeCookie = { path: '/login', secure: cookies.secure, httpOnly: true } as const
   const clearSessionCookies = (reply: FastifyReply) => {
     reply.clearCookie(cookies.session, { path: '/', secure: cookies.secure, httpOnly: true })
     reply.clearCookie(cookies.csrf, { path: '/', secure: cookies.secure })
   }
   /** A form another site made the browser send (login CSRF, forced logout): refused. */
-  const fromAnotherSite = (request: FastifyRequest): boolean => {
+  const fromAnotherSite = (request: FastifyRequest, check = refuseCrossSite): boolean => {
     try {
-      refuseCrossSite(request)
+      check(request)
       return false
     } catch {
       return true
@@ -193,12 +198,14 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     const next = safeNext(request.query.next)
     // Signed in already: on to where the visitor was going.
     if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
-    const notice = NOTICES[request.query.notice ?? '']
+    const noticeKey = request.query.notice ?? request.cookies[NOTICE_COOKIE]
+    if (request.cookies[NOTICE_COOKIE] !== undefined) reply.clearCookie(NOTICE_COOKIE, noticeCookie)
+    const notice = NOTICES[noticeKey ?? '']
     return sendHtml(reply, 200, loginForm({ next, notice }, page))
   })
 
   app.post('/login', { schema: { hide: true, body: LoginForm } }, async (request, reply) => {
-    if (fromAnotherSite(request)) return crossSitePage(reply)
+    if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
     const { username = '', password = '' } = request.body
     const next = safeNext(request.body.next)
     const again = (status: number, error: string) =>
@@ -247,7 +254,7 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
   )
 
   app.post('/login/mfa', { schema: { hide: true, body: CodeForm } }, async (request, reply) => {
-    if (fromAnotherSite(request)) return crossSitePage(reply)
+    if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
     const next = safeNext(request.body.next)
     const mfaToken = request.cookies[MFA_COOKIE]
     if (!mfaToken) return reply.redirect('/login', 303)
@@ -268,28 +275,33 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     }
   })
 
-  app.post('/logout', { schema: { hide: true, body: LogoutForm } }, async (request, reply) => {
-    const caller: Caller | null = await app.pageCaller(request)
-    if (caller !== null) {
-      const token = request.body._csrf ?? request.headers['x-csrf-token']
-      if (
-        fromAnotherSite(request) ||
-        typeof token !== 'string' ||
-        !cookieSessions.csrfTokenMatches(caller, token)
-      ) {
-        return sendHtml(
-          reply,
-          403,
-          htmlPage(
-            'Forbidden',
-            '<p>CSRF token missing or invalid: this sign-out did not come from a page of this site. You are still signed in.</p><p><a href="/app">Back to your todos</a></p>',
-            page,
-          ),
-        )
+  app.post(
+    '/logout',
+    { schema: { hide: true, body: Type.Optional(LogoutForm) } },
+    async (request, reply) => {
+      const caller: Caller | null = await app.pageCaller(request)
+      if (caller !== null) {
+        const token = request.body?._csrf ?? request.headers['x-csrf-token']
+        if (
+          fromAnotherSite(request) ||
+          typeof token !== 'string' ||
+          !cookieSessions.csrfTokenMatches(caller, token)
+        ) {
+          return sendHtml(
+            reply,
+            403,
+            htmlPage(
+              'Forbidden',
+              '<p>CSRF token missing or invalid: this sign-out did not come from a page of this site. You are still signed in.</p><p><a href="/app">Back to your todos</a></p>',
+              page,
+            ),
+          )
+        }
+        await sessions.logout(caller, undefined)
       }
-      await sessions.logout(caller, undefined)
-    }
-    clearSessionCookies(reply)
-    return reply.header('cache-control', 'no-store').redirect('/login?notice=signed-out', 303)
-  })
+      clearSessionCookies(reply)
+      reply.setCookie(NOTICE_COOKIE, 'signed-out', { ...noticeCookie, sameSite: 'lax', maxAge: 60 })
+      return reply.header('cache-control', 'no-store').redirect('/login', 303)
+    },
+  )
 }

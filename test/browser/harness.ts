@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 // playwright-core drives an installed browser and never downloads one (it has no install
 // script); the issue asks for Debian's chromium, so the tests run on the browser people get.
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
@@ -15,7 +16,10 @@ import {
 } from '../process.js'
 import { startSmtpServer, type TestSmtpServer } from '../smtp.js'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+const ROOT = path.resolve(HERE, '../..')
 /** Git-ignored: every journey's screenshots, kept after a failure, and the figures measured. */
 const RESULTS = path.join(ROOT, 'test-results')
 const SCREENSHOTS = path.join(RESULTS, 'screenshots')

@@ -2,6 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+// Node before 20.11 has no `dirname` on import.meta.
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 /** Debian's nginx; elsewhere the first `nginx` on PATH. */
 export function nginxBinary(): string | undefined {
@@ -14,7 +18,7 @@ export function nginxBinary(): string | undefined {
 }
 
 /** The file docs/DEPLOY.md shows and operators copy. */
-export const DEPLOYED_CONFIG = path.resolve(import.meta.dirname, '../../deploy/nginx.conf')
+export const DEPLOYED_CONFIG = path.resolve(HERE, '../../deploy/nginx.conf')
 
 /**
  * deploy/nginx.conf with only its upstream `server` lines and its `listen` line replaced, inside
