@@ -147,6 +147,7 @@ export async function buildServices(
   const auth = await createAuth({
     db,
     keys,
+    cursors,
     config,
     redis,
     shared,

@@ -57,6 +57,39 @@ export function json<T = Record<string, unknown>>(response: LightMyRequestRespon
   return response.json() as T
 }
 
+/**
+ * Walks a list from `url` by its `Link: <…>; rel="next"` headers to the last page, checking on
+ * the way that each Link carries the page's `next_cursor`, and that the last page has
+ * `next_cursor: null` and no Link. Returns each page's items.
+ */
+export async function walkPages<Item>(
+  app: FastifyInstance,
+  url: string,
+  headers: Record<string, string>,
+): Promise<Item[][]> {
+  const pages: Item[][] = []
+  let next: string | undefined = url
+  while (next !== undefined) {
+    expect(pages.length, 'pages walked').toBeLessThan(100)
+    const response: LightMyRequestResponse = await app.inject({ url: next, headers })
+    expect(response.statusCode, response.body).toBe(200)
+    const page = json<{ items: Item[]; next_cursor: string | null }>(response)
+    expect(page).toHaveProperty('next_cursor')
+    pages.push(page.items)
+    const link = response.headers.link
+    if (page.next_cursor === null) {
+      expect(link, 'no Link on the last page').toBeUndefined()
+      next = undefined
+    } else {
+      next = /^<([^>]+)>; rel="next"$/.exec(String(link))?.[1]
+      expect(next, `Link: ${String(link)}`).toBeDefined()
+      const cursor = new URL(String(next), 'http://localhost').searchParams.get('cursor')
+      expect(cursor).toBe(page.next_cursor)
+    }
+  }
+  return pages
+}
+
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
 }

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely'
+import { type DialectName, lockedForWrite } from '../core/db.js'
+import type { NewestFirstPosition } from '../core/pagination.js'
 import type { Database } from '../database.js'
 import type { ApiKeyRow } from './auth.table.js'
 
@@ -16,14 +18,37 @@ export function createApiKeysRepository(db: Kysely<Database>) {
         .where('key_hash', '=', keyHash)
         .executeTakeFirst()
     },
-    listForUser(userId: string): Promise<ApiKeyRow[]> {
+    /** A user's keys newest first, `limit` of them below `before`. */
+    listForUser(
+      userId: string,
+      page: { limit: number; before: NewestFirstPosition | null },
+    ): Promise<ApiKeyRow[]> {
+      let query = db.selectFrom('api_keys').selectAll().where('user_id', '=', userId)
+      const { before } = page
+      if (before !== null) {
+        // The redundant `<=` bounds the (user_id, created_at) index range at the cursor.
+        query = query
+          .where('created_at', '<=', before.createdAt)
+          .where((eb) => eb.or([eb('created_at', '<', before.createdAt), eb('id', '<', before.id)]))
+      }
+      return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute()
+    },
+    findForUser(userId: string, id: string): Promise<ApiKeyRow | undefined> {
       return db
         .selectFrom('api_keys')
         .selectAll()
+        .where('id', '=', id)
         .where('user_id', '=', userId)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .execute()
+        .executeTakeFirst()
+    },
+    /** `findForUser`, the row held until the transaction ends (a write's `If-Match` check). */
+    findForWrite(userId: string, id: string, dialect: DialectName): Promise<ApiKeyRow | undefined> {
+      const query = db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+      return lockedForWrite(query, dialect).executeTakeFirst()
     },
     /** Returns the deleted key's hash, so the service can drop it from the lookup cache. */
     async delete(userId: string, id: string): Promise<string | undefined> {

@@ -2,9 +2,11 @@ import type { Kysely } from 'kysely'
 import { uuidv7 } from 'uuidv7'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Caller, Principal } from '../core/caller.js'
+import { checkPreconditions, type Preconditions } from '../core/conditional.js'
 import type { DialectName } from '../core/db.js'
 import { AppError, validationFailed } from '../core/errors.js'
 import { hashToken, randomToken } from '../core/opaque-tokens.js'
+import { type CursorCodec, type Page, pageNewestFirst } from '../core/pagination.js'
 import { DATE_TIME_FORM } from '../core/schemas.js'
 import { instantOfDateTime, isoOf, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
@@ -27,6 +29,8 @@ export function createApiKeysService(deps: {
   db: Kysely<Database>
   dialect: DialectName
   identities: IdentityCache
+  /** Signs the key list's cursors (core/pagination.ts). */
+  cursors: CursorCodec
   /**
    * Other instances share the database with no change journal (auth-changes.ts) to tell of
    * deleted keys: cached API keys are checked against it on each use.
@@ -87,17 +91,40 @@ export function createApiKeysService(deps: {
       return { ...toApiKey(row), key }
     },
 
-    async list(caller: Caller): Promise<ApiKey[]> {
-      const rows = await apiKeys.listForUser(caller.principal.id)
-      return rows.map(toApiKey)
+    /** The caller's keys (never the keys themselves), newest first, a page at a time. */
+    list(
+      caller: Caller,
+      query: { limit: number; cursor?: string | undefined },
+    ): Promise<Page<ApiKey>> {
+      return pageNewestFirst(
+        deps.cursors,
+        'api-keys',
+        query,
+        (before) => apiKeys.listForUser(caller.principal.id, { limit: query.limit + 1, before }),
+        toApiKey,
+      )
     },
 
-    async delete(caller: Caller, id: string): Promise<void> {
-      const keyHash = await apiKeys.delete(caller.principal.id, id)
-      if (keyHash === undefined) throw new AppError('API_KEY_NOT_FOUND', 'No such API key')
+    /** One of the caller's keys; another user's is as unknown as one that never was. */
+    async get(caller: Caller, id: string): Promise<ApiKey> {
+      const row = await apiKeys.findForUser(caller.principal.id, id)
+      if (row === undefined) throw new AppError('API_KEY_NOT_FOUND', 'No such API key')
+      return toApiKey(row)
+    },
+
+    /** Revokes one of the caller's keys; `preconditions` are checked against it as it goes. */
+    async delete(caller: Caller, id: string, preconditions?: Preconditions): Promise<void> {
+      const keyHash = await db.transaction().execute(async (trx) => {
+        const repo = createApiKeysRepository(trx)
+        const row = await repo.findForWrite(caller.principal.id, id, deps.dialect)
+        if (row === undefined) throw new AppError('API_KEY_NOT_FOUND', 'No such API key')
+        checkPreconditions(preconditions, toApiKey(row))
+        await repo.delete(caller.principal.id, id)
+        await createAuditLog(trx).record('api_key.revoke', caller.principal.id, { api_key_id: id })
+        return row.key_hash
+      })
       forgets += 1
       cache.delete(keyHash)
-      await audit.record('api_key.revoke', caller.principal.id, { api_key_id: id })
     },
 
     /**

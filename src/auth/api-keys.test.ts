@@ -12,6 +12,7 @@ import {
   newUser,
   PASSWORD,
   type Session,
+  walkPages,
 } from '../../test/helpers.js'
 import { openDatabase } from '../core/db.js'
 import { up as endKeysOfDisabledUsers } from '../migrations/006_disabled_users_api_keys.js'
@@ -73,6 +74,115 @@ describe('/api/v1/profile/api-keys', async () => {
       await app.inject({ url: '/api/v1/profile/api-keys', headers: stranger.headers }),
     )
     expect(theirs.items).toEqual([])
+  })
+
+  it('GET pages newest first: next_cursor and Link until null, every key once', async () => {
+    const owner = await newUser(app)
+    const ids: string[] = []
+    for (const name of ['k1', 'k2', 'k3', 'k4', 'k5']) {
+      ids.push(json<NewKey>(await create({ name }, owner.headers)).id)
+    }
+    const pages = await walkPages<{ id: string }>(
+      app,
+      '/api/v1/profile/api-keys?limit=2',
+      owner.headers,
+    )
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1])
+    expect(pages.flat().map((item) => item.id)).toEqual([...ids].reverse())
+    // The default page holds them all, the last page has next_cursor null and no Link.
+    const whole = await app.inject({ url: '/api/v1/profile/api-keys', headers: owner.headers })
+    expect(json(whole)).toMatchObject({ next_cursor: null })
+    expect(whole.headers.link).toBeUndefined()
+  })
+
+  it('GET: limit 0, 101 or not a number, and a cursor the server did not issue are 400', async () => {
+    const owner = await newUser(app)
+    for (const name of ['a', 'b']) await create({ name }, owner.headers)
+    const list = (query: string, headers = owner.headers) =>
+      app.inject({ url: `/api/v1/profile/api-keys?${query}`, headers })
+    for (const limit of ['0', '101', 'ten']) {
+      const body = expectProblem(await list(`limit=${limit}`), 400)
+      expect(body.errors?.[0]?.path).toBe('query/limit')
+    }
+    const cursor = String(json<{ next_cursor: string | null }>(await list('limit=1')).next_cursor)
+    const [payload, signature] = cursor.split('.')
+    const forged = `${Buffer.from(JSON.stringify(['api-keys', '9999-12-31T00:00:00.000Z', 'z'])).toString('base64url')}.${signature}`
+    // The session list's cursors are signed too, but name their own list.
+    const sessionsCursor = String(
+      json<{ next_cursor: string | null }>(
+        await app.inject({
+          url: '/api/v1/profile/sessions?limit=1',
+          headers: (await login(app, owner.username, PASSWORD)).headers,
+        }),
+      ).next_cursor,
+    )
+    for (const bad of [forged, `${payload}.x${signature}`, 'forged', sessionsCursor]) {
+      const body = expectProblem(await list(`limit=1&cursor=${encodeURIComponent(bad)}`), 400)
+      expect(body.errors?.[0]?.path).toBe('query/cursor')
+    }
+    expect(json<{ items: unknown[] }>(await list(`limit=1&cursor=${cursor}`)).items).toHaveLength(1)
+  })
+
+  it('GET /api-keys/{id}: the key as listed, without the key, with an ETag; 404 for another user’s', async () => {
+    const created = await create({ name: 'one of mine' })
+    const location = String(created.headers.location)
+    const { key, ...listed } = json<NewKey>(created)
+    const response = await app.inject({ url: location, headers: user.headers })
+    expect(response.statusCode, response.body).toBe(200)
+    expect(response.body).not.toContain(key)
+    expect(json(response)).toEqual(listed)
+    const inList = json<{ items: { id: string }[] }>(
+      await app.inject({ url: '/api/v1/profile/api-keys?limit=100', headers: user.headers }),
+    ).items.find((item) => item.id === listed.id)
+    expect(json(response)).toEqual(inList)
+    const etag = String(response.headers.etag)
+    expect(etag).toMatch(/^"[^"]+"$/)
+    const again = await app.inject({
+      url: location,
+      headers: { ...user.headers, 'if-none-match': etag },
+    })
+    expect(again.statusCode).toBe(304)
+    expect(again.body).toBe('')
+    const stranger = await newUser(app)
+    const theirs = expectProblem(
+      await app.inject({ url: location, headers: stranger.headers }),
+      404,
+    )
+    expect(theirs.detail).not.toContain(listed.name)
+    expectProblem(
+      await app.inject({ url: '/api/v1/profile/api-keys/no-such-key', headers: user.headers }),
+      404,
+    )
+    // Deleted: gone here too.
+    await app.inject({ method: 'DELETE', url: location, headers: user.headers })
+    expectProblem(await app.inject({ url: location, headers: user.headers }), 404)
+  })
+
+  it('DELETE with If-Match: 412 once the key has changed (a use), and it still works; 204 when current', async () => {
+    const created = await create({ name: 'guarded' })
+    const location = String(created.headers.location)
+    const { key } = json<NewKey>(created)
+    const stale = String((await app.inject({ url: location, headers: user.headers })).headers.etag)
+    // A use records last_used_at: another version of the key.
+    expect((await app.inject({ url: '/api/v1/private', headers: bearer(key) })).statusCode).toBe(
+      200,
+    )
+    const remove = (ifMatch: string) =>
+      app.inject({
+        method: 'DELETE',
+        url: location,
+        headers: { ...user.headers, 'if-match': ifMatch },
+      })
+    expectProblem(await remove(stale), 412)
+    expect((await app.inject({ url: '/api/v1/private', headers: bearer(key) })).statusCode).toBe(
+      200,
+    )
+    const current = String(
+      (await app.inject({ url: location, headers: user.headers })).headers.etag,
+    )
+    expect(current).not.toBe(stale)
+    expect((await remove(current)).statusCode).toBe(204)
+    expectInvalidToken(await app.inject({ url: '/api/v1/private', headers: bearer(key) }))
   })
 
   it('DELETE stops the key at once (even right after a use); 404 for another user’s key', async () => {

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { PageQuery } from '../core/pagination.js'
 import { DateTimeInput } from '../core/schemas.js'
 import { AccountEmail, DisplayName, Username } from '../users/users.schemas.js'
 import type { ApiKeyRow, SessionRow } from './auth.table.js'
@@ -140,7 +141,15 @@ export const Session = Type.Object(
 )
 export type Session = Static<typeof Session>
 
-export const SessionList = Type.Object({ items: Type.Array(Session) }, { title: 'SessionList' })
+export const SessionPage = Type.Object(
+  {
+    items: Type.Array(Session),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'SessionPage' },
+)
+
+export const SessionListQuery = Type.Object({ ...PageQuery })
 
 export const ApiKey = Type.Object(
   {
@@ -155,7 +164,15 @@ export const ApiKey = Type.Object(
 )
 export type ApiKey = Static<typeof ApiKey>
 
-export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) }, { title: 'ApiKeyList' })
+export const ApiKeyPage = Type.Object(
+  {
+    items: Type.Array(ApiKey),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'ApiKeyPage' },
+)
+
+export const ApiKeyListQuery = Type.Object({ ...PageQuery })
 
 // An API key with the key itself, which answers keep after `name` (as they always have).
 const { id, name, ...apiKeyRest } = ApiKey.properties

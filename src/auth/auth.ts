@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
 import type { Config } from '../core/config.js'
 import type { SqliteObserver } from '../core/db.js'
+import type { CursorCodec } from '../core/pagination.js'
 import type { PrimaryChannel } from '../core/primary-calls.js'
 import type { SharedRedis } from '../core/redis.js'
 import type { Database } from '../database.js'
@@ -33,6 +34,8 @@ export type Auth = Awaited<ReturnType<typeof createAuth>>
 export async function createAuth(deps: {
   db: Kysely<Database>
   keys: SigningKeys
+  /** Signs the cursors of the session and API-key lists (core/pagination.ts). */
+  cursors: CursorCodec
   config: Pick<
     Config,
     'accessTokenTtl' | 'refreshTokenTtl' | 'passwordMinLength' | 'rateLimit' | 'database'
@@ -60,7 +63,7 @@ export async function createAuth(deps: {
     redis,
     checkDatabase: config.database.kind === 'postgres',
   })
-  const apiKeys = createApiKeysService({ db, dialect, identities, shared })
+  const apiKeys = createApiKeysService({ db, dialect, identities, cursors: deps.cursors, shared })
   // Before the revocations load and any cache fills, so no change committed meanwhile is missed.
   const changes =
     deps.observer === undefined || shared
@@ -97,6 +100,7 @@ export async function createAuth(deps: {
     accessTokens,
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
+    cursors: deps.cursors,
     changes,
     secondFactor: deps.secondFactor,
     events,

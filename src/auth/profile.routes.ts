@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { callerOf } from '../core/caller.js'
 import { orNotModified, preconditionsOf, withEtag } from '../core/conditional.js'
 import type { IdempotencyHooks } from '../core/idempotency.js'
+import { withNextLink } from '../core/pagination.js'
 import { hookEveryRoute } from '../core/route-docs.js'
 import { NoContent, NotModified } from '../core/schemas.js'
 import { User } from '../users/users.schemas.js'
@@ -9,13 +10,16 @@ import type { UsersService } from '../users/users.service.js'
 import type { AccountsService } from './accounts.service.js'
 import type { ApiKeysService } from './api-keys.service.js'
 import {
+  ApiKey,
   ApiKeyBody,
-  ApiKeyList,
+  ApiKeyListQuery,
+  ApiKeyPage,
   IdParams,
   NewApiKey,
   PasswordChangeBody,
   ProfilePatch,
-  SessionList,
+  SessionListQuery,
+  SessionPage,
 } from './auth.schemas.js'
 import { clientInfo } from './client-info.js'
 import type { SessionsService } from './sessions.service.js'
@@ -114,11 +118,13 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       schema: {
         tags,
         operationId: 'listSessions',
-        summary: "The caller's live sessions (refresh families)",
-        response: { 200: SessionList },
+        summary: "The caller's live sessions (refresh families), newest first",
+        querystring: SessionListQuery,
+        response: { 200: SessionPage },
       },
     },
-    async (request) => ({ items: await sessions.list(callerOf(request)) }),
+    async (request, reply) =>
+      withNextLink(request, reply, await sessions.list(callerOf(request), request.query)),
   )
 
   app.delete(
@@ -180,11 +186,28 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
       schema: {
         tags,
         operationId: 'listApiKeys',
-        summary: "The caller's API keys, without the keys",
-        response: { 200: ApiKeyList },
+        summary: "The caller's API keys, without the keys, newest first",
+        querystring: ApiKeyListQuery,
+        response: { 200: ApiKeyPage },
       },
     },
-    async (request) => ({ items: await apiKeys.list(callerOf(request)) }),
+    async (request, reply) =>
+      withNextLink(request, reply, await apiKeys.list(callerOf(request), request.query)),
+  )
+
+  app.get(
+    '/api-keys/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'getApiKey',
+        summary: "One of the caller's API keys, without the key",
+        params: IdParams,
+        response: { 200: ApiKey, 304: NotModified },
+      },
+    },
+    async (request, reply) =>
+      orNotModified(request, reply, await apiKeys.get(callerOf(request), request.params.id)),
   )
 
   app.delete(
@@ -196,10 +219,11 @@ export const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = as
         summary: 'Revoke an API key at once',
         params: IdParams,
         response: { 204: NoContent },
+        problems: { 412: 'The key has changed since it was read (If-Match)' },
       },
     },
     async (request, reply) => {
-      await apiKeys.delete(callerOf(request), request.params.id)
+      await apiKeys.delete(callerOf(request), request.params.id, preconditionsOf(request))
       return reply.code(204).send(null)
     },
   )

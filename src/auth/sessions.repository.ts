@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { NewestFirstPosition } from '../core/pagination.js'
 import type { Database } from '../database.js'
 import type { SessionRow } from './auth.table.js'
 
@@ -76,16 +77,26 @@ export function createSessionsRepository(db: Kysely<Database>) {
     findById(id: string): Promise<SessionRow | undefined> {
       return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
     },
-    listLive(userId: string, now: string): Promise<SessionRow[]> {
-      return db
+    /** A user's live sessions newest first, `limit` of them below `before`. */
+    listLive(
+      userId: string,
+      now: string,
+      page: { limit: number; before: NewestFirstPosition | null },
+    ): Promise<SessionRow[]> {
+      let query = db
         .selectFrom('sessions')
         .selectAll()
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
         .where('expires_at', '>', now)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .execute()
+      const { before } = page
+      if (before !== null) {
+        // The redundant `<=` bounds the (user_id, created_at) index range at the cursor.
+        query = query
+          .where('created_at', '<=', before.createdAt)
+          .where((eb) => eb.or([eb('created_at', '<', before.createdAt), eb('id', '<', before.id)]))
+      }
+      return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute()
     },
     /** Revokes the given live sessions of a user (all when `ids` is omitted) but `keep`; returns their ids. */
     async revoke(

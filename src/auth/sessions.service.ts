@@ -5,6 +5,7 @@ import type { Caller, Role } from '../core/caller.js'
 import type { DialectName } from '../core/db.js'
 import { AppError } from '../core/errors.js'
 import { hashToken, randomToken } from '../core/opaque-tokens.js'
+import { type CursorCodec, type Page, pageNewestFirst } from '../core/pagination.js'
 import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import { createUsersRepository } from '../users/users.repository.js'
@@ -51,6 +52,8 @@ export function createSessionsService(deps: {
   accessTokens: AccessTokenIssuer
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** Signs the session list's cursors (core/pagination.ts). */
+  cursors: CursorCodec
   /** Other processes' changes to principals, seen before one is read here. */
   changes: AuthChanges
   secondFactor: SecondFactorGate
@@ -329,9 +332,19 @@ export function createSessionsService(deps: {
       await audit.record('logout', caller.principal.id, { scheme: caller.scheme })
     },
 
-    async list(caller: Caller): Promise<Session[]> {
-      const rows = await sessions.listLive(caller.principal.id, nowIso())
-      return rows.map((row) => toSession(row, caller.sessionId))
+    /** The caller's live sessions, newest first, a page at a time. */
+    list(
+      caller: Caller,
+      query: { limit: number; cursor?: string | undefined },
+    ): Promise<Page<Session>> {
+      const now = nowIso()
+      return pageNewestFirst(
+        deps.cursors,
+        'sessions',
+        query,
+        (before) => sessions.listLive(caller.principal.id, now, { limit: query.limit + 1, before }),
+        (row) => toSession(row, caller.sessionId),
+      )
     },
 
     async end(caller: Caller, sessionId: string): Promise<void> {

@@ -10,7 +10,15 @@ import {
   refreshRaw,
   type TokenPair,
 } from '../../test/auth.js'
-import { bearer, buildTestApp, json, login, newUser, PASSWORD } from '../../test/helpers.js'
+import {
+  bearer,
+  buildTestApp,
+  json,
+  login,
+  newUser,
+  PASSWORD,
+  walkPages,
+} from '../../test/helpers.js'
 import { decodeJwt } from '../../test/jwt.js'
 
 interface SessionItem {
@@ -60,6 +68,67 @@ describe('GET/DELETE /api/v1/profile/sessions', async () => {
     const raw = (await app.inject({ url: '/api/v1/profile/sessions', headers: user.headers })).body
     expect(raw).not.toContain(user.refreshToken)
     expect(raw).not.toContain(secondTokens.refresh_token)
+  })
+
+  it('pages newest first: next_cursor and Link until null, every session once, one current', async () => {
+    const user = await newUser(app)
+    const sids = [sidOf(user.accessToken)]
+    for (let i = 0; i < 4; i += 1) {
+      sids.push(sidOf((await login(app, user.username, PASSWORD)).accessToken))
+    }
+    const pages = await walkPages<SessionItem>(
+      app,
+      '/api/v1/profile/sessions?limit=2',
+      user.headers,
+    )
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1])
+    const items = pages.flat()
+    expect(items.map((s) => s.id)).toEqual([...sids].reverse())
+    // The caller's session is the oldest: current on the last page, and only there.
+    expect(items.filter((s) => s.current).map((s) => s.id)).toEqual([sidOf(user.accessToken)])
+    const whole = await app.inject({ url: '/api/v1/profile/sessions', headers: user.headers })
+    expect(json(whole)).toMatchObject({ next_cursor: null })
+    expect(whole.headers.link).toBeUndefined()
+  })
+
+  it('a session that ends between pages is not listed; the walk goes on', async () => {
+    const user = await newUser(app)
+    const oldest = await login(app, user.username, PASSWORD)
+    const middle = await login(app, user.username, PASSWORD)
+    const newest = await login(app, user.username, PASSWORD)
+    const first = await app.inject({
+      url: '/api/v1/profile/sessions?limit=2',
+      headers: user.headers,
+    })
+    const page = json<{ items: SessionItem[]; next_cursor: string | null }>(first)
+    expect(page.items.map((s) => s.id)).toEqual([newest, middle].map((s) => sidOf(s.accessToken)))
+    await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: oldest.headers })
+    const rest = await app.inject({
+      url: `/api/v1/profile/sessions?limit=2&cursor=${encodeURIComponent(String(page.next_cursor))}`,
+      headers: user.headers,
+    })
+    expect(json<{ items: SessionItem[] }>(rest).items.map((s) => s.id)).toEqual([
+      sidOf(user.accessToken),
+    ])
+  })
+
+  it('limit 0, 101 or not a number, and a cursor the server did not issue are 400', async () => {
+    const user = await newUser(app)
+    await login(app, user.username, PASSWORD)
+    const list = (query: string) =>
+      app.inject({ url: `/api/v1/profile/sessions?${query}`, headers: user.headers })
+    for (const limit of ['0', '101', 'ten']) {
+      const body = expectProblem(await list(`limit=${limit}`), 400)
+      expect(body.errors?.[0]?.path).toBe('query/limit')
+    }
+    const cursor = String(json<{ next_cursor: string | null }>(await list('limit=1')).next_cursor)
+    const [payload = '', signature = ''] = cursor.split('.')
+    const altered = `${payload.slice(0, -1)}${payload.endsWith('A') ? 'B' : 'A'}.${signature}`
+    for (const bad of [altered, 'forged.cursor', 'eyJ4Ijp9.AAAAAAAAAAAAAAAAAAAAAA']) {
+      const body = expectProblem(await list(`limit=1&cursor=${encodeURIComponent(bad)}`), 400)
+      expect(body.errors?.[0]?.path).toBe('query/cursor')
+    }
+    expect(json<{ items: unknown[] }>(await list(`limit=1&cursor=${cursor}`)).items).toHaveLength(1)
   })
 
   it('a refresh moves last_used_at, not created_at', async () => {

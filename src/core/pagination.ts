@@ -99,6 +99,36 @@ export async function pageById<Row extends { id: string }, Item>(
   return toPage(rows, query.limit, toItem, (row) => [row.id], codec)
 }
 
+/** Where a newest-first list goes on: below this (`created_at`, `id`). */
+export interface NewestFirstPosition {
+  createdAt: string
+  id: string
+}
+
+/**
+ * A list newest first by (`created_at`, `id`): decodes the cursor, lets `fetch` read
+ * `limit + 1` rows below it, and makes the page. The cursor names its list, so another list's
+ * cursor is refused (400) instead of being read as a position in this one.
+ */
+export async function pageNewestFirst<Row extends { id: string; created_at: string }, Item>(
+  codec: CursorCodec,
+  list: string,
+  query: { limit: number; cursor?: string | undefined },
+  fetch: (before: NewestFirstPosition | null) => Promise<readonly Row[]>,
+  toItem: (row: Row) => Item,
+): Promise<Page<Item>> {
+  let before: NewestFirstPosition | null = null
+  if (query.cursor !== undefined) {
+    const [name, createdAt, id] = codec.decode(query.cursor, 3)
+    if (name !== list || typeof createdAt !== 'string' || typeof id !== 'string') {
+      throw validationFailed([{ path: 'query/cursor', message: 'belongs to another list' }])
+    }
+    before = { createdAt, id }
+  }
+  const rows = await fetch(before)
+  return toPage(rows, query.limit, toItem, (row) => [list, row.created_at, row.id], codec)
+}
+
 /** A page whose items the database wrote as JSON text; `body` is the whole response body. */
 export interface JsonPage {
   body: string | Buffer

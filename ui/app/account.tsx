@@ -3,6 +3,7 @@ import {
   type ApiKey,
   api,
   call,
+  everyItem,
   idempotencyKey,
   type NewApiKey,
   type Session,
@@ -267,8 +268,8 @@ function SessionsSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
 
   const load = useCallback(() => {
     setLoadError(false)
-    call(api.GET('/api/v1/profile/sessions'))
-      .then((list) => setSessions(list.items))
+    everyItem((query) => call(api.GET('/api/v1/profile/sessions', { params: { query } })))
+      .then(setSessions)
       .catch(() => setLoadError(true))
   }, [])
   useEffect(load, [])
@@ -370,8 +371,8 @@ function ApiKeysSection(props: { confirm: Confirm; showNotice: ShowNotice }) {
 
   const load = useCallback(() => {
     setLoadError(false)
-    call(api.GET('/api/v1/profile/api-keys'))
-      .then((list) => setKeys(list.items))
+    everyItem((query) => call(api.GET('/api/v1/profile/api-keys', { params: { query } })))
+      .then(setKeys)
       .catch(() => setLoadError(true))
   }, [])
   useEffect(load, [])

@@ -104,6 +104,26 @@ export function formProblem(error: unknown): FormProblem {
   return { message: problem.detail || problem.title, fields }
 }
 
+/**
+ * Every item of a list, following `next_cursor` with full pages: for lists shown whole, such as
+ * the account's own sessions and API keys, which are few.
+ */
+export async function everyItem<Item>(
+  fetchPage: (query: { limit: number; cursor?: string }) => Promise<{
+    items: Item[]
+    next_cursor: string | null
+  }>,
+): Promise<Item[]> {
+  const items: Item[] = []
+  let cursor: string | null = null
+  do {
+    const page = await fetchPage(cursor === null ? { limit: 100 } : { limit: 100, cursor })
+    items.push(...page.items)
+    cursor = page.next_cursor
+  } while (cursor !== null)
+  return items
+}
+
 /** A key for one attempt at a create, so that a retry after a lost answer creates nothing twice. */
 export function idempotencyKey(): string {
   return crypto.randomUUID()

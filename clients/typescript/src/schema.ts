@@ -239,7 +239,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's live sessions (refresh families) */
+        /** The caller's live sessions (refresh families), newest first */
         get: operations["listSessions"];
         put?: never;
         post?: never;
@@ -274,7 +274,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's API keys, without the keys */
+        /** The caller's API keys, without the keys, newest first */
         get: operations["listApiKeys"];
         put?: never;
         /** Create an API key; `key` is shown only in this answer */
@@ -292,7 +292,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** One of the caller's API keys, without the key */
+        get: operations["getApiKey"];
         put?: never;
         post?: never;
         /** Revoke an API key at once */
@@ -826,9 +827,10 @@ export interface components {
             user_agent: string | null;
             current: boolean;
         };
-        /** SessionList */
-        SessionList: {
+        /** SessionPage */
+        SessionPage: {
             items: components["schemas"]["Session"][];
+            next_cursor: string | null;
         };
         /** ApiKeyBody */
         ApiKeyBody: {
@@ -861,9 +863,10 @@ export interface components {
             expires_at: string | null;
             last_used_at: string | null;
         };
-        /** ApiKeyList */
-        ApiKeyList: {
+        /** ApiKeyPage */
+        ApiKeyPage: {
             items: components["schemas"]["ApiKey"][];
+            next_cursor: string | null;
         };
         /** PasswordResetBody */
         PasswordResetBody: {
@@ -1918,7 +1921,12 @@ export interface operations {
     };
     listSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items per page, 1–100 */
+                limit?: number;
+                /** @description Opaque cursor from `next_cursor` */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1931,7 +1939,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionList"];
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description A path or query parameter is invalid (`errors` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description No credentials, or credentials that are invalid, expired or revoked */
@@ -2054,7 +2071,12 @@ export interface operations {
     };
     listApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items per page, 1–100 */
+                limit?: number;
+                /** @description Opaque cursor from `next_cursor` */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2067,7 +2089,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKeyList"];
+                    "application/json": components["schemas"]["ApiKeyPage"];
+                };
+            };
+            /** @description A path or query parameter is invalid (`errors` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description No credentials, or credentials that are invalid, expired or revoked */
@@ -2189,10 +2220,81 @@ export interface operations {
             "5XX": components["responses"]["ServerError"];
         };
     };
+    getApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Answer 304 without a body if the resource still has one of these ETags */
+                "If-None-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description The version, for If-Match and If-None-Match */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A path or query parameter is invalid (`errors` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No credentials, or credentials that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    /** @description The schemes to authenticate with, and why a token was refused */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or none the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            "4XX": components["responses"]["ClientError"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
     deleteApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Write only if the resource still has one of these ETags (412 otherwise); `*` matches any version */
+                "If-Match"?: string;
+                /** @description Refuse the write (412) if the resource has one of these ETags; `*`: any */
+                "If-None-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2238,6 +2340,15 @@ export interface operations {
             };
             /** @description No such resource, or none the caller may see */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key has changed since it was read (If-Match) */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
