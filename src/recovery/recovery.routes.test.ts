@@ -269,6 +269,22 @@ async function recoverySuite() {
     expect(notice.parsed.text).not.toContain('token=')
   })
 
+  it('registering with an address another account has given but not verified reveals nothing: created without it, the address is told, the first account keeps it', async () => {
+    const email = `${unique('a')}@x.example`
+    const alice = await register(email)
+    const aliceLink = linkIn(await nthMailTo(email, 1), `${PUBLIC_URL}/verify-email?token=`)
+    const bob = await register(email.toUpperCase())
+    expect(bob).toMatchObject({ email: null, email_verified: false })
+    const notice = await nthMailTo(email, 2)
+    expect(notice.parsed.text).toContain('Another account has already given this address')
+    expect(notice.parsed.text).not.toContain('token=')
+    expect(await userById(bob.id)).toMatchObject({ email: null, email_verified: false })
+    expect(await userById(alice.id)).toMatchObject({ email, email_verified: false })
+    // The first account's link still verifies the address, for that account.
+    expect((await app.inject({ method: 'POST', url: pathOf(aliceLink) })).statusCode).toBe(200)
+    expect(await userById(alice.id)).toMatchObject({ email, email_verified: true })
+  })
+
   it('password reset end to end: the link in the mail, a GET that changes nothing, a POST that sets it; every old credential is refused', async () => {
     const user = await verifiedUser()
     const tokens = await login(app, user.username, PASSWORD)
