@@ -41,7 +41,6 @@ import {
   recoveryAuthRoutes,
   recoveryProfileRoutes,
   recoveryUsersRoutes,
-  resetLoginLimit,
 } from './recovery/recovery.routes.js'
 import { createRecoveryService } from './recovery/recovery.service.js'
 import { apiIndexRoutes, opsRoutes, serviceTag } from './service/service.routes.js'
@@ -212,7 +211,9 @@ export async function buildServices(
     publicUrl: config.publicUrl,
     passwordResetTtl: config.passwordResetTtl,
     passwordMinLength: config.passwordMinLength,
-    limitResets: config.rateLimit,
+    resetCounts: config.rateLimit
+      ? counterStore('password-reset', { redis, primary: options.primary })
+      : undefined,
   })
   const todos = createTodosService({ db, dialect: database.dialect, cursors, pages: todoPages })
   const idempotency = createIdempotency(db, serverSecret)
@@ -347,13 +348,7 @@ export async function buildApp(
     users: usersService,
     idempotency,
   })
-  await app.register(recoveryAuthRoutes, {
-    prefix: '/api/v1/auth',
-    recovery,
-    loginLimit: config.rateLimit
-      ? resetLoginLimit(counterStore('reset-login', { redis, primary: options.primary }))
-      : undefined,
-  })
+  await app.register(recoveryAuthRoutes, { prefix: '/api/v1/auth', recovery })
   await app.register(recoveryProfileRoutes, { prefix: '/api/v1/profile', recovery })
   await app.register(mfaAuthRoutes, { prefix: '/api/v1/auth', mfa })
   await app.register(mfaProfileRoutes, { prefix: '/api/v1/profile', mfa })

@@ -79,7 +79,7 @@ export function createAccountsService(deps: {
   return {
     /**
      * A new user; an `email` is attached in the same transaction, with its mail (API.md §10:
-     * an address another account has confirmed is left off, and nothing says so here).
+     * an address another account holds, verified or not, is left off, and nothing says so here).
      */
     async register(
       input: {

@@ -20,10 +20,15 @@ const ADDRESS_MAILS_PER_HOUR = 5
 
 export type AccountEmails = ReturnType<typeof createAccountEmails>
 
+/** Another account that holds an address, and whether it has confirmed it. */
+interface EmailHolder {
+  verified: boolean
+}
+
 /**
  * The mails an account's address gets when it is set or changed, queued in the transaction of
- * that change (registration, PATCH /profile). Whether another account has confirmed an address
- * is never answered to the caller; the address's owner is told instead.
+ * that change (registration, PATCH /profile). Whether another account holds an address is never
+ * answered to the caller; the address's owner is told instead.
  */
 export function createAccountEmails(deps: {
   mail: MailQueue
@@ -40,14 +45,15 @@ export function createAccountEmails(deps: {
   }
 
   /**
-   * One mail about `user`'s new address: its link, or (`inUse`) the notice to the account that
-   * has confirmed it. Each is a row in account_tokens (the notice's is born spent, as no link
-   * carries it), so they can be counted, and none is sent past the hourly limit.
+   * One mail about `user`'s new address: its link, or (`holder`, another account holding it)
+   * a notice to the address instead. Each is a row in account_tokens (the notice's is born
+   * spent, as no link carries it), so they can be counted, and none is sent past the hourly
+   * limit.
    */
   async function mailNewAddress(
     trx: Kysely<Database>,
     user: UserRow & { email: string; email_normalised: string },
-    inUse: boolean,
+    holder: EmailHolder | undefined,
   ): Promise<void> {
     const tokens = createAccountTokensRepository(trx)
     const now = nowIso()
@@ -62,10 +68,11 @@ export function createAccountEmails(deps: {
       email: user.email_normalised,
       created_at: now,
       expires_at: isoAfterSeconds(VERIFY_EMAIL_TTL_SECONDS),
-      used_at: inUse ? now : null,
+      used_at: holder === undefined ? null : now,
     })
-    if (inUse) {
-      await send(trx, user.email, accountMail.emailInUse())
+    if (holder !== undefined) {
+      const notice = holder.verified ? accountMail.emailInUse() : accountMail.emailClaimed()
+      await send(trx, user.email, notice)
       return
     }
     const link = `${deps.publicUrl}/verify-email?token=${encodeURIComponent(token)}`
@@ -81,27 +88,29 @@ export function createAccountEmails(deps: {
     return { ...user, email, email_normalised }
   }
 
-  /** Whether another account has confirmed `email` (its owner then gets a notice instead). */
+  /** Another account that has confirmed `email` (its owner then gets a notice instead). */
   async function confirmedElsewhere(
     trx: Kysely<Database>,
     userId: string,
     email: string,
-  ): Promise<boolean> {
+  ): Promise<EmailHolder | undefined> {
     const holder = await createUsersRepository(trx, dialect).findByVerifiedEmail(email)
-    return holder !== undefined && holder.id !== userId
+    return holder !== undefined && holder.id !== userId ? { verified: true } : undefined
   }
 
   return {
     /**
      * At registration, inside its transaction, for a user inserted without an address: an
-     * address another account has confirmed is left off (that address is told someone tried);
-     * any other is stored unverified and mailed its link.
+     * address another account holds, verified or not (API.md §10: unique), is left off and told
+     * someone tried; any other is stored unverified and mailed its link. Either way the caller
+     * sees the same answer, in about the same time.
      */
     async attachAtRegistration(trx: Kysely<Database>, user: UserRow, email: string): Promise<void> {
       const stored = email.normalize('NFC')
       const typed = { ...user, email: stored, email_normalised: normaliseEmail(stored) }
-      if (await confirmedElsewhere(trx, user.id, stored)) {
-        await mailNewAddress(trx, typed, true)
+      const holder = await createUsersRepository(trx, dialect).findEmailHolder(stored, user.id)
+      if (holder !== undefined) {
+        await mailNewAddress(trx, typed, { verified: holder.email_verified === 1 })
         return
       }
       await createUsersRepository(trx, dialect).update(user.id, {
@@ -109,7 +118,7 @@ export function createAccountEmails(deps: {
         email_normalised: typed.email_normalised,
         email_verified: 0,
       })
-      await mailNewAddress(trx, typed, false)
+      await mailNewAddress(trx, typed, undefined)
     },
 
     /**

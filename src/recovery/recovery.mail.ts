@@ -32,6 +32,17 @@ export const accountMail = {
     }
   },
 
+  /**
+   * Registration named an address another account has given but not confirmed: the address's
+   * owner may be that account's, or someone whose address a stranger typed.
+   */
+  emailClaimed(): MailText {
+    return {
+      subject: `Your email address on ${PRODUCT}`,
+      text: `Hello,\n\nsomeone (perhaps you) tried to use this address for a new account on ${PRODUCT}. Another account has already given this address, so the new account was made without it.\n\nIf that other account is yours, confirm the address with the link we mailed it (set the address again in your profile for a new link). If you have no account on ${PRODUCT}, someone gave your address without asking you: ignore this mail, or ask an administrator to remove it.\n`,
+    }
+  },
+
   /** To the old, verified address when the account's address changes or is removed. */
   emailChanged(): MailText {
     return {

@@ -1,16 +1,12 @@
-import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { preHandlerAsyncHookHandler } from 'fastify'
 import { authTag } from '../auth/auth.routes.js'
-import type { CounterStore } from '../auth/credential-counters.js'
 import { profileTag } from '../auth/profile.routes.js'
 import { callerOf } from '../core/caller.js'
 import { clientKey } from '../core/caller-key.js'
-import { AppError } from '../core/errors.js'
 import { hookEveryRoute } from '../core/route-docs.js'
 import { NoContent } from '../core/schemas.js'
 import { usersTag } from '../users/users.routes.js'
-import { normaliseEmail, User, UserParams } from '../users/users.schemas.js'
+import { User, UserParams } from '../users/users.schemas.js'
 import {
   EmailVerifyBody,
   PasswordResetBody,
@@ -22,45 +18,18 @@ import type { RecoveryService } from './recovery.service.js'
 
 const INVALID_LINK = 'The token is invalid, has expired or was already used'
 
-const RESETS_PER_LOGIN_HOUR = 3
-const HOUR_MS = 3_600_000
-
-/**
- * The per-account limit on reset requests (3 an hour, API.md §8), as a preHandler. It counts
- * what was typed rather than the account it names, so a 429 says nothing about whether an
- * account exists; the service also mails one account at most 3 links an hour, whichever of its
- * names asked. Its own counter, beside the route's per-address limit: @fastify/rate-limit runs
- * one limit per request. In Redis when instances share limits (the credential guard's store).
- */
-export function resetLoginLimit(store: CounterStore): preHandlerAsyncHookHandler {
-  return async (request) => {
-    const { login } = request.body as PasswordResetBody
-    const key = `reset-login:${createHash('sha256').update(normaliseEmail(login)).digest('base64url')}`
-    const { counts } = await store.add([{ key, windowMs: HOUR_MS }], 1)
-    const count = counts[0] ?? { count: 0, msLeft: 0 }
-    if (count.count > RESETS_PER_LOGIN_HOUR) {
-      const seconds = Math.max(1, Math.ceil(count.msLeft / 1000))
-      throw new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${seconds} seconds`, {
-        headers: { 'retry-after': String(seconds) },
-      })
-    }
-  }
-}
-
 /** `POST /api/v1/auth/password-reset` and its confirmation; no credentials. */
 export const recoveryAuthRoutes: FastifyPluginAsyncTypebox<{
   recovery: RecoveryService
-  /** The per-login limit (`resetLoginLimit`), when rate limits are on. */
-  loginLimit: preHandlerAsyncHookHandler | undefined
-}> = async (app, { recovery, loginLimit }) => {
+}> = async (app, { recovery }) => {
   const tags = [authTag.name]
   app.post(
     '/password-reset',
     {
+      // The per-client limit here; the per-account one is the service's, which knows the account.
       config: {
         rateLimit: { max: 5, timeWindow: '1 hour', keyGenerator: clientKey('password-reset') },
       },
-      ...(loginLimit === undefined ? {} : { preHandler: loginLimit }),
       schema: {
         tags,
         operationId: 'requestPasswordReset',
@@ -70,7 +39,7 @@ export const recoveryAuthRoutes: FastifyPluginAsyncTypebox<{
         body: PasswordResetBody,
         response: { 202: ResetRequested },
         problems: {
-          429: 'More than 5 requests an hour from this client, or 3 an hour for this login',
+          429: 'More than 5 requests an hour from this client, or 3 an hour for this account, however it is named',
         },
       },
     },

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit.repository.js'
+import type { CounterStore } from '../auth/credential-counters.js'
 import { checkPasswordPolicy, hashPassword } from '../auth/passwords.js'
 import { type DialectName, isUniqueViolation } from '../core/db.js'
 import { AppError } from '../core/errors.js'
@@ -8,7 +10,7 @@ import { isoAfterSeconds, nowIso } from '../core/time.js'
 import type { Database } from '../database.js'
 import type { MailQueue } from '../mail/mail.delivery.js'
 import { createUsersRepository } from '../users/users.repository.js'
-import { toUser, type User } from '../users/users.schemas.js'
+import { normaliseEmail, toUser, type User } from '../users/users.schemas.js'
 import type { UserRow } from '../users/users.table.js'
 import { accountMail } from './recovery.mail.js'
 import { createAccountTokensRepository } from './recovery.repository.js'
@@ -17,8 +19,9 @@ const invalidToken = () =>
   new AppError('INVALID_ACCOUNT_TOKEN', 'The link is invalid, has expired or was already used')
 const userNotFound = () => new AppError('USER_NOT_FOUND', 'No such user')
 
-/** Reset links mailed to one account in an hour, at most (API.md §8 "Rate limits"). */
+/** Reset requests for one account in an hour, at most (API.md §8 "Rate limits"). */
 const RESETS_PER_ACCOUNT_HOUR = 3
+const HOUR_MS = 3_600_000
 /** Counted in place of an account when there is none: the same query either way. */
 const NO_ACCOUNT = '00000000-0000-7000-8000-000000000000'
 
@@ -43,10 +46,13 @@ export function createRecoveryService(deps: {
   publicUrl: string
   passwordResetTtl: number
   passwordMinLength: number
-  /** The per-account limit on reset mails goes with the other rate limits (RATE_LIMIT). */
-  limitResets: boolean
+  /**
+   * Where reset requests are counted for the per-account limit, shared across processes and
+   * instances (`counterStore`); undefined when rate limits are off (RATE_LIMIT).
+   */
+  resetCounts: CounterStore | undefined
 }) {
-  const { db, dialect, mail, credentials } = deps
+  const { db, dialect, mail, credentials, resetCounts } = deps
   const resetLink = (token: string) =>
     `${deps.publicUrl}/reset-password?token=${encodeURIComponent(token)}`
 
@@ -100,6 +106,33 @@ export function createRecoveryService(deps: {
     }
   }
 
+  /**
+   * Counts a reset request under the login as typed (normalised) and under the account it names,
+   * and refuses the 4th in an hour of either: so an account is limited however it is named and
+   * from whichever client. A login that names no account is counted under its text twice over,
+   * in the same single call, so it is limited, answered and timed like a known one.
+   */
+  async function countResetRequest(
+    counts: CounterStore,
+    login: string,
+    accountId: string | undefined,
+  ): Promise<void> {
+    const typed = createHash('sha256').update(normaliseEmail(login)).digest('base64url')
+    const { counts: windows } = await counts.add(
+      [
+        { key: `reset-login:${typed}`, windowMs: HOUR_MS },
+        { key: `reset-account:${accountId ?? `login:${typed}`}`, windowMs: HOUR_MS },
+      ],
+      1,
+    )
+    const over = windows.filter((window) => window.count > RESETS_PER_ACCOUNT_HOUR)
+    if (over.length === 0) return
+    const seconds = Math.max(1, ...over.map((window) => Math.ceil(window.msLeft / 1000)))
+    throw new AppError('RATE_LIMITED', `Rate limit exceeded; retry in ${seconds} seconds`, {
+      headers: { 'retry-after': String(seconds) },
+    })
+  }
+
   return {
     /** Spends a verification link: the address it went to, if still the account's, is verified. */
     async verifyEmail(token: string): Promise<User> {
@@ -128,23 +161,28 @@ export function createRecoveryService(deps: {
     /**
      * Mails a reset link to the verified address of the account `login` names (username or
      * address). The caller learns nothing: the same answer, and the same work (a lookup, a
-     * count, a token row, an audit event, one transaction), whether or not there is such an
-     * account, it has a verified address, or its hourly limit is spent; only the outbox row
-     * differs.
+     * counter call, a count, a token row, an audit event, one transaction), whether or not
+     * there is such an account, it has a verified address, or its hourly limit is spent; only
+     * the outbox row differs. Past the limit (`countResetRequest`) a 429, and nothing written.
      */
     async requestReset(login: string, client: { ip: string }): Promise<void> {
       const token = randomToken()
       const now = nowIso()
-      const since = new Date(Date.now() - 3_600_000).toISOString()
+      const since = new Date(Date.now() - HOUR_MS).toISOString()
+      // Looked up before the transaction, so that it is not held open over the counter call
+      // (on SQLite a transaction holds the write lock, for every process).
+      const repo = createUsersRepository(db, dialect)
+      const found = login.includes('@')
+        ? await repo.findByVerifiedEmail(login)
+        : await repo.findByUsername(login)
+      if (resetCounts !== undefined) await countResetRequest(resetCounts, login, found?.id)
       await db.transaction().execute(async (trx) => {
-        const repo = createUsersRepository(trx, dialect)
-        const found = login.includes('@')
-          ? await repo.findByVerifiedEmail(login)
-          : await repo.findByUsername(login)
         const account = found?.disabled === 0 ? verified(found) : undefined
         const tokens = createAccountTokensRepository(trx)
+        // The links actually mailed, from the database: a backstop for when the counters are
+        // each instance's own (Redis unreachable).
         const recent = await tokens.countSince(account?.id ?? NO_ACCOUNT, 'password_reset', since)
-        const allowed = !deps.limitResets || recent < RESETS_PER_ACCOUNT_HOUR
+        const allowed = resetCounts === undefined || recent < RESETS_PER_ACCOUNT_HOUR
         if (account !== undefined && allowed) await queueResetLink(trx, account, token, now)
         else {
           // A row no link points at, so both paths write alike; it expires unused.

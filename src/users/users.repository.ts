@@ -33,6 +33,23 @@ export function createUsersRepository(db: Kysely<Database>, dialect: DialectName
           .executeTakeFirst()
       )
     },
+    /**
+     * Another account that holds `email`, verified or not (registration leaves such an address
+     * off, API.md §10); a verified holder first, as its owner gets a different notice.
+     */
+    findEmailHolder(
+      email: string,
+      exceptId: string,
+    ): Promise<Pick<UserRow, 'id' | 'email_verified'> | undefined> {
+      return db
+        .selectFrom('users')
+        .select(['id', 'email_verified'])
+        .where('email_normalised', '=', normaliseEmail(email))
+        .where('id', '<>', exceptId)
+        .orderBy('email_verified', 'desc')
+        .limit(1)
+        .executeTakeFirst()
+    },
     findByUsername(username: string): Promise<UserRow | undefined> {
       // A name no account can have is not looked up: any text a client sends ends up here.
       if (!USERNAME.test(username)) return Promise.resolve(undefined)

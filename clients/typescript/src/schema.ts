@@ -2410,7 +2410,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; retry after `Retry-After` seconds. More than 5 requests an hour from this client, or 3 an hour for this login */
+            /** @description Too many requests; retry after `Retry-After` seconds. More than 5 requests an hour from this client, or 3 an hour for this account, however it is named */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
