@@ -11,7 +11,7 @@ import * as mfaTotp from './009_mfa_totp.js'
 import * as signingKeys from './010_signing_keys.js'
 import * as authChanges from './011_auth_changes.js'
 import * as outboxPendingIndex from './012_outbox_pending_index.js'
-import * as signingKeyChanges from './013_signing_key_changes.js'
+import * as signingKeyChanges from './014_signing_key_changes.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -27,5 +27,5 @@ export const migrations: Record<string, Migration> = {
   '010_signing_keys': signingKeys,
   '011_auth_changes': authChanges,
   '012_outbox_pending_index': outboxPendingIndex,
-  '013_signing_key_changes': signingKeyChanges,
+  '014_signing_key_changes': signingKeyChanges,
 }
