@@ -30,16 +30,19 @@ export const NO_OTHER_WRITERS: AuthChanges = { catchUp: async () => {} }
  * triggers of migration 011 fill. SQLite bumps `data_version` on the observer connection when any
  * other connection commits; only then is the journal read, and each change drops exactly what it
  * makes stale: a user's principal and Basic credentials, their API keys, a revoked session or
- * access token. Create it before the caches are filled or revocations loaded, so nothing
- * committed in between is missed.
+ * access token; a signing key added (migration 014) makes the key ring read the key set before it
+ * next signs or publishes. Create it before the caches are filled or revocations loaded, so
+ * nothing committed in between is missed.
  */
 export function createAuthChanges(deps: {
   observer: SqliteObserver
   identities: Pick<IdentityCache, 'forget' | 'forgetAll'>
   apiKeys: Pick<ApiKeysService, 'forgetUser' | 'forgetAll'>
   revocations: Pick<Revocations, 'revokedElsewhere' | 'load'>
+  /** Another process added a signing key (`gatehouse keys rotate`), or one may have been missed. */
+  signingKeyAdded: () => void
 }): AuthChanges {
-  const { observer, identities, apiKeys, revocations } = deps
+  const { observer, identities, apiKeys, revocations, signingKeyAdded } = deps
   let version = observer.dataVersion()
   const latest = () => observer.all<{ seq: number | null }>(LATEST)[0]?.seq ?? 0
   let seen = latest()
@@ -56,6 +59,7 @@ export function createAuthChanges(deps: {
       } else if (kind === 'api_keys') apiKeys.forgetUser(subject)
       else if (kind === 'session') sids.push(subject)
       else if (kind === 'access_token') jtis.push(subject)
+      else if (kind === 'signing_key') signingKeyAdded()
     }
     revocations.revokedElsewhere({ jtis, sids })
   }
@@ -64,6 +68,7 @@ export function createAuthChanges(deps: {
   function startOver(): Promise<void> {
     identities.forgetAll()
     apiKeys.forgetAll()
+    signingKeyAdded()
     reloading = revocations.load().finally(() => {
       reloading = undefined
     })

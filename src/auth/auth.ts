@@ -21,7 +21,7 @@ import { createPasswordCheck } from './password-check.js'
 import { createRevocations } from './revocations.js'
 import { createSessionsRepository } from './sessions.repository.js'
 import { createSessionsService, type SecondFactorGate } from './sessions.service.js'
-import { createSigningKeyRing } from './signing-keys.js'
+import { createSigningKeyRing, type KeyAdditions, type SigningKeyRing } from './signing-keys.js'
 import { createAccessTokenIssuer, type TokenKeys } from './tokens.js'
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>
@@ -64,24 +64,41 @@ export async function createAuth(deps: {
     checkDatabase: config.database.kind === 'postgres',
   })
   const apiKeys = createApiKeysService({ db, dialect, identities, cursors: deps.cursors, shared })
+  // The key ring is made below, after the journal; a key the journal reports before then is in
+  // the ring's first read.
+  let ring: SigningKeyRing | undefined
   // Before the revocations load and any cache fills, so no change committed meanwhile is missed.
-  const changes =
+  const journal =
     deps.observer === undefined || shared
-      ? NO_OTHER_WRITERS
-      : createAuthChanges({ observer: deps.observer, identities, apiKeys, revocations })
+      ? undefined
+      : createAuthChanges({
+          observer: deps.observer,
+          identities,
+          apiKeys,
+          revocations,
+          signingKeyAdded: () => ring?.added(),
+        })
+  const changes = journal ?? NO_OTHER_WRITERS
   await revocations.load()
-  // Under EdDSA the key set is shared through the database (key rotation, API.md §11).
-  const tokenKeys: TokenKeys =
-    deps.keys.algorithm === 'HS256'
-      ? deps.keys
-      : {
-          algorithm: 'EdDSA',
-          ring: await createSigningKeyRing({
-            db,
-            keys: deps.keys,
-            accessTokenTtl: config.accessTokenTtl,
-          }),
-        }
+  let tokenKeys: TokenKeys
+  if (deps.keys.algorithm === 'HS256') tokenKeys = deps.keys
+  else {
+    // Under EdDSA the key set is shared through the database (key rotation, API.md §11). SQLite
+    // in memory has no other process to add keys: nothing to look for.
+    const additions: KeyAdditions =
+      journal !== undefined
+        ? { kind: 'journal', catchUp: journal.catchUp }
+        : dialect === 'sqlite' && deps.observer === undefined
+          ? { kind: 'journal', catchUp: NO_OTHER_WRITERS.catchUp }
+          : { kind: 'poll' }
+    ring = await createSigningKeyRing({
+      db,
+      keys: deps.keys,
+      accessTokenTtl: config.accessTokenTtl,
+      additions,
+    })
+    tokenKeys = { algorithm: 'EdDSA', ring }
+  }
   const accessTokens = createAccessTokenIssuer(tokenKeys, config.accessTokenTtl)
   /** GET /.well-known/jwks.json: empty under HS256, whose secret is never published. */
   const jwks = async () => (tokenKeys.algorithm === 'EdDSA' ? tokenKeys.ring.jwks() : { keys: [] })

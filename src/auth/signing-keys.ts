@@ -18,6 +18,8 @@ import { loadSigningKeys, type SigningKeys, serverSecretOf, thumbprint } from '.
 export const CLOCK_TOLERANCE_MS = 30_000
 /** At most this often does a token naming a kid we do not know make us read the key set. */
 const UNKNOWN_KID_RELOAD_MS = 1000
+/** Without a change journal, at most this often do we look for a key another process added. */
+const ADDED_KEY_CHECK_MS = 1000
 const KID = /^[A-Za-z0-9_-]{43}$/
 
 /** One Ed25519 public key of ours, and until when tokens it signed may still be live. */
@@ -34,8 +36,9 @@ export interface ActiveKey {
 }
 
 /**
- * How often an instance re-reads the key set before it signs: another process's rotation is
- * used here within this, and well within one access-token lifetime.
+ * How often an instance re-reads the key set before it signs, whatever else it learnt: a
+ * backstop to the journal or the look at the newest key (`KeyAdditions`), and the clock by which
+ * retired keys leave the JWKS.
  */
 export function refreshIntervalMs(accessTokenTtl: number): number {
   return Math.min(60_000, (accessTokenTtl * 1000) / 2)
@@ -95,7 +98,7 @@ export interface RotatedKey {
 
 /**
  * `gatehouse keys rotate` (API.md §11): a new Ed25519 key signs from now on, in every instance on
- * this database (at once here, within a refresh interval elsewhere); the previous one stays in
+ * this database (see `KeyAdditions` for how they learn of it); the previous one stays in
  * the JWKS until every token it signed has expired. Under HS256 there is nothing to rotate: this
  * throws, saying so. Several rotations at once are safe: the last by time signs.
  */
@@ -164,18 +167,38 @@ async function lastKey(db: Kysely<Database>, originKid: string) {
 export type SigningKeyRing = Awaited<ReturnType<typeof createSigningKeyRing>>
 
 /**
+ * How keys another process adds (`gatehouse keys rotate`) reach this one before it signs a token
+ * or publishes the JWKS, so a rotation counts at once in a running server (API.md §11):
+ * - `journal`: SQLite's change journal (auth-changes.ts, migration 014) calls the ring's
+ *   `added()` when it reads a new key; `catchUp` is one PRAGMA while nobody wrote.
+ * - `poll`: no journal (PostgreSQL, or SQLite shared through Redis): the count and newest time
+ *   of our keys are read at most once a second, and the key set when they moved.
+ */
+export type KeyAdditions =
+  | { readonly kind: 'journal'; readonly catchUp: () => Promise<void> }
+  | { readonly kind: 'poll' }
+
+/** How many of our keys the database held at the last read, and the newest one's time. */
+interface KeysSeen {
+  readonly count: number
+  readonly latest: string | null
+}
+
+/**
  * This process's view of the EdDSA key set: the data-dir key, then each key rotation added (the
- * last one signs). Re-read before signing once a refresh interval has passed, and when a token
- * names a kid we do not know (at most once a second, so a flood of made-up kids costs one read a
- * second). A kid only ever selects among our keys; a key named or carried by a token is never
- * used.
+ * last one signs). Before signing or publishing, keys added elsewhere are looked for (see
+ * `KeyAdditions`) and the set re-read once a refresh interval has passed; it is also re-read when
+ * a token names a kid we do not know (at most once a second, so a flood of made-up kids costs one
+ * read a second). A kid only ever selects among our keys; a key named or carried by a token is
+ * never used.
  */
 export async function createSigningKeyRing(deps: {
   db: Kysely<Database>
   keys: Extract<SigningKeys, { algorithm: 'EdDSA' }>
   accessTokenTtl: number
+  additions: KeyAdditions
 }) {
-  const { db, keys, accessTokenTtl } = deps
+  const { db, keys, accessTokenTtl, additions } = deps
   const refreshMs = refreshIntervalMs(accessTokenTtl)
   const publishedFor = publishedForMs(accessTokenTtl)
   const secret = storageKey(keys)
@@ -187,12 +210,22 @@ export async function createSigningKeyRing(deps: {
   // Monotonic start of the last read: how often a made-up kid can make us read.
   let readAt = Number.NEGATIVE_INFINITY
   let loading: Promise<void> | undefined
+  // A key was added since the last read began: read before the next signing or publishing.
+  let stale = false
+  // What the last read saw, for the poll to compare with.
+  let seen: KeysSeen = { count: 0, latest: null }
+  // Monotonic start of the last poll (a read counts as one).
+  let checkedAt = Number.NEGATIVE_INFINITY
+  let checking: Promise<void> | undefined
 
   const published = (key: VerifyingKey, now: number) =>
     key.retiredAt === undefined || now < key.retiredAt + publishedFor
 
   async function read(): Promise<void> {
     readAt = performance.now()
+    checkedAt = readAt
+    // Cleared first: a key added while this read runs may be missed by it, and is read next time.
+    stale = false
     const startedAt = Date.now()
     const rows = await db
       .selectFrom('signing_keys')
@@ -201,6 +234,10 @@ export async function createSigningKeyRing(deps: {
       .orderBy('created_at')
       .orderBy('kid')
       .execute()
+      .catch((error: unknown) => {
+        stale = true
+        throw error
+      })
     const next = new Map<string, VerifyingKey>()
     // Each key stopped signing when the next one began.
     const retiredAt = (index: number) => {
@@ -226,6 +263,7 @@ export async function createSigningKeyRing(deps: {
     }
     verifying = next
     loadedAt = startedAt
+    seen = { count: rows.length, latest: last?.created_at ?? null }
   }
 
   /** One read at a time; callers during a read wait for it. */
@@ -236,17 +274,52 @@ export async function createSigningKeyRing(deps: {
     return loading
   }
 
+  /** Marks the set stale when our keys' count or newest time moved since the last read. */
+  async function poll(): Promise<void> {
+    checkedAt = performance.now()
+    const now = await db
+      .selectFrom('signing_keys')
+      .select((eb) => [
+        eb.fn.countAll<number | string | bigint>().as('count'),
+        eb.fn.max('created_at').as('latest'),
+      ])
+      .where('origin_kid', '=', keys.kid)
+      .executeTakeFirst()
+    // PostgreSQL counts in bigint, which its driver returns as a string.
+    if (Number(now?.count ?? 0) !== seen.count || (now?.latest ?? null) !== seen.latest) {
+      stale = true
+    }
+  }
+
+  /** Learns of keys added elsewhere: through the journal, or by a poll at most once a second. */
+  async function lookForAdded(): Promise<void> {
+    if (additions.kind === 'journal') return additions.catchUp()
+    if (checking === undefined && performance.now() - checkedAt >= ADDED_KEY_CHECK_MS) {
+      checking = poll().finally(() => {
+        checking = undefined
+      })
+    }
+    await checking
+  }
+
   async function fresh(): Promise<void> {
-    if (Math.abs(Date.now() - loadedAt) >= refreshMs) await reload()
+    await lookForAdded()
+    if (stale || Math.abs(Date.now() - loadedAt) >= refreshMs) await reload()
+    // A key added while a read was already running may not be in it.
+    if (stale) await reload()
   }
 
   await reload()
 
   return {
-    /** The key that signs now (re-read first when the set may be stale). */
+    /** The key that signs now (keys added elsewhere looked for, and the set re-read, first). */
     async active(): Promise<ActiveKey> {
       await fresh()
       return active
+    },
+    /** The journal read that another process added a key: read the set before it is next used. */
+    added(): void {
+      stale = true
     },
     /** Our key for `kid`, if it is still published; an unknown one makes us look (bounded). */
     async verifying(kid: string): Promise<VerifyingKey | undefined> {

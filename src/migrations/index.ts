@@ -12,6 +12,7 @@ import * as signingKeys from './010_signing_keys.js'
 import * as authChanges from './011_auth_changes.js'
 import * as outboxPendingIndex from './012_outbox_pending_index.js'
 import * as emailHolderIndex from './013_email_holder_index.js'
+import * as signingKeyChanges from './014_signing_key_changes.js'
 
 /** Every migration in order; names sort in the order they must run. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '011_auth_changes': authChanges,
   '012_outbox_pending_index': outboxPendingIndex,
   '013_email_holder_index': emailHolderIndex,
+  '014_signing_key_changes': signingKeyChanges,
 }
