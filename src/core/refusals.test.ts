@@ -130,7 +130,7 @@ describe("the server's own refusals, over a real socket", async () => {
     const result = await exchange(
       port,
       async (socket) => {
-        socket.write(get(`/api/v1/users/${'a'.repeat(200)}`))
+        socket.write(get(`/api/v1/users/${'a'.repeat(3000)}`))
       },
       500,
     )

@@ -108,7 +108,7 @@ describeBrowser('the todo board', (journey) => {
       recordFigures({ app: await measureFirstRender(context, site.url, '/app', TODO_ITEM) })
 
       await page.getByRole('button', { name: 'Sign out' }).click()
-      await page.waitForURL('**/login?**')
+      await page.waitForURL('**/login')
       await page.getByText('You are signed out').waitFor()
       await step('signed out')
       await page.goto('/app')
