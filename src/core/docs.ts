@@ -255,6 +255,77 @@ function shareResponses(document: Record<string, unknown>): Record<string, unkno
   return { ...document, components: { ...components, responses } }
 }
 
+const HTML_PAGE = 'x-html-page'
+
+/**
+ * The schema fields of a page for people (API.md §3 cookie sessions, §8 pages): left out of the
+ * generated operations (`hide`: its forms are not the API's JSON), and listed in the document's
+ * `pages` group with `summary`, so the document still names every endpoint of the contract.
+ */
+export function pageDoc(summary: string) {
+  return { hide: true, summary, [HTML_PAGE]: true } as const
+}
+
+interface PageEntry {
+  method: string
+  url: string
+  summary: string
+}
+
+const PAGES_TAG = {
+  name: 'pages',
+  description:
+    'HTML pages for people: the web UI, the sign-in form and cookie sessions, and the pages mail links open. Forms post application/x-www-form-urlencoded; answers are text/html or 303 redirects.',
+}
+
+/** `GET /app/account` → `pageGetAppAccount`; `GET /` → `pageGetHome`. */
+function pageOperationId(method: string, url: string): string {
+  const words = url.split(/[^A-Za-z0-9]+/).filter((word) => word !== '')
+  const name = words.length === 0 ? ['home'] : words
+  return `page${[method.toLowerCase(), ...name].map((w) => w[0]?.toUpperCase() + w.slice(1)).join('')}`
+}
+
+/** The document's entries for the pages: an HTML answer or a redirect, nothing more. */
+function withPages(document: Record<string, unknown>, pages: readonly PageEntry[]) {
+  const paths = { ...(isRecord(document.paths) ? document.paths : {}) }
+  const html = { 'text/html': { schema: { type: 'string' } } }
+  const entries: PageEntry[] = [
+    ...pages,
+    { method: 'GET', url: '/docs', summary: 'This reference, as an HTML page' },
+  ]
+  for (const { method, url, summary } of entries) {
+    const path = url.replace(/:(\w+)/g, '{$1}')
+    const existing = isRecord(paths[path]) ? paths[path] : {}
+    paths[path] = {
+      ...existing,
+      [method.toLowerCase()]: {
+        tags: [PAGES_TAG.name],
+        summary,
+        operationId: pageOperationId(method, url),
+        responses: {
+          '200': { description: 'An HTML page', content: html },
+          '303': { description: 'On to another page (`Location`)' },
+        },
+      },
+    }
+  }
+  paths['/openapi.json'] = {
+    get: {
+      tags: [PAGES_TAG.name],
+      summary: 'This document (OpenAPI 3.1)',
+      operationId: 'getOpenApiDocument',
+      responses: {
+        '200': {
+          description: 'The OpenAPI document',
+          content: { 'application/json': { schema: { type: 'object' } } },
+        },
+      },
+    },
+  }
+  const tags = Array.isArray(document.tags) ? document.tags : []
+  return { ...document, paths, tags: [...tags, PAGES_TAG] }
+}
+
 /**
  * The OpenAPI document (`/openapi.json`), generated from the route schemas, and its reference
  * (`/docs`). Register it before the routes it documents, and after the rate limits and the
@@ -264,6 +335,16 @@ export async function registerDocs(
   app: FastifyInstance,
   options: { tags: readonly DocsTag[] },
 ): Promise<void> {
+  const pages: PageEntry[] = []
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as Record<string, unknown> | undefined
+    if (schema?.[HTML_PAGE] !== true) return
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    for (const method of methods) {
+      if (method === 'HEAD') continue
+      pages.push({ method, url: route.url, summary: String(schema.summary ?? '') })
+    }
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -288,7 +369,7 @@ export async function registerDocs(
         'openapiObject' in document ? document.openapiObject : document.swaggerObject,
       )
       return (
-        isRecord(tidied) ? shareResponses(nameSchemas(tidied)) : tidied
+        isRecord(tidied) ? withPages(shareResponses(nameSchemas(tidied)), pages) : tidied
       ) as ReturnType<SwaggerTransformObject>
     },
   })

@@ -13,28 +13,10 @@ import {
 import { postgresAvailable, tempDatabase } from '../../test/postgres.js'
 import { redisAvailable } from '../../test/redis.js'
 
-// The web UI's pages and assets, and the pages mail links open: HTML for people, kept out of
-// the API's document.
-const HTML_PAGES = new Set([
-  '/',
-  '/register',
-  '/login',
-  '/login/mfa',
-  '/logout',
-  '/app',
-  '/app/account',
-  '/admin',
-  '/assets/{file}',
-  '/subscribe/confirm',
-  '/unsubscribe',
-  '/reset-password',
-  '/verify-email',
-])
-
 /**
  * Every `METHOD path` the app serves, read from Fastify's own route tree (`printRoutes`), with
- * params in OpenAPI form (`{id}`). HEAD (added beside GET), the docs' own assets and the HTML
- * pages are left out.
+ * params in OpenAPI form (`{id}`). HEAD (added beside GET) and the files pages load (the UI's
+ * assets, the reference's own) are left out: every endpoint, pages included, is documented.
  */
 function servedRoutes(app: FastifyInstance): Set<string> {
   const routes = new Set<string>()
@@ -48,7 +30,7 @@ function servedRoutes(app: FastifyInstance): Set<string> {
     const path = stack.join('').replace(/:(\w+)/g, '{$1}')
     for (const method of (match[3] ?? '').split(', ')) {
       if (method === '' || method === 'HEAD') continue
-      if (path === '/openapi.json' || path.startsWith('/docs') || HTML_PAGES.has(path)) continue
+      if (path === '/assets/{file}' || (path.startsWith('/docs') && path !== '/docs')) continue
       routes.add(`${method} ${path}`)
     }
   }

@@ -2,6 +2,7 @@ import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
+import { pageDoc } from '../core/docs.js'
 import { AppError } from '../core/errors.js'
 import type { SubscribersService } from '../subscribers/subscribers.service.js'
 import type { UiAssets } from './assets.js'
@@ -46,8 +47,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{
   )
   // HTML for people, not part of the API's document (`hide`).
   const schema = {
-    hide: true,
-    summary: 'HTML page action: confirms or unsubscribes (also RFC 8058 one-click)',
+    ...pageDoc('HTML page action: confirms or unsubscribes (also RFC 8058 one-click)'),
     querystring: TokenQuery,
     body: FormBody,
   }
@@ -80,8 +80,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<{
       options.path,
       {
         schema: {
-          hide: true,
-          summary: 'HTML page with a button that POSTs; a GET changes nothing',
+          ...pageDoc('HTML page with a button that POSTs; a GET changes nothing'),
           querystring: TokenQuery,
         },
       },

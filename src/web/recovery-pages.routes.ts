@@ -2,6 +2,7 @@ import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
+import { pageDoc } from '../core/docs.js'
 import { AppError } from '../core/errors.js'
 import type { RecoveryService } from '../recovery/recovery.service.js'
 import type { UiAssets } from './assets.js'
@@ -69,8 +70,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
     '/verify-email',
     {
       schema: {
-        hide: true,
-        summary: 'HTML page with a button that POSTs; a GET changes nothing',
+        ...pageDoc('HTML page with a button that POSTs; a GET changes nothing'),
         querystring: TokenQuery,
       },
     },
@@ -91,7 +91,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
 
   app.post(
     '/verify-email',
-    { schema: { hide: true, summary: 'HTML page action: verifies', querystring: TokenQuery } },
+    { schema: { ...pageDoc('HTML page action: verifies'), querystring: TokenQuery } },
     async (request, reply) => {
       try {
         await recovery.verifyEmail(request.query.token ?? '')
@@ -121,8 +121,7 @@ export const recoveryPagesRoutes: FastifyPluginAsyncTypebox<{
     '/reset-password',
     {
       schema: {
-        hide: true,
-        summary: 'HTML form for a new password; a GET changes nothing',
+        ...pageDoc('HTML form for a new password; a GET changes nothing'),
         querystring: TokenQuery,
       },
     },
@@ -148,8 +147,7 @@ ${mountPoint('forgot-password')}`,
     '/reset-password',
     {
       schema: {
-        hide: true,
-        summary: 'HTML page action: sets the new password',
+        ...pageDoc('HTML page action: sets the new password'),
         querystring: TokenQuery,
         body: ResetForm,
       },

@@ -11,6 +11,7 @@ import {
   type SessionsService,
 } from '../auth/sessions.service.js'
 import type { Caller } from '../core/caller.js'
+import { pageDoc } from '../core/docs.js'
 import { AppError } from '../core/errors.js'
 import type { MfaService } from '../mfa/mfa.service.js'
 import type { UiAssets } from './assets.js'
@@ -194,56 +195,86 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
       ),
     )
 
-  app.get('/login', { schema: { hide: true, querystring: LoginQuery } }, async (request, reply) => {
-    const next = safeNext(request.query.next)
-    // Signed in already: on to where the visitor was going.
-    if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
-    const noticeKey = request.query.notice ?? request.cookies[NOTICE_COOKIE]
-    if (request.cookies[NOTICE_COOKIE] !== undefined) reply.clearCookie(NOTICE_COOKIE, noticeCookie)
-    const notice = NOTICES[noticeKey ?? '']
-    return sendHtml(reply, 200, loginForm({ next, notice }, page))
-  })
+  app.get(
+    '/login',
+    {
+      schema: {
+        ...pageDoc('The sign-in form; works without JavaScript'),
+        querystring: LoginQuery,
+      },
+    },
+    async (request, reply) => {
+      const next = safeNext(request.query.next)
+      // Signed in already: on to where the visitor was going.
+      if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
+      const noticeKey = request.query.notice ?? request.cookies[NOTICE_COOKIE]
+      if (request.cookies[NOTICE_COOKIE] !== undefined)
+        reply.clearCookie(NOTICE_COOKIE, noticeCookie)
+      const notice = NOTICES[noticeKey ?? '']
+      return sendHtml(reply, 200, loginForm({ next, notice }, page))
+    },
+  )
 
-  app.post('/login', { schema: { hide: true, body: LoginForm } }, async (request, reply) => {
-    if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
-    const { username = '', password = '' } = request.body
-    const next = safeNext(request.body.next)
-    const again = (status: number, error: string) =>
-      sendHtml(reply, status, loginForm({ next, username: username.slice(0, 64), error }, page))
-    if (username === '' || password === '') {
-      return again(400, 'Enter your username and password.')
-    }
-    if (username.length > 64 || password.length > 1024) {
-      return again(400, 'Invalid username or password')
-    }
-    try {
-      const started = await sessions.startCookieSession({ username, password }, clientInfo(request))
-      if ('mfaToken' in started) {
-        reply.setCookie(MFA_COOKIE, started.mfaToken, {
-          ...mfaCookie,
-          sameSite: 'strict',
-          maxAge: MFA_TOKEN_TTL,
-        })
-        const to = `/login/mfa${next === DEFAULT_NEXT ? '' : `?next=${encodeURIComponent(next)}`}`
-        return reply.header('cache-control', 'no-store').redirect(to, 303)
+  app.post(
+    '/login',
+    {
+      schema: {
+        ...pageDoc(
+          'Sign in: 303 to `next` with the session cookies, or the form again with one message',
+        ),
+        body: LoginForm,
+      },
+    },
+    async (request, reply) => {
+      if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
+      const { username = '', password = '' } = request.body
+      const next = safeNext(request.body.next)
+      const again = (status: number, error: string) =>
+        sendHtml(reply, status, loginForm({ next, username: username.slice(0, 64), error }, page))
+      if (username === '' || password === '') {
+        return again(400, 'Enter your username and password.')
       }
-      return signedIn(reply, started, next)
-    } catch (error) {
-      // Wrong credentials, 429 and a full password queue (503) get the form back; faults do not.
-      if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503)) throw error
-      copyHeaders(reply, error)
-      if (error.code === 'INVALID_CREDENTIALS') {
-        // A 401 names a scheme (RFC 9110 §15.5.2); this one is a form, so no browser dialog.
-        reply.header('www-authenticate', 'Form realm="gatehouse"')
-        return again(401, 'Invalid username or password')
+      if (username.length > 64 || password.length > 1024) {
+        return again(400, 'Invalid username or password')
       }
-      return again(error.status, error.detail)
-    }
-  })
+      try {
+        const started = await sessions.startCookieSession(
+          { username, password },
+          clientInfo(request),
+        )
+        if ('mfaToken' in started) {
+          reply.setCookie(MFA_COOKIE, started.mfaToken, {
+            ...mfaCookie,
+            sameSite: 'strict',
+            maxAge: MFA_TOKEN_TTL,
+          })
+          const to = `/login/mfa${next === DEFAULT_NEXT ? '' : `?next=${encodeURIComponent(next)}`}`
+          return reply.header('cache-control', 'no-store').redirect(to, 303)
+        }
+        return signedIn(reply, started, next)
+      } catch (error) {
+        // Wrong credentials, 429 and a full password queue (503) get the form back; faults do not.
+        if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503))
+          throw error
+        copyHeaders(reply, error)
+        if (error.code === 'INVALID_CREDENTIALS') {
+          // A 401 names a scheme (RFC 9110 §15.5.2); this one is a form, so no browser dialog.
+          reply.header('www-authenticate', 'Form realm="gatehouse"')
+          return again(401, 'Invalid username or password')
+        }
+        return again(error.status, error.detail)
+      }
+    },
+  )
 
   app.get(
     '/login/mfa',
-    { schema: { hide: true, querystring: CodeQuery } },
+    {
+      schema: {
+        ...pageDoc('The two-factor code form, after the password'),
+        querystring: CodeQuery,
+      },
+    },
     async (request, reply) => {
       const next = safeNext(request.query.next)
       if ((await app.pageCaller(request)) !== null) return reply.redirect(next, 303)
@@ -253,31 +284,46 @@ export const sessionPagesRoutes: FastifyPluginAsyncTypebox<{
     },
   )
 
-  app.post('/login/mfa', { schema: { hide: true, body: CodeForm } }, async (request, reply) => {
-    if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
-    const next = safeNext(request.body.next)
-    const mfaToken = request.cookies[MFA_COOKIE]
-    if (!mfaToken) return reply.redirect('/login', 303)
-    const code = request.body.code ?? ''
-    if (code.length < 6 || code.length > 32) {
-      return sendHtml(reply, 400, codeForm({ next, error: 'Enter the 6-digit code.' }, page))
-    }
-    try {
-      const started = await mfa.cookieLogin(mfaToken, code, clientInfo(request))
-      reply.clearCookie(MFA_COOKIE, mfaCookie)
-      return signedIn(reply, started, next)
-    } catch (error) {
-      if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503)) throw error
-      copyHeaders(reply, error)
-      if (error.code === 'MFA_LOGIN_FAILED')
-        reply.header('www-authenticate', 'Form realm="gatehouse"')
-      return sendHtml(reply, error.status, codeForm({ next, error: error.detail }, page))
-    }
-  })
+  app.post(
+    '/login/mfa',
+    {
+      schema: {
+        ...pageDoc('The two-factor code: 303 to `next` with the session cookies'),
+        body: CodeForm,
+      },
+    },
+    async (request, reply) => {
+      if (fromAnotherSite(request, refuseCrossSiteSignIn)) return crossSitePage(reply)
+      const next = safeNext(request.body.next)
+      const mfaToken = request.cookies[MFA_COOKIE]
+      if (!mfaToken) return reply.redirect('/login', 303)
+      const code = request.body.code ?? ''
+      if (code.length < 6 || code.length > 32) {
+        return sendHtml(reply, 400, codeForm({ next, error: 'Enter the 6-digit code.' }, page))
+      }
+      try {
+        const started = await mfa.cookieLogin(mfaToken, code, clientInfo(request))
+        reply.clearCookie(MFA_COOKIE, mfaCookie)
+        return signedIn(reply, started, next)
+      } catch (error) {
+        if (!(error instanceof AppError) || (error.status >= 500 && error.status !== 503))
+          throw error
+        copyHeaders(reply, error)
+        if (error.code === 'MFA_LOGIN_FAILED')
+          reply.header('www-authenticate', 'Form realm="gatehouse"')
+        return sendHtml(reply, error.status, codeForm({ next, error: error.detail }, page))
+      }
+    },
+  )
 
   app.post(
     '/logout',
-    { schema: { hide: true, body: Type.Optional(LogoutForm) } },
+    {
+      schema: {
+        ...pageDoc('Sign out: 303 to /login, both cookies cleared; 403 without the CSRF token'),
+        body: Type.Optional(LogoutForm),
+      },
+    },
     async (request, reply) => {
       const caller: Caller | null = await app.pageCaller(request)
       if (caller !== null) {

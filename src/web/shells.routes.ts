@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caller } from '../core/caller.js'
+import { pageDoc } from '../core/docs.js'
 import type { UiAssets } from './assets.js'
 import { escapeHtml, htmlPage, type NavUser, sendHtml } from './layout.js'
 
@@ -45,8 +46,6 @@ function shellUser(caller: Caller): ShellUser {
   return { id, username, name, role }
 }
 
-const HIDDEN = { schema: { hide: true } }
-
 /**
  * The pages of API.md §8 as server-rendered shells: the header, the `<h1>`, and a mount point
  * the UI's module (ui/, built into /assets) renders into. Everything they show comes from the
@@ -71,30 +70,34 @@ export const shellRoutes: FastifyPluginAsync<{
     return null
   }
 
-  app.get('/', HIDDEN, async (request, reply) => {
-    const caller = await app.pageCaller(request)
-    const start =
-      caller === null
-        ? '<a class="button" href="/login">Sign in</a> <a class="button secondary" href="/register">Register</a>'
-        : '<a class="button" href="/app">Open your todos</a>'
-    const body = `<p class="lead">Gatehouse keeps accounts, todos and a mailing list behind one secured REST API: JSON Web Tokens, Basic auth, API keys and, for this web interface, cookie sessions.</p>
+  app.get(
+    '/',
+    { schema: pageDoc('The home page: what Gatehouse is, and the mailing-list subscribe form') },
+    async (request, reply) => {
+      const caller = await app.pageCaller(request)
+      const start =
+        caller === null
+          ? '<a class="button" href="/login">Sign in</a> <a class="button secondary" href="/register">Register</a>'
+          : '<a class="button" href="/app">Open your todos</a>'
+      const body = `<p class="lead">Gatehouse keeps accounts, todos and a mailing list behind one secured REST API: JSON Web Tokens, Basic auth, API keys and, for this web interface, cookie sessions.</p>
 <p class="actions">${start} <a class="button secondary" href="/docs">API docs</a></p>
 <section aria-labelledby="subscribe-heading" class="card">
 <h2 id="subscribe-heading">Mailing list</h2>
 <p>Get our news by mail. We send a link to confirm your address first.</p>
 ${mountPoint('subscribe')}
 </section>`
-    return sendHtml(
-      reply,
-      200,
-      htmlPage('Gatehouse', body, {
-        assets: assets.page('public'),
-        user: navUser(caller),
-      }),
-    )
-  })
+      return sendHtml(
+        reply,
+        200,
+        htmlPage('Gatehouse', body, {
+          assets: assets.page('public'),
+          user: navUser(caller),
+        }),
+      )
+    },
+  )
 
-  app.get('/register', HIDDEN, async (request, reply) => {
+  app.get('/register', { schema: pageDoc('The registration form') }, async (request, reply) => {
     const caller = await app.pageCaller(request)
     const body = `${mountPoint('register', undefined, passwordRule)}
 <p>Already have an account? <a href="/login">Sign in</a>.</p>`
@@ -109,45 +112,53 @@ ${mountPoint('subscribe')}
   })
 
   const userPage = (path: string, title: string, page: string) =>
-    app.get(path, HIDDEN, async (request, reply) => {
-      const caller = await signedIn(request, reply)
-      if (caller === null) return reply
-      return sendHtml(
-        reply,
-        200,
-        htmlPage(title, mountPoint(page, shellUser(caller), passwordRule), {
-          assets: assets.page('app'),
-          user: navUser(caller),
-          width: 'wide',
-        }),
-      )
-    })
+    app.get(
+      path,
+      { schema: pageDoc(`${title}: signed in (else 303 to /login?next=…)`) },
+      async (request, reply) => {
+        const caller = await signedIn(request, reply)
+        if (caller === null) return reply
+        return sendHtml(
+          reply,
+          200,
+          htmlPage(title, mountPoint(page, shellUser(caller), passwordRule), {
+            assets: assets.page('app'),
+            user: navUser(caller),
+            width: 'wide',
+          }),
+        )
+      },
+    )
   userPage('/app', 'Todos', 'board')
   userPage('/app/account', 'Your account', 'account')
 
-  app.get('/admin', HIDDEN, async (request, reply) => {
-    const caller = await signedIn(request, reply)
-    if (caller === null) return reply
-    const user = navUser(caller)
-    if (caller.principal.role !== 'admin') {
+  app.get(
+    '/admin',
+    { schema: pageDoc('Users, subscribers and campaigns: admins (else 303 to /login, or 403)') },
+    async (request, reply) => {
+      const caller = await signedIn(request, reply)
+      if (caller === null) return reply
+      const user = navUser(caller)
+      if (caller.principal.role !== 'admin') {
+        return sendHtml(
+          reply,
+          403,
+          htmlPage(
+            'Admins only',
+            '<p>This page is for administrators. <a href="/app">Back to your todos</a>.</p>',
+            { assets: assets.page(), user },
+          ),
+        )
+      }
       return sendHtml(
         reply,
-        403,
-        htmlPage(
-          'Admins only',
-          '<p>This page is for administrators. <a href="/app">Back to your todos</a>.</p>',
-          { assets: assets.page(), user },
-        ),
+        200,
+        htmlPage('Admin', mountPoint('admin', shellUser(caller)), {
+          assets: assets.page('admin'),
+          user,
+          width: 'wide',
+        }),
       )
-    }
-    return sendHtml(
-      reply,
-      200,
-      htmlPage('Admin', mountPoint('admin', shellUser(caller)), {
-        assets: assets.page('admin'),
-        user,
-        width: 'wide',
-      }),
-    )
-  })
+    },
+  )
 }
